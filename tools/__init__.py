@@ -1,0 +1,1 @@
+"""Developer tooling for Tokenwarden (not shipped in the package)."""
