@@ -60,6 +60,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         purpose="Comma-separated app ids whose Graph calls may lack a sign-in record.",
     ),
     SettingSpec(
+        name="KEY_SOURCES",
+        default="",
+        purpose="Comma-separated OpenID discovery URLs or JWKS files to watch; empty means Entra's defaults.",
+    ),
+    SettingSpec(
+        name="APP_CATALOG_FILE",
+        default="",
+        purpose="Optional JSON list of servicePrincipal objects, for audiences Graph cannot be asked for.",
+    ),
+    SettingSpec(
+        name="LOCAL_LOGS_DIR",
+        default="",
+        purpose="Folder of exported logs; when set, scans run on the embedded local workspace instead.",
+    ),
+    SettingSpec(
         name="SCAN_LOOKBACK",
         default="1h",
         purpose="Window the timer scans when it has no checkpoint yet.",
@@ -78,6 +93,9 @@ class Settings:
     extra_compromised_keys: tuple[str, ...]
     graph_allowlist_apps: tuple[str, ...]
     scan_lookback: timedelta
+    key_sources: tuple[str, ...]
+    app_catalog_file: str
+    local_logs_dir: str
 
 
 _MODES = ("dry-run", "approval", "auto")
@@ -115,4 +133,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         extra_compromised_keys=_csv(get("EXTRA_COMPROMISED_KEYS")),
         graph_allowlist_apps=_csv(get("GRAPH_ACTIVITY_ALLOWLIST_APPS")),
         scan_lookback=lookback,
+        key_sources=_csv(get("KEY_SOURCES")),
+        app_catalog_file=get("APP_CATALOG_FILE"),
+        local_logs_dir=get("LOCAL_LOGS_DIR"),
     )

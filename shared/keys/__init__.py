@@ -1,0 +1,1 @@
+"""Key intelligence: which signing keys are compromised, and which each issuer publishes today."""
