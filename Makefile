@@ -36,7 +36,6 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check shared functions function_app.py tests bench tools
 
 typecheck: install
 	$(VENV)/bin/mypy

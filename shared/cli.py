@@ -100,7 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=_positive_int, default=50, metavar="N")
 
     rules = commands.add_parser("rules", help="list the detection rules")
-    rules.add_argument("--format", choices=("table", "json"), default="table")
+    rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     return parser
 
 
@@ -242,6 +242,11 @@ def _rules(args: argparse.Namespace, stdout: TextIO) -> int:
     from shared.ruleset import load_rules
 
     rules = load_rules()
+    if args.format == "markdown":
+        from shared.rule_docs import rules_markdown
+
+        stdout.write(rules_markdown(rules))
+        return EXIT_OK
     if args.format == "json":
         json.dump([{"id": r.id, "title": r.meta.title, "severity": r.meta.severity, "tables": r.meta.tables,
                     "techniques": r.meta.techniques} for r in rules], stdout, indent=2)

@@ -36,7 +36,7 @@ def _table(findings: Sequence[Finding]) -> list[str]:
         for f in findings
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     return [line.format(*headers), *(line.format(*row) for row in rows)]
 
 

@@ -35,4 +35,4 @@ UNTRUSTED_KEYS_BLOB = "untrusted-keys.json"
 """The current untrusted-key list, for apps that poll instead of subscribing."""
 
 EVENT_TYPE_UNTRUSTED_KEYS = "Tokenwarden.SigningKeys.Untrusted"
-EVENT_TYPE_TOKEN_ANOMALY = "Tokenwarden.TokenAnomaly"
+EVENT_TYPE_TOKEN_ANOMALY = "Tokenwarden.TokenAnomaly"  # noqa: S105 - an event type, not a secret

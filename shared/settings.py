@@ -108,7 +108,7 @@ def _csv(value: str) -> tuple[str, ...]:
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read and validate settings from *environ*, falling back to the registry defaults.
 
-    Takes the mapping as an argument rather than reading ``os.environ`` so tests
+    Takes the mapping as an argument rather than reading the process environment so tests
     and the CLI can pass their own without patching process state.
     """
     defaults = {spec.name: spec.default for spec in SETTINGS}

@@ -181,8 +181,9 @@ class _Generator:
                         issued_at=issued, lifetime=timedelta(hours=1), ip=f"192.0.2.{rng.randint(2, 250)}",
                         user_agent=BROWSER_AGENTS[0], idp="live.com"))
             if index == 0:
-                self.planted.append(PlantedCase(rule_id="consumer-key-for-org-app", kind="lookalike",
-                                                token_id=uti, description="personal account to an app that admits them"))
+                self.planted.append(PlantedCase(
+                    rule_id="consumer-key-for-org-app", kind="lookalike", token_id=uti,
+                    description="personal account to an app that admits them"))
 
     def cae_lookalike(self, end: datetime) -> None:
         """A Continuous Access Evaluation token living 27.5 hours: long, but legitimate."""

@@ -90,7 +90,7 @@ def test_undocumented_parameter_is_refused(rule_copy: Path) -> None:
 
 def test_entity_must_name_a_finding_column(rule_copy: Path) -> None:
     _edit(rule_copy / "rule.toml", 'ip = "IpAddress"', 'ip = "ClientIp"')
-    with pytest.raises(RuleError, match="entities.ip must name a finding column"):
+    with pytest.raises(RuleError, match=r"entities\.ip must name a finding column"):
         load_rules(rule_copy.parent)
 
 

@@ -1,0 +1,109 @@
+"""Rule throughput on the embedded workspace at 1M and 5M rows per table.
+
+Each scale runs in its own process so its peak RSS is its own. Beside every
+rule's time, the same run measures the floor: a plain ``count()`` over the
+tables the rule reads, through the same workspace and timespan. The ratio
+(rule ÷ floor) is what to compare across machines; the seconds are what this
+machine did today.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from bench.synthetic import BENCH_END, build_tables
+
+__all__ = ["run_scale", "run_scales"]
+
+WINDOW = timedelta(days=1)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_scale(rows: int) -> dict[str, object]:
+    """Build the tables, run every rule, and return the measurements (called in a child process)."""
+    import duckdb_kql
+
+    from shared.hunt import HuntContext, rule_parameters, rule_timespan
+    from shared.keys.compromised import load_compromised_keys
+    from shared.keys.intel import KeyIntelligence
+    from shared.keys.jwks import PublishedKey
+    from shared.logsources.base import TimeRange
+    from shared.logsources.local import LocalWorkspace
+    from shared.ruleset import load_rules
+
+    with tempfile.TemporaryDirectory(prefix="tokenwarden-bench-") as scratch:
+        database = Path(scratch) / "bench.duckdb"
+        con = duckdb_kql.connect(str(database))
+        started = time.perf_counter()
+        build_tables(con, rows)
+        con.close()
+        build_seconds = time.perf_counter() - started
+        published = tuple(PublishedKey(kid=kid, x5t=None, issuer=None, not_before=None, not_after=None,
+                                       source="bench") for kid in ("kid-a", "kid-b"))
+        context = HuntContext(keys=KeyIntelligence(published=published, compromised=load_compromised_keys()))
+        available, _ = context.values()
+        end = BENCH_END.replace(tzinfo=UTC)
+        window = TimeRange(start=end - WINDOW, end=end)
+        workspace = LocalWorkspace.open(database)
+        results: list[dict[str, object]] = []
+        try:
+            for rule in load_rules():
+                parameters = rule_parameters(rule, window, available)
+                timespan = rule_timespan(rule, window, parameters)
+                floor_query = " | union ".join(rule.meta.tables) if len(rule.meta.tables) == 1 else (
+                    "union " + ", ".join(rule.meta.tables))
+                t0 = time.perf_counter()
+                workspace.query(f"{floor_query} | count", parameters={}, timespan=timespan, label="floor")
+                floor = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                outcome = workspace.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id)
+                elapsed = time.perf_counter() - t0
+                table = getattr(outcome, "table", None) or outcome.partial_table  # type: ignore[union-attr]
+                rows_read = rows * len(rule.meta.tables)
+                results.append({"rule": rule.id, "seconds": elapsed, "floor_seconds": floor,
+                                "findings": len(table.rows), "rows_read": rows_read,
+                                "peak_rss_mb": _peak_rss_mb()})
+        finally:
+            workspace.close()
+    return {"rows_per_table": rows, "build_seconds": build_seconds, "rules": results,
+            "total_seconds": sum(float(r["seconds"]) for r in results),  # type: ignore[arg-type]
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_scales(scales: list[int]) -> list[dict[str, object]]:
+    reports = []
+    for rows in scales:
+        print(f"building {rows:,} rows per table and running every rule ...", file=sys.stderr, flush=True)
+        completed = subprocess.run(
+            [sys.executable, "-c", f"import json; from bench.rules_bench import run_scale; "
+                                   f"print(json.dumps(run_scale({rows})))"],
+            capture_output=True, text=True, check=True,
+        )
+        reports.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return reports
+
+
+def print_report(reports: list[dict[str, object]]) -> None:
+    for report in reports:
+        rows = int(report["rows_per_table"])  # type: ignore[call-overload]
+        print(f"\n== {rows:,} rows per table (tables built in {float(report['build_seconds']):.1f}s) ==")  # type: ignore[arg-type]
+        print(f"{'rule':<32}{'seconds':>9}{'rows/s':>14}{'floor s':>9}{'÷floor':>8}{'findings':>10}{'peak MB':>9}")
+        for item in report["rules"]:  # type: ignore[attr-defined]
+            rate = item["rows_read"] / item["seconds"] if item["seconds"] else float("inf")
+            ratio = item["seconds"] / item["floor_seconds"] if item["floor_seconds"] else float("inf")
+            print(f"{item['rule']:<32}{item['seconds']:>9.2f}{rate:>14,.0f}{item['floor_seconds']:>9.2f}"
+                  f"{ratio:>8.1f}{item['findings']:>10}{item['peak_rss_mb']:>9.0f}")
+        total = float(report["total_seconds"])  # type: ignore[arg-type]
+        peak = float(report["peak_rss_mb"])  # type: ignore[arg-type]
+        print(f"{'all rules':<32}{total:>9.2f}   target < 5 s at 5M: {'met' if total < 5 else 'NOT met'}; "
+              f"peak RSS {peak / 1024:.2f} GB (target < 6 GB)")
