@@ -37,7 +37,7 @@ def user_signin_row(
     rng: random.Random, *, when: datetime, user: DemoUser, client: DemoApp, resource: DemoApp, ip: str,
     uti: str, tenant_id: str, interactive: bool,
 ) -> dict[str, object]:
-    return {
+    row: dict[str, object] = {
         "TimeGenerated": when,
         "CreatedDateTime": when,
         "Id": rng_uuid(rng),
@@ -55,7 +55,6 @@ def user_signin_row(
         "IPAddress": ip,
         "UserAgent": rng.choice(BROWSER_AGENTS),
         "UniqueTokenIdentifier": uti,
-        "AADTenantId": tenant_id,
         "HomeTenantId": tenant_id,
         "ResourceTenantId": tenant_id,
         "ResourceDisplayName": resource.display_name,
@@ -65,6 +64,9 @@ def user_signin_row(
         "ClientAppUsed": "Browser" if interactive else "Mobile Apps and Desktop clients",
         "Location": "NL",
     }
+    if interactive:
+        row["AADTenantId"] = tenant_id  # only the interactive table has this column
+    return row
 
 
 def service_signin_row(

@@ -85,13 +85,12 @@ class DemoTenant:
 def _make_key(rng: random.Random, issuer: str, not_before: datetime) -> DemoKey:
     """A real self-signed certificate, so x5c parses and kid is its thumbprint as Entra computes it."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.x509.oid import NameOID
 
-    # EC keys are generated from a deterministic scalar so the same seed gives the same kid.
-    scalar = rng.getrandbits(250) | 1
-    private_key = ec.derive_private_key(scalar, ec.SECP256R1())
+    # Ed25519: the key comes from the seed and its signatures are deterministic, so one seed gives one kid.
+    private_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.getrandbits(256).to_bytes(32, "big"))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.accesscontrol.windows.net")])
     certificate = (
         x509.CertificateBuilder()
@@ -101,7 +100,7 @@ def _make_key(rng: random.Random, issuer: str, not_before: datetime) -> DemoKey:
         .serial_number(rng.getrandbits(63) | 1)
         .not_valid_before(not_before)
         .not_valid_after(not_before + timedelta(days=5 * 365))
-        .sign(private_key, hashes.SHA256())
+        .sign(private_key, None)
     )
     der = certificate.public_bytes(serialization.Encoding.DER)
     kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode("ascii").rstrip("=")  # noqa: S324 - x5t is SHA-1 by spec
