@@ -126,7 +126,7 @@ def test_malformed_export_names_the_file_and_line(tmp_path: Path) -> None:
     code, _, err = run("hunt", "--logs", str(tmp_path), "--since", "2026-11-18T00:00:00Z",
                        "--until", "2026-11-20T00:00:00Z")
     assert code == 2
-    assert "SigninLogs.jsonl" in err and "line 2" in err
+    assert "SigninLogs.jsonl:2: malformed JSON" in err
     assert len(err.strip().splitlines()) == 1
 
 

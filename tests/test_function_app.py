@@ -14,8 +14,12 @@ import function_app
 from shared.demo_data.generate import generate_demo_data
 
 
+# The host indexes once; a second get_functions() call re-registers and fails on duplicate names.
+INDEXED = function_app.app.get_functions()
+
+
 def _functions() -> dict[str, object]:
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in INDEXED}
 
 
 def test_scan_timer_binding_reads_its_schedule_from_an_app_setting() -> None:
@@ -27,7 +31,7 @@ def test_scan_timer_binding_reads_its_schedule_from_an_app_setting() -> None:
 
 def test_exactly_one_function_app_is_registered() -> None:
     assert isinstance(function_app.app, func.FunctionApp)
-    names = [f.get_function_name() for f in function_app.app.get_functions()]
+    names = [f.get_function_name() for f in INDEXED]
     assert len(names) == len(set(names))
 
 
