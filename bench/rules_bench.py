@@ -50,7 +50,16 @@ def run_scale(rows: int) -> dict[str, object]:
         build_seconds = time.perf_counter() - started
         published = tuple(PublishedKey(kid=kid, x5t=None, issuer=None, not_before=None, not_after=None,
                                        source="bench") for kid in ("kid-a", "kid-b"))
-        context = HuntContext(keys=KeyIntelligence(published=published, compromised=load_compromised_keys()))
+        from shared.apps import AppCatalog, AppInfo
+
+        apps = AppCatalog(apps=(
+            AppInfo(app_id="app-community", display_name="community",
+                    sign_in_audience="AzureADandPersonalMicrosoftAccount", identifiers=("app-community",)),
+            AppInfo(app_id="app-payroll", display_name="payroll", sign_in_audience="AzureADMyOrg",
+                    identifiers=("app-payroll",)),
+        ))
+        context = HuntContext(keys=KeyIntelligence(published=published, compromised=load_compromised_keys()),
+                              apps=apps)
         available, _ = context.values()
         end = BENCH_END.replace(tzinfo=UTC)
         window = TimeRange(start=end - WINDOW, end=end)

@@ -35,6 +35,11 @@ def _ts(expr: str) -> str:
     return f"(TIMESTAMP '{BENCH_END - timedelta(seconds=_SPAN_SECONDS):%Y-%m-%d %H:%M:%S}' + to_seconds({expr}))"
 
 
+def _planted(modulus: int) -> str:
+    """A sparse condition true only in the scanned last day: a few planted rows per rule."""
+    return f"(i > n - n // 15 AND i % {modulus} = 0)"
+
+
 def _uti(expr: str) -> str:
     return f"substr(md5(CAST({expr} AS VARCHAR)), 1, 22)"
 
@@ -43,15 +48,17 @@ _GENERATED: dict[str, dict[str, str]] = {
     # Values per row i; `h` is hash(i) for pseudo-random choices.
     "TokenValidation_CL": {
         "TimeGenerated": _ts(f"(i * {_SPAN_SECONDS} // n)"),
-        "AppId": "CASE h % 3 WHEN 0 THEN 'app-payroll' WHEN 1 THEN 'app-partners' ELSE 'app-community' END",
-        "Audience": "CASE h % 3 WHEN 0 THEN 'app-payroll' WHEN 1 THEN 'app-partners' ELSE 'app-community' END",
-        "Issuer": "CASE WHEN i % 200003 = 7 THEN 'https://login.microsoftonline.com/common/v2.0' "
-                  "WHEN h % 50 = 0 THEN 'https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0'"
+        "AppId": "CASE WHEN " + _planted(7919) + " THEN 'app-payroll' WHEN h % 50 = 0 THEN 'app-community' "
+                 "WHEN h % 3 = 0 THEN 'app-payroll' WHEN h % 3 = 1 THEN 'app-partners' ELSE 'app-community' END",
+        "Audience": "'aud'",
+        "Issuer": "CASE WHEN " + _planted(9967) + " THEN 'https://login.microsoftonline.com/common/v2.0' "
+                  "WHEN h % 50 = 0 OR " + _planted(7919) + " THEN 'https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0'"
                   " ELSE 'https://login.microsoftonline.com/6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b/v2.0' END",
-        "TokenTenantId": "CASE WHEN h % 50 = 0 THEN '9188040d-6c67-4c5b-b112-36a304b66dad' "
+        "TokenTenantId": "CASE WHEN h % 50 = 0 OR " + _planted(7919) + " THEN '9188040d-6c67-4c5b-b112-36a304b66dad' "
                          "ELSE '6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b' END",
         "TokenVersion": "'2.0'",
-        "KeyId": "CASE WHEN i % 250007 = 11 THEN '1LTMzakihiRla_8z2BEJVXeWMqo' WHEN i % 300007 = 5 THEN 'stale-key' "
+        "KeyId": "CASE WHEN " + _planted(9973) + " THEN '1LTMzakihiRla_8z2BEJVXeWMqo' WHEN " + _planted(9949)
+                 + " THEN 'stale-key' "
                  "WHEN h % 2 = 0 THEN 'kid-a' ELSE 'kid-b' END",
         "X5t": "NULL",
         "Algorithm": "'RS256'",
@@ -61,7 +68,7 @@ _GENERATED: dict[str, dict[str, str]] = {
         "ClientAppId": "'client-' || (h % 7)",
         "IssuedAt": _ts(f"(i * {_SPAN_SECONDS} // n) - 600"),
         "NotBefore": _ts(f"(i * {_SPAN_SECONDS} // n) - 600"),
-        "ExpiresAt": _ts(f"(i * {_SPAN_SECONDS} // n) + CASE WHEN i % 400009 = 3 THEN 7776000 ELSE 4200 END"),
+        "ExpiresAt": _ts(f"(i * {_SPAN_SECONDS} // n) + CASE WHEN {_planted(9941)} THEN 7776000 ELSE 4200 END"),
         "ClientIp": "'203.0.' || (h % 250) || '.' || (h // 250 % 250)",
         "UserAgent": "'Mozilla/5.0'",
         "Outcome": "CASE WHEN h % 97 = 0 THEN 'Rejected' ELSE 'Accepted' END",
@@ -78,7 +85,7 @@ _GENERATED: dict[str, dict[str, str]] = {
         "AppId": "'client-' || (h % 7)",
         "UserId": "'user-' || (h % 5000)",
         # Every 4 requests share a token; tokens are explained by sign-in row i//4, except a planted few.
-        "SignInActivityId": f"CASE WHEN i % 150001 = 9 THEN 'forged-' || i ELSE {_uti('i // 4')} END",
+        "SignInActivityId": f"CASE WHEN {_planted(9931)} THEN 'forged-' || i ELSE {_uti('i - i % 4')} END",
         "TokenIssuedAt": _ts(f"(i * {_SPAN_SECONDS} // n) - 300"),
         "AadTenantId": "'6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'",
     },
@@ -95,7 +102,7 @@ _GENERATED: dict[str, dict[str, str]] = {
         "Operation": "CASE WHEN h % 5 = 0 THEN 'Send' ELSE 'MailItemsAccessed' END",
         "UserId": "'user' || (h % 5000) || '@contoso.example'",
         "MailboxOwnerUPN": "'user' || (h % 5000) || '@contoso.example'",
-        "AppId": "CASE WHEN i % 500009 = 1 THEN 'attacker-app' ELSE '00000002-0000-0ff1-ce00-000000000000' END",
+        "AppId": "CASE WHEN " + _planted(9929) + " THEN 'attacker-app' ELSE '00000002-0000-0ff1-ce00-000000000000' END",
         "ClientAppId": "'outlook-client-' || (h % 3)",
         "ClientIP": "'203.0.' || (h % 250) || '.' || (h // 250 % 250) || ':443'",
         "ClientInfoString": "'Client=MSExchangeRPC'",
