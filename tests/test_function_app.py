@@ -13,7 +13,6 @@ from azure.functions.timer import TimerRequest
 import function_app
 from shared.demo_data.generate import generate_demo_data
 
-
 # The host indexes once; a second get_functions() call re-registers and fails on duplicate names.
 INDEXED = function_app.app.get_functions()
 

@@ -110,6 +110,6 @@ class JwksFetcher:
                 keys.extend(self.keys_for(url))
             except UpstreamError as exc:
                 failures.append(str(exc))
-            except Exception as exc:  # noqa: BLE001 - a bad document must not stop the other issuers
+            except Exception as exc:
                 failures.append(f"{url}: {exc}")
         return FetchOutcome(keys=tuple(keys), failures=tuple(failures))
