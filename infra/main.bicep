@@ -1,0 +1,401 @@
+// Tokenwarden: the whole responder, deployed with `azd up` into the customer's own subscription.
+//
+// Provisioned here, before the code exists: identity, storage, Function App, Application Insights,
+// data collection (DCE, DCR, custom tables), the Event Grid topics, every Azure role Tokenwarden
+// needs (each on the one resource it is for), the Sentinel analytics rules and the audit workbook.
+// Optional: Microsoft Graph app roles (graph/graph-permissions.bicep, needs Entra rights).
+// After `azd deploy`, postdeploy.bicep adds what needs the running code: the Key Vault event
+// subscription, the Sentinel playbook and the automation rule that runs it.
+
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------
+// Environment (azd)
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names and tags derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Region for all Tokenwarden resources (the DCE and DCR follow the workspace\'s region).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create or reuse. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---------------------------------------------------------------------------------------------
+// Log Analytics and Microsoft Sentinel
+// ---------------------------------------------------------------------------------------------
+
+@description('Resource id of an existing Log Analytics workspace with Microsoft Sentinel enabled. Empty: a new workspace is created and Sentinel enabled on it.')
+param logAnalyticsWorkspaceResourceId string = ''
+
+@description('Retention of a new workspace (ignored with an existing one).')
+@minValue(30)
+@maxValue(730)
+param logAnalyticsRetentionInDays int = 90
+
+@description('Tables connected to an existing workspace. A Sentinel rule is deployed only when every table it reads exists (TokenValidation_CL is created here). A new workspace has none connected yet: redeploy once its data connectors are on.')
+param connectedTables array = [
+  'SigninLogs'
+  'AADNonInteractiveUserSignInLogs'
+  'AADServicePrincipalSignInLogs'
+  'AADManagedIdentitySignInLogs'
+  'MicrosoftGraphActivityLogs'
+  'OfficeActivity'
+]
+
+@description('Analytics rule ids not to deploy at all.')
+param excludedAnalyticRuleIds array = []
+
+// ---------------------------------------------------------------------------------------------
+// Tokenwarden app settings (shared/settings.py: same names, same defaults)
+// ---------------------------------------------------------------------------------------------
+
+@description('SCAN_SCHEDULE: NCRONTAB schedule of the scan timer.')
+param scanSchedule string = '0 */5 * * * *'
+
+@description('RESPONSE_MODE: dry-run, approval or auto. Start with approval; see docs/deployment.md before auto.')
+@allowed([
+  'dry-run'
+  'approval'
+  'auto'
+])
+param responseMode string = 'approval'
+
+@description('ENTRA_TENANT_ID: the tenant whose issuers are watched. Defaults to the deployment\'s tenant.')
+param entraTenantId string = tenant().tenantId
+
+@description('EXTRA_COMPROMISED_KEYS: comma-separated key ids or thumbprints to treat as compromised.')
+param extraCompromisedKeys string = ''
+
+@description('GRAPH_ACTIVITY_ALLOWLIST_APPS: comma-separated app ids whose Graph calls may lack a sign-in.')
+param graphActivityAllowlistApps string = ''
+
+@description('KEY_SOURCES: comma-separated OpenID discovery URLs or JWKS files to watch; empty: Entra\'s defaults.')
+param keySources string = ''
+
+@description('APP_CATALOG_FILE: optional JSON list of servicePrincipal objects in the deployed package.')
+param appCatalogFile string = ''
+
+@description('LOCAL_LOGS_DIR: folder of exported logs for offline scans. Leave empty in Azure.')
+param localLogsDir string = ''
+
+@description('SCAN_LOOKBACK: window the timer scans when it has no checkpoint yet.')
+param scanLookback string = '1h'
+
+@description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
+param protectedPrincipals string = ''
+
+// ---------------------------------------------------------------------------------------------
+// Response targets and consumers
+// ---------------------------------------------------------------------------------------------
+
+@description('Resource ids of App Service sites (or plans) Tokenwarden may restart to flush cached signing keys. Website Contributor is granted on each, and on nothing else.')
+param cacheRefreshTargetResourceIds array = []
+
+@description('Resource id of the Key Vault holding app signing keys, whose key events Tokenwarden receives. Empty: none.')
+param keyVaultResourceId string = ''
+
+@description('Name of the vault\'s Event Grid system topic. A vault has at most one: give its name if it exists.')
+param keyVaultSystemTopicName string = ''
+
+@description('Principals allowed to read the published untrusted-key list (apps that poll instead of subscribing).')
+param signingKeysReaderPrincipalIds array = []
+
+@description('Principals allowed to send TokenValidation_CL rows (apps that report validated tokens).')
+param tokenValidationPublisherPrincipalIds array = []
+
+// ---------------------------------------------------------------------------------------------
+// Microsoft Graph and hosting
+// ---------------------------------------------------------------------------------------------
+
+@description('Grant the Graph application permissions in this deployment. Needs Entra rights to grant app roles; otherwise leave false and have an Entra administrator deploy graph/graph-permissions.bicep.')
+param grantGraphPermissions bool = false
+
+@description('Zone-redundant Flex Consumption plan (only where the region supports it).')
+param zoneRedundant bool = false
+
+@description('Storage replication.')
+param storageSkuName string = 'Standard_GRS'
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'tokenwarden'
+}
+var rgName = !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+var functionAppName = '${abbrs.webSitesFunctions}tokenwarden-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+var createWorkspace = empty(logAnalyticsWorkspaceResourceId)
+var workspaceName = createWorkspace ? '${abbrs.operationalInsightsWorkspaces}${resourceToken}' : last(split(logAnalyticsWorkspaceResourceId, '/'))
+var workspaceSubscriptionId = createWorkspace ? subscription().subscriptionId : split(logAnalyticsWorkspaceResourceId, '/')[2]
+var workspaceResourceGroupName = createWorkspace ? rgName : split(logAnalyticsWorkspaceResourceId, '/')[4]
+var workspaceResourceId = createWorkspace ? '${subscription().id}/resourceGroups/${rgName}/providers/Microsoft.OperationalInsights/workspaces/${workspaceName}' : logAnalyticsWorkspaceResourceId
+
+var subscribeToKeyVault = !empty(keyVaultResourceId)
+var keyVaultSubscriptionId = subscribeToKeyVault ? split(keyVaultResourceId, '/')[2] : subscription().subscriptionId
+var keyVaultResourceGroupName = subscribeToKeyVault ? split(keyVaultResourceId, '/')[4] : rgName
+var systemTopicName = !empty(keyVaultSystemTopicName) ? keyVaultSystemTopicName : '${abbrs.eventGridSystemTopics}kv-tokenwarden-${resourceToken}'
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-11-01' = {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}tokenwarden-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module newWorkspace 'app/workspace.bicep' = if (createWorkspace) {
+  name: 'workspace'
+  scope: rg
+  params: {
+    name: workspaceName
+    location: location
+    tags: tags
+    retentionInDays: logAnalyticsRetentionInDays
+  }
+}
+
+module logTables 'monitoring/log-tables.bicep' = {
+  name: 'tokenwarden-log-tables'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}
+
+module appInsights 'app/appinsights.bicep' = {
+  name: 'appinsights'
+  scope: rg
+  params: {
+    name: '${abbrs.insightsComponents}tokenwarden-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    skuName: storageSkuName
+  }
+}
+
+module dataCollection 'monitoring/data-collection.bicep' = {
+  name: 'data-collection'
+  scope: rg
+  params: {
+    endpointName: '${abbrs.dataCollectionEndpoints}tokenwarden-${resourceToken}'
+    ruleName: '${abbrs.dataCollectionRules}tokenwarden-${resourceToken}'
+    location: logTables.outputs.location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+  }
+}
+
+module events 'app/events.bicep' = {
+  name: 'events'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}tokenwarden-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVaultEvents 'app/keyvault-events.bicep' = if (subscribeToKeyVault) {
+  name: 'tokenwarden-keyvault-events'
+  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
+  params: {
+    keyVaultResourceId: keyVaultResourceId
+    systemTopicName: systemTopicName
+    tags: tags
+  }
+}
+
+// Every app setting the code reads (shared/settings.py), each defaulting as the registry does.
+var tokenwardenSettings = {
+  SCAN_SCHEDULE: scanSchedule
+  RESPONSE_MODE: responseMode
+  LOG_ANALYTICS_WORKSPACE_ID: logTables.outputs.customerId
+  ENTRA_TENANT_ID: entraTenantId
+  EXTRA_COMPROMISED_KEYS: extraCompromisedKeys
+  GRAPH_ACTIVITY_ALLOWLIST_APPS: graphActivityAllowlistApps
+  KEY_SOURCES: keySources
+  APP_CATALOG_FILE: appCatalogFile
+  LOCAL_LOGS_DIR: localLogsDir
+  SCAN_LOOKBACK: scanLookback
+  PROTECTED_PRINCIPALS: protectedPrincipals
+}
+
+// Where the deployment put things the code talks to.
+var deploymentSettings = {
+  SENTINEL_WORKSPACE_RESOURCE_ID: workspaceResourceId
+  LOGS_INGESTION_ENDPOINT: dataCollection.outputs.logsIngestionEndpoint
+  AUDIT_DCR_IMMUTABLE_ID: dataCollection.outputs.ruleImmutableId
+  AUDIT_STREAM_NAME: dataCollection.outputs.tokenwardenAuditStream
+  EVENT_GRID_TOPIC_ENDPOINT: events.outputs.endpoint
+  CACHE_REFRESH_TARGETS: join(cacheRefreshTargetResourceIds, ',')
+}
+
+module functionApp 'app/api.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}tokenwarden-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: appInsights.outputs.connectionString
+    appSettings: union(tokenwardenSettings, deploymentSettings)
+    zoneRedundant: zoneRedundant
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure RBAC: each role on the single resource it is for
+// ---------------------------------------------------------------------------------------------
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: appInsights.outputs.name
+    dataCollectionRuleName: dataCollection.outputs.ruleName
+    eventGridTopicName: events.outputs.name
+    signingKeysContainerName: storage.outputs.signingKeysContainerName
+    signingKeysReaderPrincipalIds: signingKeysReaderPrincipalIds
+    tokenValidationPublisherPrincipalIds: tokenValidationPublisherPrincipalIds
+  }
+}
+
+module workspaceRbac 'monitoring/workspace-rbac.bicep' = {
+  name: 'tokenwarden-workspace-rbac'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    principalId: identity.outputs.principalId
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}
+
+module cacheRefreshRbac 'app/website-contributor.bicep' = [
+  for (targetId, i) in cacheRefreshTargetResourceIds: {
+    name: 'tokenwarden-cache-refresh-${i}'
+    scope: resourceGroup(split(targetId, '/')[2], split(targetId, '/')[4])
+    params: {
+      targetResourceId: targetId
+      principalId: identity.outputs.principalId
+    }
+  }
+]
+
+// ---------------------------------------------------------------------------------------------
+// Microsoft Graph application permissions (optional: needs Entra rights)
+// ---------------------------------------------------------------------------------------------
+
+module graphPermissions 'graph/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sentinel content
+// ---------------------------------------------------------------------------------------------
+
+module analyticRules 'sentinel/analytic-rules.bicep' = {
+  name: 'tokenwarden-analytic-rules'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    connectedTables: createWorkspace ? [] : connectedTables
+    excludedRuleIds: excludedAnalyticRuleIds
+  }
+  dependsOn: [
+    // The queries name TokenValidation_CL, which Sentinel requires to exist.
+    logTables
+  ]
+}
+
+module workbook 'monitoring/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+  }
+  dependsOn: [
+    logTables
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (UPPER_SNAKE: they land in the azd environment, read by the postdeploy hook)
+// ---------------------------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output TOKENWARDEN_PRINCIPAL_ID string = identity.outputs.principalId
+output TOKENWARDEN_CLIENT_ID string = identity.outputs.clientId
+output SENTINEL_WORKSPACE_RESOURCE_ID string = workspaceResourceId
+output SENTINEL_ANALYTIC_RULE_IDS array = analyticRules.outputs.ruleResourceIds
+output KEY_VAULT_RESOURCE_ID string = keyVaultResourceId
+output KEY_VAULT_SYSTEM_TOPIC_NAME string = subscribeToKeyVault ? systemTopicName : ''
+output LOGS_INGESTION_ENDPOINT string = dataCollection.outputs.logsIngestionEndpoint
+output TOKEN_VALIDATION_DCR_IMMUTABLE_ID string = dataCollection.outputs.ruleImmutableId
+output TOKEN_VALIDATION_STREAM string = dataCollection.outputs.tokenValidationStream
+output EVENT_GRID_TOPIC_ENDPOINT string = events.outputs.endpoint
+output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions

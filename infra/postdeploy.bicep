@@ -1,0 +1,105 @@
+// What needs Tokenwarden's code to be running, deployed by the azd postdeploy hook after `azd deploy`
+// (hooks/postdeploy.sh). Deployed to Tokenwarden's resource group:
+//   * the Key Vault key-events subscription to the `events` function (Event Grid validates the
+//     endpoint when the subscription is created, so the function must exist first);
+//   * the Sentinel playbook, which needs the Function App's host key (created when the host first runs);
+//   * Sentinel's right to run the playbook, the playbook's Sentinel Reader role, and the automation
+//     rule that runs the playbook for incidents from Tokenwarden's analytics rules.
+
+@description('Azure region for the playbook.')
+param location string = resourceGroup().location
+
+@description('azd environment name (tags).')
+param environmentName string
+
+@description('Name of the Tokenwarden Function App in this resource group.')
+param functionAppName string
+
+@description('Resource id of the Log Analytics workspace with Microsoft Sentinel.')
+param workspaceResourceId string
+
+@description('Resource ids of the Tokenwarden analytics rules (main.bicep output SENTINEL_ANALYTIC_RULE_IDS).')
+param analyticRuleIds array
+
+@description('Resource id of the Key Vault whose key events Tokenwarden receives. Empty: none.')
+param keyVaultResourceId string = ''
+
+@description('Name of the vault\'s Event Grid system topic (main.bicep output KEY_VAULT_SYSTEM_TOPIC_NAME).')
+param keyVaultSystemTopicName string = ''
+
+@description('Object id, in this tenant, of the Microsoft Sentinel service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
+param sentinelServicePrincipalObjectId string
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'tokenwarden'
+}
+var sentinelAutomationContributorRoleId = 'f4c81013-99ee-4d62-a7ee-b3f1f648599a' // Microsoft Sentinel Automation Contributor
+var workspaceSubscriptionId = split(workspaceResourceId, '/')[2]
+var workspaceResourceGroupName = split(workspaceResourceId, '/')[4]
+var workspaceName = last(split(workspaceResourceId, '/'))
+var subscribeToKeyVault = !empty(keyVaultResourceId)
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+module keyVaultSubscription 'app/keyvault-subscription.bicep' = if (subscribeToKeyVault) {
+  name: 'tokenwarden-keyvault-subscription'
+  scope: resourceGroup(split(keyVaultResourceId, '/')[2], split(keyVaultResourceId, '/')[4])
+  params: {
+    systemTopicName: keyVaultSystemTopicName
+    functionAppResourceId: functionApp.id
+  }
+}
+
+module playbook 'sentinel/playbook.bicep' = {
+  name: 'playbook'
+  params: {
+    location: location
+    tags: tags
+    playbookName: '${abbrs.logicWorkflows}tokenwarden-incident-${resourceToken}'
+    connectionName: '${abbrs.webConnections}azuresentinel-tokenwarden-${resourceToken}'
+    functionAppName: functionApp.name
+  }
+}
+
+// Sentinel runs playbooks as its own service principal, which needs this role on the playbook's
+// resource group (the portal's "Manage playbook permissions" grants the same).
+resource sentinelRunsPlaybooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(resourceGroup().id, sentinelServicePrincipalObjectId, sentinelAutomationContributorRoleId)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sentinelAutomationContributorRoleId)
+    principalId: sentinelServicePrincipalObjectId
+    principalType: 'ServicePrincipal'
+    description: 'Microsoft Sentinel: run the Tokenwarden playbook in this resource group.'
+  }
+}
+
+module playbookReader 'sentinel/playbook-reader.bicep' = {
+  name: 'tokenwarden-playbook-reader'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    playbookPrincipalId: playbook.outputs.principalId
+  }
+}
+
+module automationRule 'sentinel/automation-rule.bicep' = {
+  name: 'tokenwarden-automation-rule'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    playbookResourceId: playbook.outputs.id
+    analyticRuleIds: analyticRuleIds
+  }
+  dependsOn: [
+    sentinelRunsPlaybooks
+    playbookReader
+  ]
+}
+
+output PLAYBOOK_RESOURCE_ID string = playbook.outputs.id
+output AUTOMATION_RULE_ID string = automationRule.outputs.id

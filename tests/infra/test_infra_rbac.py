@@ -1,0 +1,122 @@
+"""Azure RBAC: every role assignment uses a known built-in role, on one resource, never the subscription.
+
+Role definition ids are held in named variables (one per role, with a comment naming it); each
+assignment's scope is a resource symbol whose type is read from the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra_bicep import GUID, INFRA, ROOT, bicep_files, body, parse, resolve, target_scope
+
+KNOWN_ROLES = {
+    "73c42c96-874c-492b-b04d-ab87d138a893": "Log Analytics Reader",
+    "3e150937-b8fe-4cfb-8069-0eaf05ecd056": "Microsoft Sentinel Responder",
+    "8d289c81-5878-46d4-8554-54e1e3d8b5cb": "Microsoft Sentinel Reader",
+    "f4c81013-99ee-4d62-a7ee-b3f1f648599a": "Microsoft Sentinel Automation Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "de139f84-1756-47ae-9be6-808fbbe84772": "Website Contributor",
+    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
+}
+
+# The whole permission model: which role, on which kind of resource. A new grant, or a grant moved to a
+# broader scope, changes this set and must be reviewed (and documented in docs/permissions.md).
+EXPECTED_GRANTS = {
+    ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces"),
+    ("Microsoft Sentinel Responder", "Microsoft.OperationalInsights/workspaces"),
+    ("Microsoft Sentinel Reader", "Microsoft.OperationalInsights/workspaces"),
+    ("Microsoft Sentinel Automation Contributor", "resourceGroup"),
+    ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
+    ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
+    ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
+    ("Storage Blob Data Reader", "Microsoft.Storage/storageAccounts/blobServices/containers"),
+    ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
+    ("Monitoring Metrics Publisher", "Microsoft.Insights/dataCollectionRules"),
+    ("EventGrid Data Sender", "Microsoft.EventGrid/topics"),
+    ("Website Contributor", "Microsoft.Web/sites"),
+    ("Website Contributor", "Microsoft.Web/serverfarms"),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    file: Path
+    symbol: str
+    role: str
+    scope: str
+
+
+def role_assignments() -> list[Grant]:
+    grants = []
+    for path in bicep_files():
+        tree = parse(path)
+        for symbol, declaration in tree.get("resources", {}).items():
+            if declaration["type"] != "Microsoft.Authorization/roleAssignments":
+                continue
+            config = body(declaration)
+            definition = config["properties"]["roleDefinitionId"]["function"]
+            assert definition["type"] == "subscription_resource_id", f"{path}:{symbol}"
+            assert definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+            role_id = resolve(tree, definition["parameters"]["resource_name_1"])
+            scope = config.get("scope")
+            if scope is None:
+                scope_type = target_scope(tree)
+            else:
+                assert isinstance(scope, str), f"{path}:{symbol}: scope must be a resource symbol"
+                scope_type = tree["resources"][scope]["type"]
+            grants.append(Grant(path, symbol, role_id, scope_type))
+    return grants
+
+
+def test_role_assignments_are_found() -> None:
+    assert len(role_assignments()) >= len(EXPECTED_GRANTS)
+
+
+def test_every_role_is_a_known_built_in_role() -> None:
+    unknown = [g for g in role_assignments() if not (GUID.match(g.role) and g.role in KNOWN_ROLES)]
+    assert not unknown
+
+
+def test_no_role_assignment_at_subscription_scope() -> None:
+    broad = [g for g in role_assignments() if g.scope in {"subscription", "managementGroup", "tenant"}]
+    assert not broad
+
+
+def test_the_grants_are_exactly_the_permission_model() -> None:
+    actual = {(KNOWN_ROLES[g.role], g.scope) for g in role_assignments()}
+    assert actual == EXPECTED_GRANTS
+
+
+def test_assignment_names_are_deterministic() -> None:
+    for grant in role_assignments():
+        name = body(parse(grant.file)["resources"][grant.symbol])["name"]
+        assert name["function"]["type"] == "guid", f"{grant.file}:{grant.symbol}"
+
+
+def test_role_id_variables_name_their_role() -> None:
+    # Style: each role id in a named variable with a comment naming the role.
+    for path in bicep_files():
+        for line in path.read_text().splitlines():
+            if line.startswith("var ") and "RoleId = '" in line:
+                role_id = line.split("'")[1]
+                assert line.rstrip().endswith(f"// {KNOWN_ROLES[role_id]}"), f"{path.name}: {line}"
+
+
+def test_the_permission_model_is_documented() -> None:
+    permissions = (ROOT / "docs" / "permissions.md").read_text()
+    for role in {role for role, _ in EXPECTED_GRANTS}:
+        assert role in permissions, role
+
+
+def test_website_contributor_only_on_registered_targets() -> None:
+    main = parse(INFRA / "main.bicep")
+    loop = main["modules"]["cacheRefreshRbac"]["config"]["loop_type"]["detail"]
+    assert loop["array_name"] == "cacheRefreshTargetResourceIds"
+    assert main["parameters"]["cacheRefreshTargetResourceIds"]["default"] == []
+    assert body(main["modules"]["cacheRefreshRbac"])["params"]["targetResourceId"] == loop["item_name"]
