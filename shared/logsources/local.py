@@ -93,6 +93,9 @@ class LocalWorkspace:
         connection = duckdb_kql.connect(str(target) if target is not None else ":memory:")
         try:
             report = load_exports(folder, connection, on_progress=on_progress)
+            # Loading is the only time files are read. From here on a query (possibly from the HTTP
+            # facade) cannot reach the file system through any DuckDB function; the switch is one-way.
+            connection.execute("SET enable_external_access = false")
         except BaseException:
             connection.close()
             if target is not None:
@@ -110,7 +113,7 @@ class LocalWorkspace:
         if not path.is_file():
             raise ConfigurationError(f"{path} does not exist")
         try:
-            connection = duckdb_kql.connect(str(path), read_only=True)
+            connection = duckdb_kql.connect(str(path), read_only=True, config={"enable_external_access": False})
         except Exception as exc:  # duckdb.Error
             raise DataError(f"cannot open as a DuckDB database: {_one_line(exc)}", location=str(path)) from None
         return cls(connection, description=f"local workspace {path}", max_rows=max_rows)

@@ -22,7 +22,7 @@ import re
 
 from shared.workspace.sql import DUCKDB_TYPES, string
 
-__all__ = ["adopt", "convert", "is_present", "raw_text"]
+__all__ = ["PORTAL_DATETIME_FORMATS", "adopt", "convert", "is_composite", "is_present", "raw_text"]
 
 PORTAL_DATETIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%g %p", "%m/%d/%Y, %I:%M:%S %p")
 """The Azure portal's CSV export spelling of a UTC datetime: ``2/25/2025, 9:19:25.391 AM``."""

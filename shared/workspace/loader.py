@@ -146,6 +146,11 @@ class _LoadState:
         detected = self._describe(export)
         if not detected:
             return 0
+        if export.format == "json" and [column.name for column in detected] == ["tables"]:
+            raise DataError(
+                'this is a query API response ({"tables": ...}); export the rows as JSON lines or an array',
+                location=str(export.path),
+            )
         columns = _read_types(export, detected, self.schemas.get(export.table))
         source = _source_sql(export, columns)
         targets: list[str] = []

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from shared.logsources.local import LocalWorkspace
 
 from shared.hunt import HuntContext, run_hunt
 from shared.keys.compromised import load_compromised_keys
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import TimeRange
+from shared.logsources.local import LocalWorkspace
 from shared.ruleset import RuleCollection, load_rules
 from shared.timeparse import parse_instant
 

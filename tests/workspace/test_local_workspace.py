@@ -287,6 +287,16 @@ def test_queries_cannot_write(workspace: LocalWorkspace) -> None:
     assert count(workspace, "SigninLogs") == 5
 
 
+def test_queries_cannot_reach_the_file_system(workspace: LocalWorkspace, exports: Exports) -> None:
+    """Defence in depth under duckdb-kql's own refusals: DuckDB's external access is off after loading."""
+    cursor = workspace._connection.cursor()  # a raw cursor, as if the translator let SQL through
+    try:
+        with pytest.raises(Exception, match="disabled by configuration"):
+            cursor.execute(f"SELECT * FROM read_json('{exports.folder / 'SigninLogs.jsonl'}')")
+    finally:
+        cursor.close()
+
+
 def test_closed_workspace_refuses_queries(workspace: LocalWorkspace) -> None:
     workspace.close()
     workspace.close()  # idempotent

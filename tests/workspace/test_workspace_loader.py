@@ -256,3 +256,21 @@ def test_progress_skipped_and_empty_files(exports: Exports, con: Any) -> None:
 def test_missing_folder_is_a_data_error(tmp_path: Path, con: Any) -> None:
     with pytest.raises(DataError, match="does not exist"):
         load_exports(tmp_path / "nope", con)
+
+
+def test_csv_rows_are_never_taken_for_comments_or_a_later_header(exports: Exports, con: Any) -> None:
+    exports.text("SigninLogs.csv", "UserPrincipalName,DurationMs\n#hash@contoso.example,1\nb,2\n")
+    load_exports(exports.folder, con)
+    assert _rows(con, "SELECT UserPrincipalName, DurationMs FROM SigninLogs ORDER BY DurationMs") == [
+        ("#hash@contoso.example", 1),
+        ("b", 2),
+    ]
+
+
+def test_a_query_api_response_is_recognised(exports: Exports, con: Any) -> None:
+    path = exports.text(
+        "SigninLogs.json", json.dumps({"tables": [{"name": "PrimaryResult", "columns": [], "rows": []}]})
+    )
+    with pytest.raises(DataError, match="query API response") as caught:
+        load_exports(exports.folder, con)
+    assert caught.value.location == str(path)
