@@ -157,8 +157,10 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         if not args.logs.is_dir():
             raise TokenwardenError(f"--logs {args.logs} is not a folder")
         show = args.format == "table" or args.output is not None
-        source = LocalWorkspace.from_exports(
+        workspace = LocalWorkspace.from_exports(
             args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None)
+        _report_load(workspace, stderr)
+        source = workspace
     else:
         from shared.logsources.log_analytics import LogAnalyticsSource
 
@@ -189,6 +191,19 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         for warning in report.warnings:
             print(f"tokenwarden: note: {warning}", file=stderr)
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+def _report_load(workspace: object, stderr: TextIO) -> None:
+    """Say what the export folder held that the schemas do not know: a misnamed file is otherwise invisible."""
+    report = getattr(workspace, "report", None)
+    if report is None:
+        return
+    print(f"tokenwarden: loaded {report.total_rows} rows from {len(report.files)} files", file=stderr)
+    if report.unknown_tables:
+        print(f"tokenwarden: note: unknown tables (no schema, loaded as found): {', '.join(report.unknown_tables)}",
+              file=stderr)
+    for table, columns in sorted(report.unknown_columns.items()):
+        print(f"tokenwarden: note: {table} has columns the schema does not know: {', '.join(columns)}", file=stderr)
 
 
 def _demo_data(args: argparse.Namespace, stdout: TextIO) -> int:

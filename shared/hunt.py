@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.apps import AppCatalog
-from shared.errors import QueryError
+from shared.errors import QueryError, UpstreamError
 from shared.findings import Finding, finding_from_row
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import CompleteResult, LogSource, TimeRange
@@ -136,7 +136,9 @@ def run_hunt(
         started = time.perf_counter()
         try:
             outcome = source.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id)
-        except QueryError as exc:
+        except (QueryError, UpstreamError) as exc:
+            # One rule's failure (a bad query, a timeout, throttling) must not hide the others' findings.
+            # Configuration errors (auth, unknown workspace) still stop the hunt: every rule would fail.
             run = RuleRun(rule_id=rule.id, status="failed", findings=0,
                           elapsed_seconds=time.perf_counter() - started, timespan=timespan, message=str(exc))
         else:
