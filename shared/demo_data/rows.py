@@ -7,6 +7,7 @@ that every key written here is a known column, so a typo cannot invent one.
 from __future__ import annotations
 
 import base64
+import json
 import random
 from datetime import datetime, timedelta
 
@@ -64,8 +65,12 @@ def user_signin_row(
         "ClientAppUsed": "Browser" if interactive else "Mobile Apps and Desktop clients",
         "Location": "NL",
     }
+    location = {"city": "Amsterdam", "state": "Noord-Holland", "countryOrRegion": "NL"}
     if interactive:
         row["AADTenantId"] = tenant_id  # only the interactive table has this column
+        row["LocationDetails"] = location  # dynamic in SigninLogs
+    else:
+        row["LocationDetails"] = json.dumps(location)  # a string column in the non-interactive table
     return row
 
 

@@ -1,0 +1,267 @@
+"""Directory lookups through msgraph-sdk, batched with JSON ``$batch`` and cached for the run.
+
+Each user costs three Graph requests (the user, its memberships, its Identity
+Protection risk) and each app one, so they are packed twenty to a ``$batch``
+and sent with bounded concurrency. The batch goes through the SDK's request
+adapter, so authentication, the retry handler (which honours Retry-After on the
+outer request) and telemetry are the SDK's. Requests *inside* a batch are
+throttled one by one and come back as inner 429s or 5xxs; those are retried here,
+after the longest Retry-After they carry.
+
+msgraph-core's ``BatchResponseContent`` drops JSON bodies of inner responses
+(it reads them as bytes), so the batch response is read as raw JSON instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from shared.enrich.models import AppFacts, RoleFact, UserFacts
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+    from msgraph.graph_service_client import GraphServiceClient
+
+__all__ = ["GRAPH_SCOPES", "PRIVILEGED_ROLE_TEMPLATES", "GraphDirectory", "build_graph_client"]
+
+GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
+GRAPH_V1 = "https://graph.microsoft.com/v1.0"
+
+PRIVILEGED_ROLE_TEMPLATES: Mapping[str, str] = {
+    # Role template ids from Microsoft's "Microsoft Entra built-in roles" reference (roles marked PRIVILEGED).
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
+    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "cf1c38e5-3621-4004-a7cb-879624dced7c": "Application Developer",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
+}
+
+USER_SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,department,jobTitle,createdDateTime,"
+               "onPremisesSyncEnabled")
+APP_SELECT = "appId,displayName,appOwnerOrganizationId,signInAudience,verifiedPublisher"
+BATCH_LIMIT = 20
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RETRYABLE = {429, 500, 502, 503, 504}
+
+
+def build_graph_client(
+    credential: TokenCredential | AsyncTokenCredential,
+    *,
+    base_url: str = GRAPH_V1,
+    scopes: Sequence[str] = GRAPH_SCOPES,
+    timeout: float = 30.0,
+) -> GraphServiceClient:
+    """A GraphServiceClient with explicit scopes, timeout and base URL (the local simulator's, in tests).
+
+    The host of *base_url* is the only one the token is sent to.
+    """
+    import httpx
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph.graph_service_client import GraphServiceClient
+    from msgraph_core import GraphClientFactory
+
+    host = httpx.URL(base_url).host
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=list(scopes), allowed_hosts=[host])
+    http_client = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(timeout=httpx.Timeout(timeout), http2=False))
+    adapter = GraphRequestAdapter(auth, client=http_client)
+    adapter.base_url = base_url.rstrip("/")
+    return GraphServiceClient(request_adapter=adapter)
+
+
+@dataclass(frozen=True)
+class _Call:
+    id: str
+    url: str
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: Any
+    retry_after: float | None = None
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _error_text(answer: _Answer) -> str:
+    error = answer.body.get("error") if isinstance(answer.body, Mapping) else None
+    if isinstance(error, Mapping):
+        return f"{answer.status} {error.get('code')}: {error.get('message')}"
+    return f"HTTP {answer.status}"
+
+
+@dataclass
+class GraphDirectory:
+    """Users and apps from Graph for one run: batched, bounded, cached, and never raising for one lookup."""
+
+    client: GraphServiceClient
+    concurrency: int = 4
+    max_inner_retries: int = 4
+    batch_size: int = BATCH_LIMIT
+    _users: dict[str, UserFacts] = field(default_factory=dict, repr=False)
+    _apps: dict[str, AppFacts] = field(default_factory=dict, repr=False)
+    requests_sent: int = 0
+    inner_retries: int = 0
+
+    async def _post_batch(self, calls: Sequence[_Call]) -> dict[str, _Answer]:
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        info = RequestInformation()
+        info.http_method = Method.POST
+        info.url_template = "{+baseurl}/$batch"
+        info.path_parameters = {"baseurl": self.client.request_adapter.base_url}
+        info.headers.try_add("Accept", "application/json")
+        body = {"requests": [{"id": call.id, "method": "GET", "url": call.url} for call in calls]}
+        info.set_stream_content(json.dumps(body).encode("utf-8"), "application/json")
+        self.requests_sent += 1
+        adapter: Any = self.client.request_adapter  # kiota's stub types the primitive result as None
+        raw = await adapter.send_primitive_async(info, "bytes", None)
+        document = json.loads(raw or b"{}")
+        answers: dict[str, _Answer] = {}
+        for item in document.get("responses", []):
+            answers[str(item.get("id"))] = _Answer(status=int(item.get("status", 0)), body=item.get("body"),
+                                                   retry_after=_retry_after(item.get("headers")))
+        return answers
+
+    async def _run_calls(self, calls: Sequence[_Call], gate: asyncio.Semaphore) -> dict[str, _Answer]:
+        """Send *calls* in batches; retry inner throttling and 5xx after their Retry-After."""
+        pending = list(calls)
+        results: dict[str, _Answer] = {}
+        for attempt in range(self.max_inner_retries + 1):
+            chunks = [pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
+
+            async def send(chunk: Sequence[_Call]) -> dict[str, _Answer]:
+                async with gate:
+                    try:
+                        return await self._post_batch(chunk)
+                    except Exception as exc:  # a whole batch failing degrades its lookups, not the scan
+                        status = getattr(exc, "response_status_code", None) or 0
+                        wait = _retry_after(getattr(exc, "response_headers", None))
+                        return {call.id: _Answer(status=int(status), retry_after=wait, body={"error": {
+                            "code": type(exc).__name__, "message": " ".join(str(exc).split())[:300]}})
+                            for call in chunk}
+
+            for answers in await asyncio.gather(*(send(chunk) for chunk in chunks)):
+                results.update(answers)
+            retry = [call for call in pending if results.get(call.id, _Answer(0, None)).status in _RETRYABLE]
+            if not retry or attempt == self.max_inner_retries:
+                break
+            self.inner_retries += len(retry)
+            wait = max((results[call.id].retry_after or 0.0 for call in retry), default=0.0)
+            await asyncio.sleep(wait if wait > 0 else min(8.0, 0.5 * 2 ** attempt))
+            pending = retry
+        return results
+
+    async def users(self, keys: Iterable[str]) -> dict[str, UserFacts]:
+        wanted = sorted({key for key in keys if key} - set(self._users))
+        gate = asyncio.Semaphore(self.concurrency)
+        calls: list[_Call] = []
+        for index, key in enumerate(wanted):
+            path = quote(key, safe="@.-_")
+            calls.append(_Call(f"u{index}", f"/users/{path}?$select={USER_SELECT}"))
+            calls.append(_Call(f"m{index}", f"/users/{path}/transitiveMemberOf?$select=id,displayName,roleTemplateId"))
+            if _GUID.match(key):
+                calls.append(_Call(f"r{index}", f"/identityProtection/riskyUsers/{key}"))
+        answers = await self._run_calls(calls, gate)
+        # Users known only by UPN: read their risk by the object id Graph just returned.
+        late = {index: answers[f"u{index}"].body["id"] for index, key in enumerate(wanted)
+                if not _GUID.match(key) and answers[f"u{index}"].status == 200
+                and isinstance(answers[f"u{index}"].body, Mapping)}
+        if late:
+            answers.update(await self._run_calls(
+                [_Call(f"r{index}", f"/identityProtection/riskyUsers/{oid}") for index, oid in late.items()], gate))
+        for index, key in enumerate(wanted):
+            self._users[key] = self._user_facts(key, answers[f"u{index}"], answers.get(f"m{index}"),
+                                                answers.get(f"r{index}"))
+        return {key: self._users[key] for key in keys if key in self._users}
+
+    @staticmethod
+    def _user_facts(key: str, user: _Answer, members: _Answer | None, risk: _Answer | None) -> UserFacts:
+        if user.status == 404:
+            return UserFacts(key=key, status="not_found", error=_error_text(user))
+        if user.status != 200 or not isinstance(user.body, Mapping):
+            return UserFacts(key=key, status="failed", error=_error_text(user))
+        body, problems = user.body, []
+        roles: list[RoleFact] = []
+        if members is not None and members.status == 200 and isinstance(members.body, Mapping):
+            for item in members.body.get("value", []):
+                if item.get("@odata.type") == "#microsoft.graph.directoryRole":
+                    template = str(item.get("roleTemplateId") or "")
+                    roles.append(RoleFact(display_name=str(item.get("displayName") or template),
+                                          role_template_id=template,
+                                          privileged=template in PRIVILEGED_ROLE_TEMPLATES))
+            if members.body.get("@odata.nextLink"):
+                problems.append("memberships: more than one page; roles may be incomplete")
+        elif members is not None:
+            problems.append(f"memberships: {_error_text(members)}")
+        risk_level = risk_state = None
+        if risk is not None and risk.status == 200 and isinstance(risk.body, Mapping):
+            risk_level, risk_state = risk.body.get("riskLevel"), risk.body.get("riskState")
+        elif risk is not None and risk.status == 404:
+            risk_level, risk_state = "none", "none"  # no riskyUsers entry: Identity Protection saw no risk
+        elif risk is not None:
+            problems.append(f"risk: {_error_text(risk)}")
+        return UserFacts(
+            key=key, status="ok", id=body.get("id"), user_principal_name=body.get("userPrincipalName"),
+            display_name=body.get("displayName"), account_enabled=body.get("accountEnabled"),
+            user_type=body.get("userType"), department=body.get("department"), job_title=body.get("jobTitle"),
+            created_date_time=body.get("createdDateTime"), on_premises_sync_enabled=body.get("onPremisesSyncEnabled"),
+            roles=tuple(roles), risk_level=risk_level, risk_state=risk_state,
+            error="; ".join(problems) or None,
+        )
+
+    async def apps(self, app_ids: Iterable[str]) -> dict[str, AppFacts]:
+        wanted = sorted({app_id.lower() for app_id in app_ids if app_id} - set(self._apps))
+        calls = [_Call(f"a{index}", f"/servicePrincipals?$filter=appId eq '{app_id}'&$select={APP_SELECT}")
+                 for index, app_id in enumerate(wanted) if _GUID.match(app_id)]
+        answers = await self._run_calls(calls, asyncio.Semaphore(self.concurrency))
+        for index, app_id in enumerate(wanted):
+            if not _GUID.match(app_id):
+                self._apps[app_id] = AppFacts(app_id=app_id, status="failed", error="app id is not a GUID")
+                continue
+            answer = answers[f"a{index}"]
+            if answer.status != 200 or not isinstance(answer.body, Mapping):
+                self._apps[app_id] = AppFacts(app_id=app_id, status="failed", error=_error_text(answer))
+                continue
+            found = answer.body.get("value") or []
+            if not found:
+                self._apps[app_id] = AppFacts(app_id=app_id, status="not_found",
+                                              error="no service principal in this tenant")
+                continue
+            sp = found[0]
+            publisher = sp.get("verifiedPublisher") or {}
+            self._apps[app_id] = AppFacts(
+                app_id=app_id, status="ok", display_name=sp.get("displayName"),
+                app_owner_organization_id=sp.get("appOwnerOrganizationId"),
+                sign_in_audience=sp.get("signInAudience"),
+                verified_publisher=publisher.get("displayName") if isinstance(publisher, Mapping) else None,
+            )
+        return {app_id.lower(): self._apps[app_id.lower()] for app_id in app_ids if app_id.lower() in self._apps}
