@@ -1,8 +1,11 @@
 """Directory lookups through msgraph-sdk, batched with JSON ``$batch`` and cached for the run.
 
-Each user costs three Graph requests (the user, its memberships, its Identity
-Protection risk) and each app one, so they are packed twenty to a ``$batch``
-and sent with bounded concurrency. The batch goes through the SDK's request
+Each user costs two Graph requests (the user and its memberships) and each
+app one, so they are packed twenty to a ``$batch`` and sent with bounded
+concurrency. Identity Protection allows one request per second per tenant, so
+risk is not read per user: the tenant's risky users are listed once per run
+(a few pages of up to 500) and looked up locally; a user absent from the list
+has no risk. The batch goes through the SDK's request
 adapter, so authentication, the retry handler (which honours Retry-After on the
 outer request) and telemetry are the SDK's. Requests *inside* a batch are
 throttled one by one and come back as inner 429s or 5xxs; those are retried here,
@@ -127,6 +130,8 @@ class GraphDirectory:
     batch_size: int = BATCH_LIMIT
     _users: dict[str, UserFacts] = field(default_factory=dict, repr=False)
     _apps: dict[str, AppFacts] = field(default_factory=dict, repr=False)
+    _risk: dict[str, tuple[str | None, str | None]] | None = field(default=None, repr=False)
+    _risk_error: str | None = field(default=None, repr=False)
     requests_sent: int = 0
     inner_retries: int = 0
 
@@ -188,23 +193,42 @@ class GraphDirectory:
             path = quote(key, safe="@.-_")
             calls.append(_Call(f"u{index}", f"/users/{path}?$select={USER_SELECT}"))
             calls.append(_Call(f"m{index}", f"/users/{path}/transitiveMemberOf?$select=id,displayName,roleTemplateId"))
-            if _GUID.match(key):
-                calls.append(_Call(f"r{index}", f"/identityProtection/riskyUsers/{key}"))
-        answers = await self._run_calls(calls, gate)
-        # Users known only by UPN: read their risk by the object id Graph just returned.
-        late = {index: answers[f"u{index}"].body["id"] for index, key in enumerate(wanted)
-                if not _GUID.match(key) and answers[f"u{index}"].status == 200
-                and isinstance(answers[f"u{index}"].body, Mapping)}
-        if late:
-            answers.update(await self._run_calls(
-                [_Call(f"r{index}", f"/identityProtection/riskyUsers/{oid}") for index, oid in late.items()], gate))
+        answers, risk = await asyncio.gather(self._run_calls(calls, gate), self._risk_index())
         for index, key in enumerate(wanted):
-            self._users[key] = self._user_facts(key, answers[f"u{index}"], answers.get(f"m{index}"),
-                                                answers.get(f"r{index}"))
+            self._users[key] = self._user_facts(key, answers[f"u{index}"], answers.get(f"m{index}"), risk,
+                                                self._risk_error)
         return {key: self._users[key] for key in keys if key in self._users}
 
+    async def _risk_index(self) -> dict[str, tuple[str | None, str | None]] | None:
+        """Every risky user in the tenant, by object id; None when Identity Protection could not be read."""
+        if self._risk is not None or self._risk_error is not None:
+            return self._risk
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        adapter: Any = self.client.request_adapter
+        url: str | None = f"{adapter.base_url}/identityProtection/riskyUsers?$top=500&$select=id,riskLevel,riskState"
+        index: dict[str, tuple[str | None, str | None]] = {}
+        try:
+            while url:
+                info = RequestInformation()
+                info.http_method = Method.GET
+                info.url = url
+                info.headers.try_add("Accept", "application/json")
+                self.requests_sent += 1
+                page = json.loads(await adapter.send_primitive_async(info, "bytes", None) or b"{}")
+                for item in page.get("value", []):
+                    index[str(item.get("id", "")).lower()] = (item.get("riskLevel"), item.get("riskState"))
+                url = page.get("@odata.nextLink")
+        except Exception as exc:  # risk unknown degrades the users; it does not fail them
+            self._risk_error = f"risk: {' '.join(str(exc).split())[:200]}"
+            return None
+        self._risk = index
+        return index
+
     @staticmethod
-    def _user_facts(key: str, user: _Answer, members: _Answer | None, risk: _Answer | None) -> UserFacts:
+    def _user_facts(key: str, user: _Answer, members: _Answer | None,
+                    risk: Mapping[str, tuple[str | None, str | None]] | None, risk_error: str | None) -> UserFacts:
         if user.status == 404:
             return UserFacts(key=key, status="not_found", error=_error_text(user))
         if user.status != 200 or not isinstance(user.body, Mapping):
@@ -223,12 +247,11 @@ class GraphDirectory:
         elif members is not None:
             problems.append(f"memberships: {_error_text(members)}")
         risk_level = risk_state = None
-        if risk is not None and risk.status == 200 and isinstance(risk.body, Mapping):
-            risk_level, risk_state = risk.body.get("riskLevel"), risk.body.get("riskState")
-        elif risk is not None and risk.status == 404:
-            risk_level, risk_state = "none", "none"  # no riskyUsers entry: Identity Protection saw no risk
-        elif risk is not None:
-            problems.append(f"risk: {_error_text(risk)}")
+        if risk is not None:
+            # Absent from riskyUsers: Identity Protection has seen no risk for this user.
+            risk_level, risk_state = risk.get(str(body.get("id", "")).lower(), ("none", "none"))
+        elif risk_error:
+            problems.append(risk_error)
         return UserFacts(
             key=key, status="ok", id=body.get("id"), user_principal_name=body.get("userPrincipalName"),
             display_name=body.get("displayName"), account_enabled=body.get("accountEnabled"),
