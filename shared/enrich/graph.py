@@ -127,6 +127,8 @@ class GraphDirectory:
     client: GraphServiceClient
     concurrency: int = 4
     max_inner_retries: int = 4
+    throttle_budget: float = 300.0
+    """Seconds a lookup may spend waiting out Retry-After hints before it is recorded as failed."""
     batch_size: int = BATCH_LIMIT
     _users: dict[str, UserFacts] = field(default_factory=dict, repr=False)
     _apps: dict[str, AppFacts] = field(default_factory=dict, repr=False)
@@ -156,32 +158,45 @@ class GraphDirectory:
                                                    retry_after=_retry_after(item.get("headers")))
         return answers
 
+    async def _send(self, chunk: Sequence[_Call], gate: asyncio.Semaphore) -> dict[str, _Answer]:
+        async with gate:
+            try:
+                return await self._post_batch(chunk)
+            except Exception as exc:  # a whole batch failing degrades its lookups, not the scan
+                status = getattr(exc, "response_status_code", None) or 0
+                wait = _retry_after(getattr(exc, "response_headers", None))
+                return {call.id: _Answer(status=int(status), retry_after=wait, body={"error": {
+                    "code": type(exc).__name__, "message": " ".join(str(exc).split())[:300]}})
+                    for call in chunk}
+
     async def _run_calls(self, calls: Sequence[_Call], gate: asyncio.Semaphore) -> dict[str, _Answer]:
-        """Send *calls* in batches; retry inner throttling and 5xx after their Retry-After."""
+        """Send *calls* in batches, retrying inner throttling and 5xx answers.
+
+        A 429 that names its Retry-After is an instruction, not a failure: such
+        calls are resent after the wait for as long as ``throttle_budget`` lasts.
+        Other retryable answers (5xx, 429 without a hint) get ``max_inner_retries``
+        tries with exponential backoff.
+        """
         pending = list(calls)
         results: dict[str, _Answer] = {}
-        for attempt in range(self.max_inner_retries + 1):
+        failures = 0
+        deadline = asyncio.get_running_loop().time() + self.throttle_budget
+        while pending:
             chunks = [pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
-
-            async def send(chunk: Sequence[_Call]) -> dict[str, _Answer]:
-                async with gate:
-                    try:
-                        return await self._post_batch(chunk)
-                    except Exception as exc:  # a whole batch failing degrades its lookups, not the scan
-                        status = getattr(exc, "response_status_code", None) or 0
-                        wait = _retry_after(getattr(exc, "response_headers", None))
-                        return {call.id: _Answer(status=int(status), retry_after=wait, body={"error": {
-                            "code": type(exc).__name__, "message": " ".join(str(exc).split())[:300]}})
-                            for call in chunk}
-
-            for answers in await asyncio.gather(*(send(chunk) for chunk in chunks)):
+            for answers in await asyncio.gather(*(self._send(chunk, gate) for chunk in chunks)):
                 results.update(answers)
             retry = [call for call in pending if results.get(call.id, _Answer(0, None)).status in _RETRYABLE]
-            if not retry or attempt == self.max_inner_retries:
+            if not retry:
+                break
+            hinted = all(results[c.id].status == 429 and results[c.id].retry_after is not None for c in retry)
+            wait = max((results[call.id].retry_after or 0.0 for call in retry), default=0.0)
+            if not hinted:
+                failures += 1
+                wait = wait if wait > 0 else min(8.0, 0.5 * 2 ** failures)
+            if failures > self.max_inner_retries or asyncio.get_running_loop().time() + wait > deadline:
                 break
             self.inner_retries += len(retry)
-            wait = max((results[call.id].retry_after or 0.0 for call in retry), default=0.0)
-            await asyncio.sleep(wait if wait > 0 else min(8.0, 0.5 * 2 ** attempt))
+            await asyncio.sleep(wait)
             pending = retry
         return results
 
