@@ -95,6 +95,15 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cert", type=Path, metavar="PEM", help="TLS certificate (serves HTTPS)")
     serve.add_argument("--key", type=Path, metavar="PEM", help="TLS private key")
 
+    simulate = commands.add_parser("simulate", help="serve a local Microsoft Graph tenant simulator on 127.0.0.1")
+    simulate.add_argument("--tenant", type=Path, required=True, metavar="DIR",
+                          help="folder written by demo-data (tenant.json, apps.json)")
+    simulate.add_argument("--port", type=int, default=0)
+    simulate.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="added to every request")
+    simulate.add_argument("--no-throttling", action="store_true", help="disable Graph's rate limits")
+    simulate.add_argument("--limit-scale", type=float, default=1.0, metavar="FACTOR",
+                          help="multiply Graph's documented rate limits by FACTOR")
+
     demo = commands.add_parser("demo", help="generate a tenant with planted attacks and hunt it")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
     demo.add_argument("--users", type=_positive_int, default=50, metavar="N")
@@ -245,6 +254,29 @@ def _serve(args: argparse.Namespace, stderr: TextIO) -> int:
     return EXIT_OK
 
 
+def _simulate(args: argparse.Namespace, stdout: TextIO) -> int:
+    from dataclasses import replace
+
+    from shared.simulator import SimulatorServer, load_tenant_state, serve_simulator
+    from shared.simulator.throttling import default_limits
+
+    if args.latency < 0 or args.limit_scale <= 0:
+        raise TokenwardenError("--latency must be ≥ 0 and --limit-scale > 0")
+    state = load_tenant_state(args.tenant)
+    limits = None
+    if args.no_throttling:
+        limits = dict.fromkeys(default_limits(len(state.users())))
+    elif args.limit_scale != 1.0:
+        limits = {family: replace(limit, capacity=limit.capacity * args.limit_scale)
+                  for family, limit in default_limits(len(state.users())).items()}
+
+    def ready(server: SimulatorServer) -> None:
+        print(f"Graph simulator at {server.graph_url} (Ctrl-C stops)", file=stdout, flush=True)
+
+    serve_simulator(state, port=args.port, latency=args.latency, limits=limits, ready=ready)
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from shared.demo import run_demo
 
@@ -285,6 +317,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _serve(args, err)
         if args.command == "demo":
             return _demo(args, out, err)
+        if args.command == "simulate":
+            return _simulate(args, out)
         return _rules(args, out)
     except TokenwardenError as exc:
         print(f"tokenwarden: error: {exc}", file=err)
