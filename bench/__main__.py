@@ -1,19 +1,24 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
-``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M,
-for a quick look on a small machine.
+``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``) runs one benchmark.
 """
 
 from __future__ import annotations
 
 import os
 
+from bench.enrich_bench import print_enrichment, run_enrichment_bench
 from bench.rules_bench import print_report, run_scales
 
 
 def main() -> None:
-    scales = [int(part) for part in os.environ.get("BENCH_SCALES", "1000000,5000000").split(",") if part]
-    print_report(run_scales(scales))
+    only = os.environ.get("BENCH_ONLY", "")
+    if only in ("", "rules"):
+        scales = [int(part) for part in os.environ.get("BENCH_SCALES", "1000000,5000000").split(",") if part]
+        print_report(run_scales(scales))
+    if only in ("", "enrich"):
+        print_enrichment(run_enrichment_bench())
 
 
 if __name__ == "__main__":
