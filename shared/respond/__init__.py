@@ -1,0 +1,1 @@
+"""The response engine: playbooks, their steps, guardrails, retries and client-side rate limits."""
