@@ -1,0 +1,16 @@
+"""Per-area route handlers. Each module has ``register(router)``; new areas add a module and a line here."""
+
+from __future__ import annotations
+
+from shared.simulator.handlers import batch, directory_roles, identity_protection, service_principals, users
+from shared.simulator.routing import Router
+
+__all__ = ["default_router"]
+
+
+def default_router() -> Router:
+    """The Graph v1.0 routes the simulator serves."""
+    router = Router()
+    for area in (users, directory_roles, service_principals, identity_protection, batch):
+        area.register(router)
+    return router
