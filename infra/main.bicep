@@ -91,6 +91,21 @@ param localLogsDir string = ''
 @description('SCAN_LOOKBACK: window the timer scans when it has no checkpoint yet.')
 param scanLookback string = '1h'
 
+@description('SCAN_OVERLAP: how far each scan re-reads before its rule\'s watermark, for late-arriving rows.')
+param scanOverlap string = '10m'
+
+@description('INGESTION_DELAY: how far behind now a scan stops, so rows still being ingested are read next time.')
+param ingestionDelay string = '5m'
+
+@description('SCAN_MAX_CHUNK: longest window one query covers; a long outage is caught up in chunks of this size.')
+param scanMaxChunk string = '1h'
+
+@description('SCAN_MAX_CHUNKS: most chunks per rule in one timer run; the rest of a backlog waits for the next run.')
+param scanMaxChunks string = '24'
+
+@description('TRIAGE_POLICY_FILE: path of a triage policy (YAML or JSON) in the deployed package; empty uses the shipped one.')
+param triagePolicyFile string = ''
+
 @description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
 param protectedPrincipals string = ''
 
@@ -263,6 +278,11 @@ var tokenwardenSettings = {
   APP_CATALOG_FILE: appCatalogFile
   LOCAL_LOGS_DIR: localLogsDir
   SCAN_LOOKBACK: scanLookback
+  SCAN_OVERLAP: scanOverlap
+  INGESTION_DELAY: ingestionDelay
+  SCAN_MAX_CHUNK: scanMaxChunk
+  SCAN_MAX_CHUNKS: scanMaxChunks
+  TRIAGE_POLICY_FILE: triagePolicyFile
   PROTECTED_PRINCIPALS: protectedPrincipals
 }
 

@@ -1,21 +1,99 @@
-"""The scheduled scan: build the log source and key intelligence from settings, hunt, return the report.
+"""The scheduled scan: per rule, read its checkpoint, scan the windows it is due, record, then advance.
 
-Everything environment-specific is decided here from :class:`Settings`, so the
-timer adapter stays a few lines and tests drive the same path with their own
-settings.
+Everything environment-specific (log source, key intelligence, ledger) is built here from
+:class:`Settings`, so the timer adapter stays a few lines and tests drive the same path with their
+own settings or their own pieces (:func:`scan`).
+
+A scan runs in rounds. Round *i* runs chunk *i* of every rule that still has one
+(:func:`shared.checkpoints.plan_windows`), records all the round's findings in one batch
+(:func:`shared.ledger.recorder.record_findings`, so aliases from one rule serve the others), and only
+then advances each rule's watermark to the end of the chunk it completed. A rule whose query fails
+or comes back partial keeps the findings it got, but its watermark stays put and it scans no further
+chunks this time: the next scan re-reads from there, so nothing is skipped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.hunt import HuntContext, HuntReport, run_hunt
+from shared.checkpoints import ScanPolicy, WindowPlan, plan_windows
+from shared.hunt import HuntContext, RuleRun, RunStatus, run_hunt
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import LogSource, TimeRange
 from shared.settings import Settings
 
-__all__ = ["build_key_intelligence", "build_log_source", "run_scan"]
+if TYPE_CHECKING:
+    from shared.findings import Finding
+    from shared.ledger.connection import Ledger
+    from shared.ledger.recorder import CaseChange
+    from shared.ruleset import RuleCollection
+
+__all__ = [
+    "RuleProgress",
+    "ScanReport",
+    "build_hunt_context",
+    "build_key_intelligence",
+    "build_log_source",
+    "run_scan",
+    "scan",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleProgress:
+    """One rule's checkpoint before and after the scan, and the windows it scanned and stored.
+
+    ``caught_up``: the watermark reached ``now - INGESTION_DELAY``; otherwise a later scan continues.
+    """
+
+    rule_id: str
+    watermark_before: datetime | None
+    watermark_after: datetime | None
+    target: datetime
+    windows: tuple[TimeRange, ...]
+    planned: int
+
+    @property
+    def caught_up(self) -> bool:
+        return self.watermark_after is not None and self.watermark_after >= self.target
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanReport:
+    """What one scan did. ``findings``, ``runs`` and ``warnings`` read like a hunt report's (one run per
+    rule that scanned, over all its chunks); the rest is what the ledger recorded."""
+
+    now: datetime
+    source: str
+    findings: tuple[Finding, ...]
+    runs: tuple[RuleRun, ...]
+    warnings: tuple[str, ...]
+    progress: tuple[RuleProgress, ...]
+    findings_new: int
+    findings_merged: int
+    findings_unchanged: int
+    changes: tuple[CaseChange, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(run.status == "complete" for run in self.runs)
+
+    @property
+    def cases_created(self) -> tuple[str, ...]:
+        return tuple(c.case_id for c in self.changes if c.created)
+
+    @property
+    def cases_updated(self) -> tuple[str, ...]:
+        return tuple(c.case_id for c in self.changes if not c.created and (c.refs_added or c.severity_raised))
+
+    @property
+    def cases_needing_work(self) -> tuple[str, ...]:
+        """The cases to hand to enrichment and response: new, with new findings, or more severe."""
+        return tuple(c.case_id for c in self.changes if c.needs_work)
 
 
 def build_key_intelligence(settings: Settings) -> KeyIntelligence:
@@ -51,17 +129,124 @@ def build_log_source(settings: Settings) -> LogSource:
     return LogAnalyticsSource(workspace_id=settings.workspace_id)
 
 
-def run_scan(settings: Settings, *, now: datetime) -> HuntReport:
-    """Hunt the last ``SCAN_LOOKBACK`` before *now* with every rule."""
+def build_hunt_context(settings: Settings) -> HuntContext:
     from shared.apps import read_apps_file
-    from shared.ruleset import load_rules
 
     apps = read_apps_file(Path(settings.app_catalog_file)) if settings.app_catalog_file else None
-    context = HuntContext(keys=build_key_intelligence(settings), apps=apps,
-                          graph_allowlist_apps=settings.graph_allowlist_apps)
-    source = build_log_source(settings)
+    return HuntContext(keys=build_key_intelligence(settings), apps=apps,
+                       graph_allowlist_apps=settings.graph_allowlist_apps)
+
+
+def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None) -> ScanReport:
+    """Scan every rule from its checkpoint up to ``now - INGESTION_DELAY`` and record what it finds.
+
+    Opens (and closes) the ledger from settings unless one is given.
+    """
+    from shared.ledger.connection import open_ledger
+    from shared.ruleset import load_rules
+
+    policy = ScanPolicy.from_settings(settings)
+    own_ledger = ledger is None
+    active_ledger = open_ledger(settings) if ledger is None else ledger  # first: a missing ledger fails fast
     try:
-        return run_hunt(source, load_rules(), window=TimeRange(start=now - settings.scan_lookback, end=now),
-                        context=context)
+        context = build_hunt_context(settings)
+        source = build_log_source(settings)
+        try:
+            return scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now)
+        finally:
+            source.close()
     finally:
-        source.close()
+        if own_ledger:
+            active_ledger.close()
+
+
+def _combine_runs(runs: Sequence[RuleRun]) -> RuleRun:
+    """One rule's chunk runs as one: the worst status, the first problem, the span they covered."""
+    statuses = {run.status for run in runs}
+    worst: RunStatus = "failed" if "failed" in statuses else "partial" if "partial" in statuses else "complete"
+    return RuleRun(
+        rule_id=runs[0].rule_id,
+        status=worst,
+        findings=sum(r.findings for r in runs),
+        elapsed_seconds=sum(r.elapsed_seconds for r in runs),
+        timespan=TimeRange(start=runs[0].timespan.start, end=runs[-1].timespan.end),
+        message=next((r.message for r in runs if r.message), None),
+    )
+
+
+def _merge_change(previous: CaseChange | None, change: CaseChange) -> CaseChange:
+    if previous is None:
+        return change
+    return replace(change, created=previous.created or change.created,
+                   refs_added=previous.refs_added + change.refs_added,
+                   severity_raised=previous.severity_raised or change.severity_raised)
+
+
+def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledger: Ledger, policy: ScanPolicy,
+         now: datetime) -> ScanReport:
+    """Scan *rules* on *source* from their checkpoints in *ledger*, in rounds of one chunk per rule."""
+    from shared.ledger.checkpoint_store import CheckpointStore
+    from shared.ledger.recorder import record_findings
+
+    checkpoints = CheckpointStore(ledger.checkpoints)
+    stored_watermarks = checkpoints.watermarks()
+    plans: dict[str, WindowPlan] = {
+        rule.id: plan_windows(stored_watermarks.get(rule.id), now=now, policy=policy) for rule in rules
+    }
+    watermarks: dict[str, datetime | None] = {rule_id: plan.watermark for rule_id, plan in plans.items()}
+    stored: dict[str, list[TimeRange]] = {rule.id: [] for rule in rules}
+    runs: dict[str, list[RuleRun]] = {rule.id: [] for rule in rules}
+    halted: set[str] = set()
+    findings: list[Finding] = []
+    warnings: dict[str, None] = {}
+    changes: dict[str, CaseChange] = {}
+    totals = {"new": 0, "merged": 0, "unchanged": 0}
+
+    for index in range(max((len(plan.windows) for plan in plans.values()), default=0)):
+        batch: list[Finding] = []
+        completed: list[tuple[str, TimeRange]] = []
+        for rule in rules:
+            windows = plans[rule.id].windows
+            if rule.id in halted or index >= len(windows):
+                continue
+            report = run_hunt(source, rules.select([rule.id]), window=windows[index], context=context)
+            runs[rule.id].extend(report.runs)
+            batch.extend(report.findings)
+            warnings.update(dict.fromkeys(report.warnings))
+            if report.complete:
+                completed.append((rule.id, windows[index]))
+            else:
+                halted.add(rule.id)  # keep what it found; re-read this window next time
+        result = record_findings(ledger, batch, now=now)
+        findings.extend(batch)
+        totals["new"] += result.findings_new
+        totals["merged"] += result.findings_merged
+        totals["unchanged"] += result.findings_unchanged
+        for change in result.changes:
+            changes[change.case_id] = _merge_change(changes.get(change.case_id), change)
+        for rule_id, window in completed:  # only now are this round's findings safely stored
+            watermarks[rule_id] = checkpoints.advance(rule_id, window, now=now)
+            stored[rule_id].append(window)
+
+    findings.sort(key=lambda f: (_severity_order(f.severity), f.first_seen, f.rule_id))
+    return ScanReport(
+        now=now,
+        source=source.description,
+        findings=tuple(findings),
+        runs=tuple(_combine_runs(rule_runs) for rule_runs in runs.values() if rule_runs),
+        warnings=tuple(warnings),
+        progress=tuple(
+            RuleProgress(rule_id=rule.id, watermark_before=plans[rule.id].watermark,
+                         watermark_after=watermarks[rule.id], target=plans[rule.id].target,
+                         windows=tuple(stored[rule.id]), planned=len(plans[rule.id].windows))
+            for rule in rules
+        ),
+        findings_new=totals["new"],
+        findings_merged=totals["merged"],
+        findings_unchanged=totals["unchanged"],
+        changes=tuple(changes.values()),
+    )
+
+
+def _severity_order(severity: str) -> int:
+    return {"High": 0, "Medium": 1, "Low": 2, "Informational": 3}.get(severity, 4)

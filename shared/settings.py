@@ -9,14 +9,15 @@ import time, so importing this module is free on the cold-start path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.errors import ConfigurationError
 from shared.timeparse import parse_duration
 
-__all__ = ["SETTINGS", "SettingSpec", "Settings", "load_settings"]
+__all__ = ["HOST_STORAGE_SETTINGS", "SETTINGS", "SettingSpec", "Settings", "load_settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +80,60 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default="1h",
         purpose="Window the timer scans when it has no checkpoint yet.",
     ),
+    SettingSpec(
+        name="SCAN_OVERLAP",
+        default="10m",
+        purpose="How far before its watermark each rule re-reads, for records that arrived late.",
+    ),
+    SettingSpec(
+        name="INGESTION_DELAY",
+        default="5m",
+        purpose="How far behind now a scan stops, so rows still being ingested are read by the next one.",
+    ),
+    SettingSpec(
+        name="SCAN_MAX_CHUNK",
+        default="1h",
+        purpose="Longest window one rule query covers; a catch-up after an outage runs in chunks this long.",
+    ),
+    SettingSpec(
+        name="SCAN_MAX_CHUNKS",
+        default="24",
+        purpose="Most chunks one rule scans per invocation; a longer backlog continues on the next timer.",
+    ),
+    SettingSpec(
+        name="TRIAGE_POLICY_FILE",
+        default="",
+        purpose="Path of a triage policy (YAML or JSON); empty uses the shipped shared/data/policy.yaml.",
+    ),
 )
+
+HOST_STORAGE_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="AzureWebJobsStorage__tableServiceUri",
+        default="",
+        purpose="Table endpoint of the Function App's storage account (the ledger), for identity-based access.",
+    ),
+    SettingSpec(
+        name="AzureWebJobsStorage__credential",
+        default="",
+        purpose="'managedidentity' in Azure: the ledger authenticates with the app's identity, never a key.",
+    ),
+    SettingSpec(
+        name="AzureWebJobsStorage__clientId",
+        default="",
+        purpose="Client id of the user-assigned identity the ledger authenticates as.",
+    ),
+    SettingSpec(
+        name="AzureWebJobsStorage",
+        default="",
+        purpose="Local only: a connection string (Azurite's); Azure deployments never set it.",
+    ),
+)
+"""The Functions host's own storage connection, which the ledger shares.
+
+Named by the host's convention (``AzureWebJobsStorage__*``), not Tokenwarden's, so they live apart
+from :data:`SETTINGS`: the deployment defines them in the host settings of ``infra/app/api.bicep``.
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,9 +150,20 @@ class Settings:
     key_sources: tuple[str, ...]
     app_catalog_file: str
     local_logs_dir: str
+    scan_overlap: timedelta
+    ingestion_delay: timedelta
+    scan_max_chunk: timedelta
+    scan_max_chunks: int
+    triage_policy_file: str
+    table_service_uri: str
+    storage_credential: str
+    storage_client_id: str
+    storage_connection_string: str = field(repr=False)
+    """Holds an account key when set (Azurite's), so it stays out of reprs and logs."""
 
 
 _MODES = ("dry-run", "approval", "auto")
+_MAX_CHUNKS_LIMIT = 1000
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -111,20 +176,41 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     Takes the mapping as an argument rather than reading the process environment so tests
     and the CLI can pass their own without patching process state.
     """
-    defaults = {spec.name: spec.default for spec in SETTINGS}
+    defaults = {spec.name: spec.default for spec in (*SETTINGS, *HOST_STORAGE_SETTINGS)}
 
     def get(name: str) -> str:
         return environ.get(name, defaults[name]).strip()
+
+    def duration(name: str, *, positive: bool = False) -> timedelta:
+        try:
+            value = parse_duration(get(name))
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+        if positive and value <= timedelta(0):
+            raise ConfigurationError(f"{name}: must be longer than 0, got {get(name)!r}")
+        return value
 
     mode = get("RESPONSE_MODE").lower()
     if mode not in _MODES:
         raise ConfigurationError(
             f"RESPONSE_MODE is {mode!r}; expected one of {', '.join(_MODES)}"
         )
-    try:
-        lookback = parse_duration(get("SCAN_LOOKBACK"))
-    except ValueError as exc:
-        raise ConfigurationError(f"SCAN_LOOKBACK: {exc}") from None
+    max_chunks_text = get("SCAN_MAX_CHUNKS")
+    if not re.fullmatch(r"[0-9]{1,6}", max_chunks_text) or not 1 <= int(max_chunks_text) <= _MAX_CHUNKS_LIMIT:
+        raise ConfigurationError(
+            f"SCAN_MAX_CHUNKS is {max_chunks_text!r}; expected a whole number from 1 to {_MAX_CHUNKS_LIMIT}"
+        )
+    overlap, max_chunk = duration("SCAN_OVERLAP"), duration("SCAN_MAX_CHUNK", positive=True)
+    if max_chunk <= overlap:
+        raise ConfigurationError(
+            f"SCAN_MAX_CHUNK ({get('SCAN_MAX_CHUNK')}) must be longer than SCAN_OVERLAP ({get('SCAN_OVERLAP')}), "
+            "or a scan could never advance"
+        )
+    credential = get("AzureWebJobsStorage__credential").lower()
+    if credential not in ("", "managedidentity"):
+        raise ConfigurationError(
+            f"AzureWebJobsStorage__credential is {credential!r}; expected 'managedidentity' or nothing"
+        )
     return Settings(
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
@@ -132,8 +218,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         entra_tenant_id=get("ENTRA_TENANT_ID"),
         extra_compromised_keys=_csv(get("EXTRA_COMPROMISED_KEYS")),
         graph_allowlist_apps=_csv(get("GRAPH_ACTIVITY_ALLOWLIST_APPS")),
-        scan_lookback=lookback,
+        scan_lookback=duration("SCAN_LOOKBACK"),
         key_sources=_csv(get("KEY_SOURCES")),
         app_catalog_file=get("APP_CATALOG_FILE"),
         local_logs_dir=get("LOCAL_LOGS_DIR"),
+        scan_overlap=overlap,
+        ingestion_delay=duration("INGESTION_DELAY"),
+        scan_max_chunk=max_chunk,
+        scan_max_chunks=int(max_chunks_text),
+        triage_policy_file=get("TRIAGE_POLICY_FILE"),
+        table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
+        storage_credential=credential,
+        storage_client_id=get("AzureWebJobsStorage__clientId"),
+        storage_connection_string=get("AzureWebJobsStorage"),
     )

@@ -12,6 +12,9 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from shared.demo_data.generate import generate_demo_data
+from tools.azurite import CONNECTION_SETTING, AzuriteEndpoints
+
+pytest_plugins = ("tests.support.azurite",)  # the scan records into the ledger: Azurite locally
 
 # The host indexes once; a second get_functions() call re-registers and fails on duplicate names.
 INDEXED = function_app.app.get_functions()
@@ -35,13 +38,15 @@ def test_exactly_one_function_app_is_registered() -> None:
 
 
 def test_scan_timer_logs_the_planted_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+                                              caplog: pytest.LogCaptureFixture, azurite: AzuriteEndpoints) -> None:
     summary = generate_demo_data(tmp_path, users=20, days=2, seed=3)
     monkeypatch.setenv("LOCAL_LOGS_DIR", str(tmp_path))
     jwks = tmp_path / "jwks"
     monkeypatch.setenv("KEY_SOURCES", f"{jwks / 'organizations.json'},{jwks / 'consumers.json'}")
     monkeypatch.setenv("APP_CATALOG_FILE", str(tmp_path / "apps.json"))
     monkeypatch.setenv("SCAN_LOOKBACK", "24h")
+    monkeypatch.setenv("SCAN_MAX_CHUNK", "25h")  # one query per rule for the day
+    monkeypatch.setenv(CONNECTION_SETTING, azurite.connection_string)
     scan = _functions()["scan"]
     with caplog.at_level(logging.INFO, logger="tokenwarden.scan"):
         scan.get_user_function()(TimerRequest(past_due=True))  # type: ignore[attr-defined]

@@ -1,0 +1,246 @@
+"""The ``Cases`` table: cases, the principal records that point at each principal's open case, and
+UPN aliases.
+
+Three kinds of entity share the table, one partition each:
+
+- ``case``/<case id>: the case (state, severity, times, finding references, transitions).
+- ``principal``/<hash of the principal>: its generation and the id of its open case, if any. Opening
+  a case is an insert or an ETag-guarded update of this record, and the case id is derived from the
+  principal and generation (:func:`shared.cases.principal.case_id`), so scans racing on one principal
+  all land on the same case. When a case closes the record is released, and the next detection opens
+  generation + 1: a new case, never a reopened one.
+- ``alias``/<hash of a UPN>: the user object id a UPN belonged to on a finding that carried both, so a
+  UPN-only finding (the OfficeActivity mail rule's) joins that user's case. The remaining race: a
+  UPN-only finding stored before any finding has tied its UPN to an object id opens a case of its own
+  (by UPN); later findings with the object id open the user's case, and the two are not merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from shared.cases.merge import CaseDelta, Sighting, absorb, new_case
+from shared.cases.model import CASE_STATES, Case, CaseState, Transition, higher_severity, transition
+from shared.cases.principal import Principal, PrincipalKind, case_id
+from shared.errors import DataError
+from shared.ledger.codec import clip, dump_json, format_time, load_json, parse_time
+from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
+from shared.ruleset import Severity
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+__all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore"]
+
+MAX_TRANSITIONS = 40
+"""Transitions kept inline: the first (the opening) and the latest 39; ``TransitionsDropped`` counts the rest."""
+_MAX_REASON_CHARS = 300
+_CASE, _PRINCIPAL, _ALIAS = "case", "principal", "alias"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachResult:
+    case: Case
+    created: bool
+    delta: CaseDelta
+
+
+def _transition_json(item: Transition) -> dict[str, Any]:
+    return {"at": format_time(item.at), "from": item.from_state, "to": item.to_state,
+            "reason": clip(item.reason, _MAX_REASON_CHARS)}
+
+
+def _case_entity(case: Case) -> dict[str, Any]:
+    kept = case.transitions
+    dropped = case.transitions_dropped
+    if len(kept) > MAX_TRANSITIONS:
+        dropped += len(kept) - MAX_TRANSITIONS
+        kept = (kept[0], *kept[-(MAX_TRANSITIONS - 1):])
+    return {
+        "PrincipalKind": case.principal.kind,
+        "PrincipalValue": clip(case.principal.value),
+        "Generation": case.generation,
+        "State": case.state,
+        "Severity": case.severity,
+        "FirstSeen": format_time(case.first_seen),
+        "LastSeen": format_time(case.last_seen),
+        "CreatedAt": format_time(case.created_at),
+        "UpdatedAt": format_time(case.updated_at),
+        "RuleIds": dump_json(list(case.rule_ids), "rule ids"),
+        "FindingRefs": dump_json(list(case.finding_refs), "finding references"),
+        "FindingCount": len(case.finding_refs),
+        "MoreFindings": case.more_findings,
+        "TokenIds": dump_json([clip(t, 256) for t in case.token_ids], "token ids"),
+        "UserUpns": dump_json([clip(u, 256) for u in case.user_upns], "user UPNs"),
+        "Transitions": dump_json([_transition_json(t) for t in kept], "transitions"),
+        "TransitionsDropped": dropped,
+        "Enrichment": dump_json(case.enrichment, "enrichment") if case.enrichment is not None else "",
+        "Decision": dump_json(case.decision, "decision") if case.decision is not None else "",
+    }
+
+
+def _strings(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = load_json(properties.get(name), name)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _state(value: object) -> CaseState:
+    if value not in CASE_STATES:
+        raise DataError(f"stored case state {value!r} is not one of {', '.join(CASE_STATES)}")
+    return value
+
+
+def _case_from(case_id_: str, properties: Mapping[str, Any]) -> Case:
+    raw = load_json(properties.get("Transitions"), "Transitions") or []
+    transitions = tuple(
+        Transition(at=parse_time(t["at"], "transition time"),
+                   from_state=None if t.get("from") is None else _state(t["from"]),
+                   to_state=_state(t["to"]), reason=str(t.get("reason", "")))
+        for t in raw
+    )
+    return Case(
+        case_id=case_id_,
+        principal=Principal(cast(PrincipalKind, properties["PrincipalKind"]), str(properties["PrincipalValue"])),
+        generation=int(properties["Generation"]),
+        state=_state(properties["State"]),
+        severity=cast(Severity, properties["Severity"]),
+        first_seen=parse_time(properties["FirstSeen"], "FirstSeen"),
+        last_seen=parse_time(properties["LastSeen"], "LastSeen"),
+        created_at=parse_time(properties["CreatedAt"], "CreatedAt"),
+        updated_at=parse_time(properties["UpdatedAt"], "UpdatedAt"),
+        rule_ids=_strings(properties, "RuleIds"),
+        finding_refs=_strings(properties, "FindingRefs"),
+        more_findings=bool(properties.get("MoreFindings", False)),
+        token_ids=_strings(properties, "TokenIds"),
+        user_upns=_strings(properties, "UserUpns"),
+        transitions=transitions,
+        transitions_dropped=int(properties.get("TransitionsDropped", 0)),
+        enrichment=load_json(properties.get("Enrichment") or None, "Enrichment"),
+        decision=load_json(properties.get("Decision") or None, "Decision"),
+    )
+
+
+@dataclass(frozen=True)
+class CaseStore:
+    table: TableClient
+
+    # -- principals and aliases -------------------------------------------------------------------
+
+    def open_case_for(self, principal: Principal, *, now: datetime) -> tuple[str, int]:
+        """(case id, generation) of *principal*'s open case, reserving the next generation if it has none."""
+        chosen: list[tuple[str, int]] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            chosen.clear()
+            if stored is not None and stored.properties.get("OpenCaseId"):
+                chosen.append((str(stored.properties["OpenCaseId"]), int(stored.properties["Generation"])))
+                return None
+            generation = 1 if stored is None else int(stored.properties["Generation"]) + 1
+            chosen.append((case_id(principal, generation), generation))
+            return {"Kind": principal.kind, "Value": clip(principal.value), "Generation": generation,
+                    "OpenCaseId": chosen[0][0], "UpdatedAt": format_time(now)}
+
+        read_modify_write(self.table, _PRINCIPAL, principal.digest(), decide, what=f"principal {principal.key}")
+        return chosen[0]
+
+    def release(self, principal: Principal, closed_case_id: str, *, now: datetime) -> None:
+        """Forget *closed_case_id* as *principal*'s open case (if it still is), so detection opens a new one."""
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is None or stored.properties.get("OpenCaseId") != closed_case_id:
+                return None
+            return {"OpenCaseId": "", "UpdatedAt": format_time(now)}
+
+        read_modify_write(self.table, _PRINCIPAL, principal.digest(), decide, what=f"principal {principal.key}")
+
+    def record_alias(self, upn: Principal, user: Principal, *, now: datetime) -> None:
+        """Remember that *upn* is *user*; the first object id seen for a UPN is kept."""
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is not None:
+                return None
+            return {"Upn": clip(upn.value), "PrincipalKind": user.kind, "PrincipalValue": clip(user.value),
+                    "CreatedAt": format_time(now)}
+
+        read_modify_write(self.table, _ALIAS, upn.digest(), decide, what=f"alias {upn.key}")
+
+    def resolve_alias(self, upn: Principal) -> Principal | None:
+        stored = read_entity(self.table, _ALIAS, upn.digest())
+        if stored is None:
+            return None
+        return Principal(cast(PrincipalKind, stored.properties["PrincipalKind"]),
+                         str(stored.properties["PrincipalValue"]))
+
+    # -- cases ------------------------------------------------------------------------------------
+
+    def attach(self, case_id_: str, principal: Principal, generation: int, sightings: Sequence[Sighting], *,
+               now: datetime) -> AttachResult | None:
+        """Open *case_id_* with *sightings*, or add them to it; None if the case is closed meanwhile."""
+        result: list[AttachResult] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            result.clear()
+            if stored is None:
+                case = new_case(case_id=case_id_, principal=principal, generation=generation,
+                                sightings_=sightings, at=now)
+                delta = CaseDelta(refs_added=len(case.finding_refs), severity_raised=False, changed=True)
+                result.append(AttachResult(case=case, created=True, delta=delta))
+                return _case_entity(case)
+            current = _case_from(case_id_, stored.properties)
+            if not current.is_open:
+                return None
+            updated, delta = absorb(current, sightings, at=now)
+            result.append(AttachResult(case=updated, created=False, delta=delta))
+            return _case_entity(updated) if delta.changed else None
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return result[0] if result else None
+
+    def get(self, case_id_: str) -> Case | None:
+        stored = read_entity(self.table, _CASE, case_id_)
+        return None if stored is None else _case_from(case_id_, stored.properties)
+
+    def cases(self, *, open_only: bool = False) -> list[Case]:
+        query = "PartitionKey eq @pk" + (" and State ne @closed" if open_only else "")
+        entities = self.table.query_entities(query, parameters={"pk": _CASE, "closed": "closed"})
+        return [_case_from(str(e["RowKey"]), e) for e in entities]
+
+    def record_triage(self, case_id_: str, *, enrichment: Mapping[str, Any], decision: Mapping[str, Any],
+                      severity: Severity, reason: str, at: datetime) -> Case:
+        """Store the enrichment and decision, raise the severity if the policy says so, move ``new`` to ``enriched``.
+
+        A case already past ``new`` keeps its state: re-triage after new findings updates the facts only.
+        """
+        saved: list[Case] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is None:
+                raise DataError(f"there is no case {case_id_}")
+            case = _case_from(case_id_, stored.properties)
+            case = replace(case, enrichment=dict(enrichment), decision=dict(decision),
+                           severity=higher_severity(case.severity, severity), updated_at=max(case.updated_at, at))
+            if case.state == "new":
+                case = transition(case, "enriched", reason=reason, at=at)
+            saved[:] = [case]
+            return _case_entity(case)
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return saved[0]
+
+    def transition(self, case_id_: str, to_state: CaseState, *, reason: str, at: datetime) -> Case:
+        """Move the case to *to_state*, recording why; closing it also frees its principal for a new case."""
+        moved: list[Case] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is None:
+                raise DataError(f"there is no case {case_id_}")
+            moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
+            return _case_entity(moved[0])
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        if to_state == "closed":
+            self.release(moved[0].principal, case_id_, now=at)
+        return moved[0]

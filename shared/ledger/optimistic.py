@@ -1,0 +1,103 @@
+"""Read-modify-write of one entity under ETag optimistic concurrency.
+
+The caller's ``decide`` sees the entity as stored (or None) and returns the properties to write, or
+None when nothing needs writing. A missing entity is created with Insert, which fails if another
+writer got there first (409 EntityAlreadyExists); an existing one is merged with ``If-Match`` set to
+the ETag it was read with, which fails if it changed since (412 UpdateConditionNotSatisfied). Either
+failure means another writer won the race: read again, decide again on what that writer stored, and
+try again. Nothing is ever written over a version the caller did not see.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ConfigurationError, TokenwardenError
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+__all__ = ["MAX_ATTEMPTS", "LedgerConflictError", "StoredEntity", "WriteResult", "read_entity", "read_modify_write"]
+
+MAX_ATTEMPTS = 40
+"""Conflicts only come from writers racing on the same entity; 40 rounds with jittered backoff is
+far beyond what a handful of concurrent scans produce, and still ends a pathological livelock."""
+
+
+class LedgerConflictError(TokenwardenError):
+    """An entity kept changing under us for MAX_ATTEMPTS rounds."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredEntity:
+    properties: Mapping[str, Any]
+    etag: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteResult:
+    """``created``: this call inserted the entity. ``written``: it wrote anything. ``properties``: the
+    entity as it now stands (as this writer last read or wrote it)."""
+
+    created: bool
+    written: bool
+    properties: Mapping[str, Any]
+    attempts: int
+
+
+Decide = Callable[[StoredEntity | None], Mapping[str, Any] | None]
+
+
+def read_entity(table: TableClient, partition_key: str, row_key: str) -> StoredEntity | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        entity = table.get_entity(partition_key, row_key)
+    except ResourceNotFoundError:
+        return None
+    properties = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+    return StoredEntity(properties=properties, etag=str(entity.metadata["etag"]))
+
+
+def _pause(attempt: int) -> None:
+    """Jittered backoff, so writers that collided do not collide again in lockstep."""
+    time.sleep(random.uniform(0, min(0.005 * 2 ** min(attempt, 6), 0.25)))  # noqa: S311 - jitter, not crypto
+
+
+def read_modify_write(table: TableClient, partition_key: str, row_key: str, decide: Decide, *, what: str,
+                      attempts: int = MAX_ATTEMPTS) -> WriteResult:
+    """Apply *decide* to the entity until a write lands on the version it was decided on."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    for attempt in range(1, attempts + 1):
+        stored = read_entity(table, partition_key, row_key)
+        wanted = decide(stored)
+        if wanted is None:
+            return WriteResult(created=False, written=False,
+                               properties=stored.properties if stored else {}, attempts=attempt)
+        entity = {**wanted, "PartitionKey": partition_key, "RowKey": row_key}
+        try:
+            if stored is None:
+                table.create_entity(entity)
+            else:
+                table.update_entity(entity, mode=UpdateMode.MERGE, etag=stored.etag,
+                                    match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError):
+            # Inserted or changed by another writer since we read it: decide again on what it stored.
+            _pause(attempt)
+            continue
+        except ResourceNotFoundError:
+            if stored is None:  # an insert cannot miss an entity: the table itself is missing
+                raise ConfigurationError(f"{what}: table {table.table_name} does not exist") from None
+            _pause(attempt)  # deleted since we read it: decide again
+            continue
+        merged = {**(stored.properties if stored else {}), **wanted}
+        return WriteResult(created=stored is None, written=True, properties=merged, attempts=attempt)
+    raise LedgerConflictError(f"{what}: gave up after {attempts} conflicting writes to {table.table_name} "
+                              f"{partition_key}/{row_key}")
