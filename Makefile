@@ -31,8 +31,8 @@ $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-demo: install
-	$(VENV)/bin/tokenwarden demo --out $(DEMO_DIR)
+demo: install node-deps
+	$(PY) -m tools.azurite run -- $(VENV)/bin/tokenwarden demo --out $(DEMO_DIR)
 
 lint: install
 	$(VENV)/bin/ruff check .

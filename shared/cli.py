@@ -280,7 +280,7 @@ def _simulate(args: argparse.Namespace, stdout: TextIO) -> int:
 def _demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from shared.demo import run_demo
 
-    return run_demo(args.out, users=args.users, stdout=stdout, stderr=stderr)
+    return run_demo(args.out, users=args.users, stdout=stdout, stderr=stderr, environ=os.environ)
 
 
 def _rules(args: argparse.Namespace, stdout: TextIO) -> int:

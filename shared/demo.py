@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -34,7 +35,69 @@ def check_planted(findings: tuple[Finding, ...], planted_file: Path) -> tuple[li
     return missed, noisy, len(attacks), len(lookalikes)
 
 
-def run_demo(out: Path, *, users: int, stdout: TextIO, stderr: TextIO) -> int:
+def _cases_step(logs: Path, end: datetime, environ: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> bool:
+    """Scan into the ledger, then enrich and triage the cases against the local Graph simulator."""
+    import threading
+    import time
+
+    from azure.core.credentials import AccessToken
+
+    from shared.casework import triage_cases
+    from shared.checkpoints import ScanPolicy
+    from shared.enrich.graph import GraphDirectory, build_graph_client
+    from shared.ledger.connection import open_ledger
+    from shared.policy.loader import load_policy
+    from shared.ruleset import load_rules
+    from shared.scan import build_hunt_context, build_key_intelligence, build_log_source, scan
+    from shared.settings import load_settings
+    from shared.simulator import build_simulator, load_tenant_state
+
+    class LocalCredential:
+        """The simulator accepts any bearer token, as Entra would accept the Function App's identity."""
+
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            return AccessToken("local-demo", int(time.time()) + 3600)
+
+    jwks = logs / "jwks"
+    settings = load_settings({**environ, "LOCAL_LOGS_DIR": str(logs), "APP_CATALOG_FILE": str(logs / "apps.json"),
+                              "KEY_SOURCES": f"{jwks / 'organizations.json'},{jwks / 'consumers.json'}",
+                              "SCAN_LOOKBACK": "24h", "SCAN_MAX_CHUNK": "25h"})
+    now = end + settings.ingestion_delay + timedelta(minutes=1)
+    simulator = build_simulator(load_tenant_state(logs))
+    thread = threading.Thread(target=simulator.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    ledger = open_ledger(settings)
+    source = build_log_source(settings)
+    try:
+        print("Scanning into the ledger (Azurite) and triaging cases against the Graph simulator ...", file=stderr)
+        report = scan(source, load_rules(), context=build_hunt_context(settings), ledger=ledger,
+                      policy=ScanPolicy.from_settings(settings), now=now)
+        directory = GraphDirectory(build_graph_client(LocalCredential(), base_url=simulator.graph_url))
+        outcomes = triage_cases(ledger, report.cases_needing_work, directory=directory, source=source,
+                                keys=build_key_intelligence(settings), policy=load_policy(), now=now)
+    finally:
+        source.close()
+        ledger.close()
+        simulator.shutdown()
+        simulator.server_close()
+    print(f"\nLedger: {report.findings_new} findings stored, {len(report.cases_created)} cases opened; "
+          f"Graph requests: {directory.requests_sent}", file=stdout)
+    print(f"{'CASE':<34} {'PRINCIPAL':<36} {'SEVERITY':<8} {'PLAYBOOK':<20} WHY", file=stdout)
+    for outcome in sorted(outcomes, key=lambda o: (o.case.severity != "High", o.case.case_id)):
+        case = outcome.case
+        principal = (case.user_upns[0] if case.user_upns else case.principal.value)[:36]
+        note = f" (degraded: {len(outcome.degraded)})" if outcome.degraded else ""
+        print(f"{case.case_id:<34} {principal:<36} {case.severity:<8} {outcome.decision.playbook:<20} "
+              f"{outcome.decision.matched}{note}", file=stdout)
+    (logs.parent / "cases.json").write_text(json.dumps(
+        [{"case_id": o.case.case_id, "principal": o.case.principal.key, "state": o.case.state,
+          "severity": o.case.severity, "rules": list(o.case.rule_ids), "decision": o.case.decision,
+          "enrichment": o.case.enrichment} for o in outcomes], indent=2, default=str), encoding="utf-8")
+    return bool(outcomes) and all(o.case.state == "enriched" for o in outcomes)
+
+
+def run_demo(out: Path, *, users: int, stdout: TextIO, stderr: TextIO,
+             environ: Mapping[str, str] | None = None) -> int:
     from shared.apps import read_apps_file
     from shared.demo_data.generate import generate_demo_data
     from shared.hunt import HuntContext, run_hunt
@@ -73,4 +136,11 @@ def run_demo(out: Path, *, users: int, stdout: TextIO, stderr: TextIO) -> int:
     for line in noisy:
         print(f"  FALSE POSITIVE {line}", file=stdout)
     print(f"Findings written to {out / 'findings.json'}", file=stdout)
-    return 0 if not missed and not noisy and report.complete else 1
+    cases_ok = True
+    if environ is not None and environ.get("AzureWebJobsStorage"):
+        cases_ok = _cases_step(logs, summary.end, environ, stdout, stderr)
+        print(f"Cases written to {out / 'cases.json'}", file=stdout)
+    else:
+        print("(no AzureWebJobsStorage: skipped the ledger and triage; `make demo` runs them on Azurite)",
+              file=stdout)
+    return 0 if not missed and not noisy and report.complete and cases_ok else 1
