@@ -45,7 +45,7 @@ unit: install node-deps checkov-deps
 
 test: lint typecheck unit
 
-bench: install
+bench: install node-deps
 	$(PY) -m bench
 
 clean:

@@ -1,13 +1,14 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``) runs one benchmark.
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``) runs one benchmark.
 """
 
 from __future__ import annotations
 
 import os
 
+from bench.cases_bench import print_cases, run_cases_bench
 from bench.enrich_bench import print_enrichment, run_enrichment_bench
 from bench.rules_bench import print_report, run_scales
 
@@ -19,6 +20,8 @@ def main() -> None:
         print_report(run_scales(scales))
     if only in ("", "enrich"):
         print_enrichment(run_enrichment_bench())
+    if only in ("", "cases"):
+        print_cases(run_cases_bench())
 
 
 if __name__ == "__main__":
