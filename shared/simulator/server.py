@@ -15,7 +15,6 @@ latency waits and held (timeout-fault) connections at once.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import time
@@ -25,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.loopback import is_loopback
 from shared.simulator.engine import Simulator
 from shared.simulator.faults import FaultInjector
 from shared.simulator.responses import GraphResponse, graph_error
@@ -120,7 +120,7 @@ def build_simulator(
     to limits, ``None`` values disabling one; omitted, Graph's documented limits
     for the tenant's size apply (:func:`shared.simulator.throttling.default_limits`).
     """
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigurationError(f"the Graph simulator binds to loopback only, not {host!r}")
     if latency < 0:
         raise ConfigurationError("latency must not be negative")
@@ -151,15 +151,6 @@ def serve_simulator(
             ready(server)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import logging
 import socket
 import ssl
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.errors import ConfigurationError
 from shared.logsources.base import LogSource
+from shared.loopback import is_loopback
 from shared.workspace.api import ApiResponse, QueryRequest, error_response, parse_body, run_query
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "LogAnalyticsServer", "build_server", "serve"]
@@ -110,7 +110,7 @@ def build_server(
     certificate file) is given. ``token``, if set, is the only bearer token
     accepted; otherwise any non-empty bearer token is.
     """
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigurationError(f"the local Log Analytics server binds to loopback only, not {host!r}")
     if not workspace_id.strip():
         raise ConfigurationError("workspace_id must not be empty")
@@ -157,15 +157,6 @@ def serve(
             ready(server)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from shared.ruleset import FINDING_COLUMNS
 from tools.kusto_check import REPO_ROOT, KustoCheckResult, check_queries, load_schemas
 
 SCHEMAS = REPO_ROOT / "shared" / "schemas"
 RULE_FILES = sorted(REPO_ROOT.glob("shared/rules/*/rule.kql"))
 
-FINDING_CONTRACT: tuple[tuple[str, str], ...] = (
-    ("FirstSeen", "datetime"),
-    ("LastSeen", "datetime"),
-    ("Count", "long"),
-    ("UserUpn", "string"),
-    ("UserObjectId", "string"),
-    ("AppId", "string"),
-    ("IpAddress", "string"),
-    ("KeyId", "string"),
-    ("TokenId", "string"),
-    ("Issuer", "string"),
-    ("TokenTenantId", "string"),
-    ("SourceTable", "string"),
-    ("Evidence", "dynamic"),
-)
+FINDING_CONTRACT = FINDING_COLUMNS
 
 GUARD_TABLES = {"T": [("C", "string"), ("N", "long")]}
 GUARD_QUERIES = {

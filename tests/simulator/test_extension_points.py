@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import ServeFactory
 
 from shared.simulator import SimulatorServer, TenantState, serve_simulator
 from shared.simulator.responses import GraphResponse, json_response
 from shared.simulator.routing import RequestContext, Route, Router, SimulatorApp
+from tests.simulator.conftest import ServeFactory
 
 AUTH = {"Authorization": "Bearer t"}
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ServeFactory
 
 from shared.errors import ConfigurationError
 from shared.simulator import (
@@ -22,6 +21,7 @@ from shared.simulator import (
     default_limits,
     roles,
 )
+from tests.simulator.conftest import ServeFactory
 
 AUTH = {"Authorization": "Bearer anything"}
 GRAPH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")

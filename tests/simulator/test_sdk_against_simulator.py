@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from conftest import ServeFactory
 from graph_sim_helpers import StaticCredential, graph_client
 
 from shared.simulator import (
@@ -19,6 +18,7 @@ from shared.simulator import (
     ThrottleLimit,
     roles,
 )
+from tests.simulator.conftest import ServeFactory
 
 T = TypeVar("T")
 

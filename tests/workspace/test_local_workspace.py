@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Exports
 
 from shared.errors import ConfigurationError, QueryError
 from shared.logsources.base import CompleteResult, LogSource, PartialResult, QueryOutcome, ResultTable, TimeRange
 from shared.logsources.local import LocalQueryError, LocalWorkspace
+from tests.workspace.conftest import Exports
 
 T0 = datetime(2026, 11, 19, tzinfo=UTC)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryResult
-from conftest import TOKEN, WORKSPACE_ID, Exports, ServerFactory, StaticCredential, TlsFiles
 from test_local_workspace import at, iso, span, write_sample
 
 import shared
@@ -25,6 +24,7 @@ from shared.logsources.base import CompleteResult, PartialResult, TimeRange
 from shared.logsources.local import LocalWorkspace
 from shared.logsources.log_analytics import LogAnalyticsSource
 from shared.workspace.server import LogAnalyticsServer
+from tests.workspace.conftest import TOKEN, WORKSPACE_ID, Exports, ServerFactory, StaticCredential, TlsFiles
 
 RULE = Path(shared.__file__).parent / "rules" / "compromised-signing-key" / "rule.kql"
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import duckdb_kql
 import pytest
-from conftest import Exports
 
 from shared.errors import DataError
 from shared.tables import load_table_schemas
 from shared.workspace.loader import LoadProgress, LoadReport, load_exports
 from shared.workspace.sql import DUCKDB_TYPES
+from tests.workspace.conftest import Exports
 
 
 @pytest.fixture

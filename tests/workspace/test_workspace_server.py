@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import TOKEN, WORKSPACE_ID, Exports, ServerFactory, TlsFiles
 from test_local_workspace import write_sample
 
 from shared.errors import ConfigurationError
 from shared.logsources.local import LocalWorkspace
 from shared.workspace.server import LogAnalyticsServer, build_server
+from tests.workspace.conftest import TOKEN, WORKSPACE_ID, Exports, ServerFactory, TlsFiles
 
 QUERY_PATH = f"/v1/workspaces/{WORKSPACE_ID}/query"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
