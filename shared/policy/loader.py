@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from shared.errors import ConfigurationError
-from shared.policy.model import RISK_LEVELS, Conditions, Playbook, Policy, TriageRule
+from shared.policy.model import RISK_LEVELS, STEP_NAMES, Conditions, Playbook, PlaybookStep, Policy, TriageRule
 from shared.ruleset import Severity
 
 __all__ = ["DEFAULT_POLICY", "load_policy", "load_policy_text"]
@@ -123,7 +123,40 @@ def _conditions(reader: _Reader, node: Any, path: str, known_rules: Collection[s
     )
 
 
-def _playbooks(reader: _Reader, node: Any) -> dict[str, Playbook]:
+def _steps(reader: _Reader, node: Any, path: str, known_rules: Collection[str]) -> tuple[PlaybookStep, ...]:
+    import yaml
+
+    steps: list[PlaybookStep] = []
+    for index, item in enumerate(reader.sequence(node, path)):
+        where = f"{path}[{index}]"
+        location = f"{reader.source}:{item.start_mark.line + 1}"
+        options: dict[str, object] = {}
+        if isinstance(item, yaml.ScalarNode):
+            name, when = reader.text(item, where), None
+            name_node = item
+        else:
+            fields = reader.mapping(item, where, ("step", "when", "with"))
+            if "step" not in fields:
+                raise reader.fail(item, where, "missing 'step'")
+            name_node = fields["step"]
+            name = reader.text(name_node, f"{where}.step")
+            when = _conditions(reader, fields["when"], f"{where}.when", known_rules) if "when" in fields else None
+            if "with" in fields:
+                raw = reader._constructor.construct_object(fields["with"], deep=True)
+                if not isinstance(raw, Mapping):
+                    raise reader.fail(fields["with"], f"{where}.with", "expected a mapping of step options")
+                options = dict(raw)
+        if name not in STEP_NAMES:
+            raise reader.fail(name_node, where, f"unknown step {name!r}; steps are {', '.join(STEP_NAMES)}")
+        if any(step.name == name for step in steps):
+            raise reader.fail(name_node, where, f"step {name!r} appears twice")
+        steps.append(PlaybookStep(name=name, when=when, options=options, location=location))
+    if not steps:
+        raise reader.fail(node, path, "a playbook needs at least one step")
+    return tuple(steps)
+
+
+def _playbooks(reader: _Reader, node: Any, known_rules: Collection[str]) -> dict[str, Playbook]:
     import yaml
 
     if not isinstance(node, yaml.MappingNode) or not node.value:
@@ -133,14 +166,13 @@ def _playbooks(reader: _Reader, node: Any) -> dict[str, Playbook]:
         name = reader.text(key_node, "playbooks")
         if name in playbooks:
             raise reader.fail(key_node, "playbooks", f"duplicate playbook {name!r}")
-        raw = reader.scalar(value_node, f"playbooks.{name}") if isinstance(value_node, yaml.ScalarNode) else (
-            reader._constructor.construct_object(value_node, deep=True))
-        if not isinstance(raw, Mapping):
-            raise reader.fail(value_node, f"playbooks.{name}", "expected a mapping")
-        description = raw.get("description")
-        if not isinstance(description, str) or not description.strip():
-            raise reader.fail(value_node, f"playbooks.{name}", "needs a description")
-        playbooks[name] = Playbook(name=name, description=description.strip(), raw=dict(raw))
+        path = f"playbooks.{name}"
+        fields = reader.mapping(value_node, path, ("description", "steps"))
+        for key in ("description", "steps"):
+            if key not in fields:
+                raise reader.fail(value_node, path, f"missing {key!r}")
+        playbooks[name] = Playbook(name=name, description=reader.text(fields["description"], f"{path}.description"),
+                                   steps=_steps(reader, fields["steps"], f"{path}.steps", known_rules))
     return playbooks
 
 
@@ -163,7 +195,7 @@ def load_policy_text(text: str, *, source: str, known_rules: Collection[str]) ->
             raise reader.fail(root, "policy", f"missing {key!r}")
     if reader.scalar(top["version"], "version") != 1:
         raise reader.fail(top["version"], "version", "only version 1 is understood")
-    playbooks = _playbooks(reader, top["playbooks"])
+    playbooks = _playbooks(reader, top["playbooks"], known_rules)
 
     def playbook_name(node: Any, path: str) -> str:
         name = reader.text(node, path)

@@ -65,12 +65,26 @@ class TriageRule:
     """Where the rule is written (file:line), for the decision's audit trail."""
 
 
+STEP_NAMES = (
+    "revoke_sessions", "confirm_compromised", "disable_user", "refresh_app_key_cache", "sentinel_incident", "notify",
+)
+"""The response steps a playbook may name, in the response engine's vocabulary."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybookStep:
+    name: str
+    when: Conditions | None
+    """Run the step only for cases whose facts match; None runs it always."""
+    options: Mapping[str, object]
+    location: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Playbook:
     name: str
     description: str
-    raw: Mapping[str, object]
-    """The playbook's full definition; the response engine validates its steps."""
+    steps: tuple[PlaybookStep, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

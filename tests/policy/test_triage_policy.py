@@ -66,7 +66,7 @@ def test_every_triage_rule_can_fire_on_some_case() -> None:
 GOOD = """\
 version: 1
 playbooks:
-  investigate: {description: look at it}
+  investigate: {description: look at it, steps: [sentinel_incident]}
 triage:
   - name: r1
     when: {rule: compromised-signing-key}
@@ -78,7 +78,7 @@ default: {severity: Low, playbook: investigate}
 
 def test_a_json_policy_loads_too() -> None:
     document = {
-        "version": 1, "playbooks": {"investigate": {"description": "look"}},
+        "version": 1, "playbooks": {"investigate": {"description": "look", "steps": ["sentinel_incident"]}},
         "triage": [{"name": "r", "when": {"min_count": 2}, "severity": "Medium", "playbook": "investigate"}],
         "default": {"severity": "Low", "playbook": "investigate"},
     }
@@ -113,3 +113,31 @@ def test_the_good_policy_loads() -> None:
 def test_unreadable_policy_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"missing\.yaml: cannot read policy file"):
         load_policy(tmp_path / "missing.yaml", known_rules=KNOWN)
+
+
+def test_shipped_playbooks_name_known_steps_with_conditions_where_given() -> None:
+    contain = POLICY.playbooks["contain-identity"]
+    assert [step.name for step in contain.steps][:3] == ["revoke_sessions", "confirm_compromised", "disable_user"]
+    assert all(step.location.startswith("shared/data/policy.yaml:") for step in contain.steps)
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    ("[revoke_session]", r"unknown step 'revoke_session'"),
+    ("[]", r"a playbook needs at least one step"),
+    ("[sentinel_incident, sentinel_incident]", r"step 'sentinel_incident' appears twice"),
+    ("[{when: {ti_match: true}}]", r"missing 'step'"),
+    ("[{step: notify, with: [1]}]", r"expected a mapping of step options"),
+    ("[{step: disable_user, when: {privileged_user: maybe}}]", r"expected true or false"),
+])
+def test_malformed_playbooks_are_refused(steps: str, message: str) -> None:
+    text = GOOD.replace("steps: [sentinel_incident]", f"steps: {steps}")
+    with pytest.raises(ConfigurationError, match=message):
+        load_policy_text(text, source="p.yaml", known_rules=KNOWN)
+
+
+def test_a_step_with_conditions_and_options_loads() -> None:
+    text = GOOD.replace("steps: [sentinel_incident]",
+                        "steps: [{step: disable_user, when: {privileged_user: false}, with: {dry_run: true}}]")
+    step = load_policy_text(text, source="p.yaml", known_rules=KNOWN).playbooks["investigate"].steps[0]
+    assert step.when is not None and step.when.privileged_user is False
+    assert step.options == {"dry_run": True}
