@@ -42,7 +42,8 @@ def run_cases_bench() -> dict[str, object]:
         for name in ("one pass", "one at a time"):
             suffix = uuid.uuid4().hex[:12]
             ledger = open_ledger(settings, names=LedgerTableNames(cases=f"Cases{suffix}", findings=f"Findings{suffix}",
-                                                                  checkpoints=f"Checkpoints{suffix}"))
+                                                                  checkpoints=f"Checkpoints{suffix}",
+                                                                  actions=f"Actions{suffix}"))
             try:
                 started = time.perf_counter()
                 if name == "one pass":

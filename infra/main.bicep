@@ -103,6 +103,12 @@ param scanMaxChunk string = '1h'
 @description('SCAN_MAX_CHUNKS: most chunks per rule in one timer run; the rest of a backlog waits for the next run.')
 param scanMaxChunks string = '24'
 
+@description('BLAST_RADIUS_PER_RUN: most principals one response run may act on; the rest wait for approval.')
+param blastRadiusPerRun string = '25'
+
+@description('BLAST_RADIUS_PER_HOUR: most principals acted on in any hour; past it, cases wait for approval.')
+param blastRadiusPerHour string = '100'
+
 @description('TRIAGE_POLICY_FILE: path of a triage policy (YAML or JSON) in the deployed package; empty uses the shipped one.')
 param triagePolicyFile string = ''
 
@@ -283,6 +289,8 @@ var tokenwardenSettings = {
   SCAN_MAX_CHUNK: scanMaxChunk
   SCAN_MAX_CHUNKS: scanMaxChunks
   TRIAGE_POLICY_FILE: triagePolicyFile
+  BLAST_RADIUS_PER_RUN: blastRadiusPerRun
+  BLAST_RADIUS_PER_HOUR: blastRadiusPerHour
   PROTECTED_PRINCIPALS: protectedPrincipals
 }
 

@@ -10,7 +10,7 @@ import time, so importing this module is free on the cold-start path.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -101,6 +101,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         purpose="Most chunks one rule scans per invocation; a longer backlog continues on the next timer.",
     ),
     SettingSpec(
+        name="PROTECTED_PRINCIPALS",
+        default="",
+        purpose="Comma-separated user object ids or UPNs no action may ever touch (break-glass accounts).",
+    ),
+    SettingSpec(
+        name="BLAST_RADIUS_PER_RUN",
+        default="25",
+        purpose="Most principals one response run may act on; the rest wait for approval.",
+    ),
+    SettingSpec(
+        name="BLAST_RADIUS_PER_HOUR",
+        default="100",
+        purpose="Most principals acted on in any hour across runs; past it, cases wait for approval.",
+    ),
+    SettingSpec(
         name="TRIAGE_POLICY_FILE",
         default="",
         purpose="Path of a triage policy (YAML or JSON); empty uses the shipped shared/data/policy.yaml.",
@@ -155,6 +170,9 @@ class Settings:
     scan_max_chunk: timedelta
     scan_max_chunks: int
     triage_policy_file: str
+    protected_principals: tuple[str, ...]
+    blast_radius_per_run: int
+    blast_radius_per_hour: int
     table_service_uri: str
     storage_credential: str
     storage_client_id: str
@@ -168,6 +186,13 @@ _MAX_CHUNKS_LIMIT = 1000
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _positive(get: Callable[[str], str], name: str) -> int:
+    text = get(name)
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{name} is {text!r}; expected a whole number of at least 1")
+    return int(text)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -227,6 +252,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         scan_max_chunk=max_chunk,
         scan_max_chunks=int(max_chunks_text),
         triage_policy_file=get("TRIAGE_POLICY_FILE"),
+        protected_principals=_csv(get("PROTECTED_PRINCIPALS")),
+        blast_radius_per_run=_positive(get, "BLAST_RADIUS_PER_RUN"),
+        blast_radius_per_hour=_positive(get, "BLAST_RADIUS_PER_HOUR"),
         table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
         storage_credential=credential,
         storage_client_id=get("AzureWebJobsStorage__clientId"),

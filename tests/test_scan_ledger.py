@@ -153,7 +153,7 @@ def test_the_watermark_stays_put_until_the_findings_are_stored(environment: dict
     # The planted attacks sit in the second 6 h chunk: the first stores (nothing) and advances;
     # storing the second fails, and no watermark may pass it.
     broken = Ledger(service=ledger.service, cases=ledger.cases, checkpoints=ledger.checkpoints,
-                    findings=ledger.service.get_table_client("Nosuchfindings"))
+                    findings=ledger.service.get_table_client("Nosuchfindings"), actions=ledger.actions)
     environment = {**environment, "SCAN_LOOKBACK": "12h", "SCAN_MAX_CHUNK": "6h"}
     with pytest.raises(ConfigurationError, match="table Nosuchfindings does not exist"):
         _scan(environment, broken, DEMO_END + timedelta(minutes=5))

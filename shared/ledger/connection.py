@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
-from shared.resource_names import TABLE_CASES, TABLE_CHECKPOINTS, TABLE_FINDINGS
+from shared.resource_names import TABLE_ACTIONS, TABLE_CASES, TABLE_CHECKPOINTS, TABLE_FINDINGS
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,9 +32,10 @@ class LedgerTableNames:
     cases: str = TABLE_CASES
     findings: str = TABLE_FINDINGS
     checkpoints: str = TABLE_CHECKPOINTS
+    actions: str = TABLE_ACTIONS
 
     def __post_init__(self) -> None:
-        for name in (self.cases, self.findings, self.checkpoints):
+        for name in (self.cases, self.findings, self.checkpoints, self.actions):
             if not _TABLE_NAME.fullmatch(name) or name.lower() == "tables":
                 raise ConfigurationError(f"{name!r} is not a valid table name (3-63 letters and digits)")
 
@@ -47,9 +48,10 @@ class Ledger:
     cases: TableClient
     findings: TableClient
     checkpoints: TableClient
+    actions: TableClient
 
     def close(self) -> None:
-        for table in (self.cases, self.findings, self.checkpoints):
+        for table in (self.cases, self.findings, self.checkpoints, self.actions):
             table.close()
         self.service.close()
 
@@ -87,8 +89,8 @@ def open_ledger(settings: Settings, *, names: LedgerTableNames | None = None,
     create = bool(settings.storage_connection_string) if create_tables is None else create_tables
     try:
         tables = [service.create_table_if_not_exists(name) if create else service.get_table_client(name)
-                  for name in (names.cases, names.findings, names.checkpoints)]
+                  for name in (names.cases, names.findings, names.checkpoints, names.actions)]
     except Exception:
         service.close()
         raise
-    return Ledger(service=service, cases=tables[0], findings=tables[1], checkpoints=tables[2])
+    return Ledger(service=service, cases=tables[0], findings=tables[1], checkpoints=tables[2], actions=tables[3])

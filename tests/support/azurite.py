@@ -57,7 +57,7 @@ def ledger_factory(storage_environment: dict[str, str], ledger_names: LedgerTabl
 
     yield factory
     for names in dict.fromkeys(names for _, names in opened):
-        for name in (names.cases, names.findings, names.checkpoints):
+        for name in (names.cases, names.findings, names.checkpoints, names.actions):
             opened[0][0].service.delete_table(name)
     for ledger, _ in opened:
         ledger.close()

@@ -14,4 +14,5 @@ class LedgerFactory(Protocol):
 
 def unique_table_names() -> LedgerTableNames:
     suffix = uuid.uuid4().hex[:16]
-    return LedgerTableNames(cases=f"Cases{suffix}", findings=f"Findings{suffix}", checkpoints=f"Checkpoints{suffix}")
+    return LedgerTableNames(cases=f"Cases{suffix}", findings=f"Findings{suffix}", checkpoints=f"Checkpoints{suffix}",
+                            actions=f"Actions{suffix}")
