@@ -68,10 +68,12 @@ def build_graph_client(
     base_url: str = GRAPH_V1,
     scopes: Sequence[str] = GRAPH_SCOPES,
     timeout: float = 30.0,
+    sdk_retries: bool = True,
 ) -> GraphServiceClient:
     """A GraphServiceClient with explicit scopes, timeout and base URL (the local simulator's, in tests).
 
-    The host of *base_url* is the only one the token is sent to.
+    The host of *base_url* is the only one the token is sent to. ``sdk_retries=False`` turns the SDK's
+    retry handler off, for callers that retry themselves.
     """
     import httpx
     from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -83,8 +85,15 @@ def build_graph_client(
 
     host = httpx.URL(base_url).host
     auth = AzureIdentityAuthenticationProvider(credential, scopes=list(scopes), allowed_hosts=[host])
+    options = None
+    if not sdk_retries:
+        # One retry layer per call: the response engine retries with tenacity, so the SDK must not.
+        from kiota_http.middleware.options import RetryHandlerOption
+        from msgraph.graph_request_adapter import options as graph_options
+
+        options = {**graph_options, RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
     http_client = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=httpx.Timeout(timeout), http2=False))
+        client=httpx.AsyncClient(timeout=httpx.Timeout(timeout), http2=False), options=options)
     adapter = GraphRequestAdapter(auth, client=http_client)
     adapter.base_url = base_url.rstrip("/")
     return GraphServiceClient(request_adapter=adapter)

@@ -31,6 +31,8 @@ class RateLimit:
 
 
 GRAPH_LIMITS: Mapping[str, RateLimit] = {
+    # Reads before a write (is the account already disabled?): the identity read budget of the smallest tenants.
+    "identity_read": RateLimit(requests=3500, per_seconds=10),
     "identity_write": RateLimit(requests=3000, per_seconds=150),
     "identity_protection": RateLimit(requests=1, per_seconds=1),
 }

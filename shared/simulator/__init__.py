@@ -3,7 +3,12 @@
 It serves the users, memberships, directory roles, service principals and
 risky users of a generated demo tenant (or of a state built in code) over
 loopback HTTP, answers JSON batches, and can be told to throttle, slow down or
-fail, so the real msgraph-sdk client can be exercised offline::
+fail, so the real msgraph-sdk client can be exercised offline. It also takes the
+writes responders make (revoke sessions, disable accounts, confirm compromise;
+:mod:`shared.simulator.handlers.writes`), Sentinel incident/comment and App
+Service restart calls under ``/subscriptions`` (:mod:`shared.simulator.arm`),
+and Event Grid / webhook deliveries (:mod:`shared.simulator.sinks`), recording
+each change in ``state.writes``::
 
     state = load_tenant_state("out/demo/logs")
     server = build_simulator(state)          # bound to 127.0.0.1, a free port
@@ -26,6 +31,7 @@ from shared.simulator.state import (
     SimRiskyUser,
     SimServicePrincipal,
     SimUser,
+    SimWrite,
     TenantState,
     VerifiedPublisher,
 )
@@ -43,6 +49,7 @@ __all__ = [
     "SimRiskyUser",
     "SimServicePrincipal",
     "SimUser",
+    "SimWrite",
     "Simulator",
     "SimulatorServer",
     "Stats",

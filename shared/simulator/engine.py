@@ -4,7 +4,8 @@ Every request, whether it came on its own or inside a ``$batch``, passes the
 same steps in the order Graph's front door would apply them:
 
 1. an injected fault for its path, if one is armed (answered or held);
-2. the bearer token (top-level requests only; batched ones ride on the batch's);
+2. the bearer token (top-level requests only; batched ones ride on the batch's; roots mounted with
+   ``bearer=False``, the Event Grid topic and the webhook sink, check their own keys or none);
 3. routing (400 for an unknown segment, 405 for a known path with another method);
 4. throttling by the route's family and cost (429 with Graph's body);
 5. the handler.
@@ -73,16 +74,29 @@ class Simulator:
         self._now = now or (lambda: datetime.now(UTC))
         self._stopping = threading.Event()
         self._roots: dict[str, Router] = {API_VERSION: self.router}
+        self._open_roots: set[str] = set()
+        self._builtin_roots: set[str] = set()
+        for segment, extra, bearer in _builtin_mounts():
+            self.mount(segment, extra, bearer=bearer)
+            self._builtin_roots.add(segment)
 
-    def mount(self, segment: str, router: Router) -> None:
+    def mount(self, segment: str, router: Router, *, bearer: bool = True) -> None:
         """Serve ``router`` under ``/{segment}`` as well (e.g. ARM routes under ``subscriptions``).
 
         Templates are relative to the segment; requests there pass the same
-        faults, auth, throttling and counting as Graph's.
+        faults, auth, throttling and counting as Graph's (without the bearer
+        check when ``bearer`` is false). A built-in root (``subscriptions``,
+        ``api``, ``_sinks``) may be replaced once by an explicit mount.
         """
-        if not segment or "/" in segment or segment in (CONTROL_PREFIX, *self._roots):
+        taken = segment in self._roots and segment not in self._builtin_roots
+        if not segment or "/" in segment or segment == CONTROL_PREFIX or taken:
             raise ValueError(f"cannot mount a router at {segment!r}")
+        self._builtin_roots.discard(segment)
         self._roots[segment] = router
+        if bearer:
+            self._open_roots.discard(segment)
+        else:
+            self._open_roots.add(segment)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -129,7 +143,7 @@ class Simulator:
         context = RequestContext(
             method=method, path=parts.path[len(root) + 1 :] or "/", segments=segments[1:], query=parts.query,
             headers=headers, body=body, ids=ids, service_root=f"{server_root}/{root}", root=root)
-        return self.dispatch(context, authenticated=False)
+        return self.dispatch(context, authenticated=root in self._open_roots)
 
     def dispatch(self, context: RequestContext, *, authenticated: bool) -> Outcome:
         """Run one request through faults, auth, routing, throttling and its handler; count it."""
@@ -204,6 +218,15 @@ class _Recorder:
             batch_seq=self.context.batch_seq if self.context.in_batch else None, throttled=throttled,
             retry_after=retry_after, fault=fault, request_id=self.context.ids.request_id))
         return outcome
+
+
+def _builtin_mounts() -> list[tuple[str, Router, bool]]:
+    """ARM (bearer), the Event Grid topic and the webhook sink (their own keys or none) beside Graph."""
+    from shared.simulator.arm import ARM_ROOT, arm_router
+    from shared.simulator.sinks import EVENT_GRID_ROOT, SINK_ROOT, event_grid_router, sink_router
+
+    return [(ARM_ROOT, arm_router(), True), (EVENT_GRID_ROOT, event_grid_router(), False),
+            (SINK_ROOT, sink_router(), False)]
 
 
 def _has_bearer(header: str | None) -> bool:

@@ -85,6 +85,8 @@ class Route:
     """The throttling family that charges this route, if any."""
     cost: Cost = _unit_cost
     supported_options: frozenset[str] = frozenset()
+    replaceable: bool = False
+    """A built-in default that a later ``add`` of the same method and template replaces instead of clashing."""
 
     @property
     def name(self) -> str:
@@ -108,8 +110,12 @@ class Router:
         self._routes: list[Route] = []
 
     def add(self, route: Route) -> Route:
-        if any(r.method == route.method and r.template.lower() == route.template.lower() for r in self._routes):
-            raise ValueError(f"route {route.name} is already registered")
+        for index, existing in enumerate(self._routes):
+            if existing.method == route.method and existing.template.lower() == route.template.lower():
+                if not existing.replaceable:
+                    raise ValueError(f"route {route.name} is already registered")
+                self._routes[index] = route
+                return route
         self._routes.append(route)
         return route
 

@@ -22,6 +22,7 @@ __all__ = [
     "SimRiskyUser",
     "SimServicePrincipal",
     "SimUser",
+    "SimWrite",
     "TenantState",
     "VerifiedPublisher",
     "graph_datetime",
@@ -218,6 +219,19 @@ class SimRiskyUser:
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class SimWrite:
+    """One change a write endpoint made, in arrival order: ``state.writes`` says what happened and how often."""
+
+    action: str
+    """``revokeSignInSessions``, ``updateUser``, ``confirmCompromised``, ``putIncident``, ``putIncidentComment``,
+    ``restartSite``, ``webhook`` or ``publishEvents``."""
+    target: str
+    """The object the write changed (user id, ARM resource id, site name, sink name, ...)."""
+    details: Mapping[str, object] = field(default_factory=dict)
+    at: datetime
+
+
 DirectoryContainer = SimGroup | SimDirectoryRole
 
 
@@ -235,6 +249,17 @@ class TenantState:
         self._member_of: dict[str, list[str]] = {}
         self._service_principals: dict[str, SimServicePrincipal] = {}
         self._risky_users: dict[str, SimRiskyUser] = {}
+        self.writes: list[SimWrite] = []
+        """Every change write endpoints made, oldest first (read it under ``lock`` or via ``writes_of``)."""
+        self.arm_resources: dict[str, dict[str, object]] = {}
+        """ARM resources by lower-cased resource id (Sentinel incidents and their comments), as last answered."""
+        self.incident_counter = 0
+        self.site_restarts: dict[str, int] = {}
+        """Restarts per lower-cased ``{resourceGroup}/{site}``."""
+        self.webhooks: dict[str, list[object]] = {}
+        """JSON bodies posted to ``/_sinks/webhook/{name}``, per sink name, oldest first."""
+        self.events: list[dict[str, object]] = []
+        """EventGridEvent-schema events published to ``/api/events``, oldest first."""
 
     # --- seeding -------------------------------------------------------------------------------
     def stable_id(self, kind: str, name: str) -> str:
@@ -362,6 +387,19 @@ class TenantState:
             if role is None:
                 return []
             return [member for member, containers in self._member_of.items() if role.id.lower() in containers]
+
+    # --- writes ------------------------------------------------------------------------------
+    def record_write(self, action: str, target: str, at: datetime, **details: object) -> SimWrite:
+        with self.lock:
+            write = SimWrite(action=action, target=target, details=details, at=at)
+            self.writes.append(write)
+            return write
+
+    def writes_of(self, action: str | None = None, target: str | None = None) -> list[SimWrite]:
+        """Recorded writes, oldest first, optionally only one action's and/or one target's (case-insensitive)."""
+        with self.lock:
+            return [write for write in self.writes if (action is None or write.action == action)
+                    and (target is None or write.target.lower() == target.lower())]
 
     def summary(self) -> Mapping[str, int]:
         with self.lock:

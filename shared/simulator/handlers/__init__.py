@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shared.simulator.handlers import batch, directory_roles, identity_protection, service_principals, users
+from shared.simulator.handlers import (
+    batch,
+    directory_roles,
+    identity_protection,
+    service_principals,
+    users,
+    writes,
+)
 from shared.simulator.routing import Router
 
 __all__ = ["default_router"]
@@ -11,6 +18,6 @@ __all__ = ["default_router"]
 def default_router() -> Router:
     """The Graph v1.0 routes the simulator serves."""
     router = Router()
-    for area in (users, directory_roles, service_principals, identity_protection, batch):
+    for area in (users, directory_roles, service_principals, identity_protection, writes, batch):
         area.register(router)
     return router

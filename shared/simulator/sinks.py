@@ -1,0 +1,95 @@
+"""Receivers for what responders send out: a webhook sink (Teams-style notifications) and an Event Grid topic.
+
+* ``POST /_sinks/webhook/{name}`` stores the JSON body under ``name`` in
+  ``state.webhooks`` and answers 200 with an empty body; a body that is not
+  JSON is a 400. Like an incoming webhook URL, it takes no bearer token.
+* ``POST /api/events?api-version=2018-01-01`` is an Event Grid topic endpoint:
+  a JSON array of EventGridEvent-schema events, each with ``id``, ``subject``,
+  ``eventType``, ``eventTime`` (ISO 8601), ``data`` and ``dataVersion``. All or
+  nothing: one invalid event makes the whole request a 400; otherwise 200 with
+  an empty body and the events appended to ``state.events``. It takes an
+  ``aeg-sas-key`` / ``aeg-sas-token`` header or an ``Authorization`` header,
+  401 without one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from shared.simulator.arm import arm_error
+from shared.simulator.responses import GraphResponse
+from shared.simulator.routing import RequestContext, Route, Router, SimulatorApp
+
+__all__ = ["EVENT_GRID_ROOT", "SINK_ROOT", "event_grid_router", "sink_router"]
+
+SINK_ROOT = "_sinks"
+EVENT_GRID_ROOT = "api"
+_REQUIRED_EVENT_FIELDS = ("id", "subject", "eventType", "eventTime", "data", "dataVersion")
+
+
+def sink_router() -> Router:
+    router = Router()
+    router.add(Route(method="POST", template="/webhook/{name}", handler=receive_webhook))
+    return router
+
+
+def event_grid_router() -> Router:
+    router = Router()
+    router.add(Route(method="POST", template="/events", handler=publish_events))
+    return router
+
+
+def receive_webhook(context: RequestContext, app: SimulatorApp) -> GraphResponse:
+    try:
+        body = json.loads(context.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return arm_error(400, "BadRequest", "The webhook body must be JSON.")
+    name = context.params["name"]
+    with app.state.lock:
+        app.state.webhooks.setdefault(name, []).append(body)
+        app.state.record_write("webhook", name, context.ids.date)
+    return GraphResponse(200)
+
+
+def publish_events(context: RequestContext, app: SimulatorApp) -> GraphResponse:
+    if not any(context.header(name) for name in ("aeg-sas-key", "aeg-sas-token", "authorization")):
+        return arm_error(401, "Unauthorized", "The request authorization key is not authorized for this topic. "
+                                              "Supply an aeg-sas-key, aeg-sas-token or Authorization header.")
+    versions = parse_qs(context.query).get("api-version")
+    if not versions or not versions[0]:
+        return arm_error(400, "BadRequest", "The api-version query parameter is required.")
+    try:
+        body = json.loads(context.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return arm_error(400, "BadRequest", "The request body is not valid JSON.")
+    if not isinstance(body, list) or not body:
+        return arm_error(400, "BadRequest", "The request body must be a non-empty JSON array of events.")
+    for index, event in enumerate(body):
+        problem = _invalid_event(event)
+        if problem is not None:
+            return arm_error(400, "BadRequest", f"Event {index}: {problem}")
+    with app.state.lock:
+        app.state.events.extend(body)
+        app.state.record_write("publishEvents", context.path, context.ids.date, count=len(body),
+                               ids=[event["id"] for event in body])
+    return GraphResponse(200)
+
+
+def _invalid_event(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "an event must be a JSON object."
+    for name in _REQUIRED_EVENT_FIELDS:
+        if name not in event or event[name] is None:
+            return f"the required property '{name}' is missing."
+        if name != "data" and (not isinstance(event[name], str) or not event[name]):
+            return f"the property '{name}' must be a non-empty string."
+    try:
+        datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
+    except ValueError:
+        return f"the eventTime '{event['eventTime']}' is not an ISO 8601 date and time."
+    if event.get("metadataVersion") not in (None, "1"):
+        return "the metadataVersion must be '1' when given."
+    return None
