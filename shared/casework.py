@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.cases.model import Case
 from shared.enrich.enricher import enrich_cases, triage_input
@@ -19,8 +21,12 @@ from shared.keys.intel import KeyIntelligence
 from shared.ledger.connection import Ledger
 from shared.logsources.base import LogSource
 from shared.policy.model import Decision, Policy
+from shared.settings import Settings
 
-__all__ = ["TriageOutcome", "triage_cases"]
+if TYPE_CHECKING:
+    from shared.scan import ScanReport
+
+__all__ = ["TriageOutcome", "scan_and_triage", "triage_cases"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +71,24 @@ def triage_cases(
             severity=decision.severity, reason=reason, at=now)
         outcomes.append(TriageOutcome(case=saved, decision=decision, degraded=facts.degraded))
     return outcomes
+
+
+def scan_and_triage(settings: Settings, *, ledger: Ledger, directory: GraphDirectory | None, now: datetime,
+                    policy: Policy | None = None) -> tuple[ScanReport, list[TriageOutcome]]:
+    """One pass of the unattended pipeline: scan from the checkpoints, then enrich and triage what changed."""
+    from shared.checkpoints import ScanPolicy
+    from shared.policy.loader import load_policy
+    from shared.ruleset import load_rules
+    from shared.scan import build_hunt_context, build_key_intelligence, build_log_source, scan
+
+    if policy is None:
+        policy = load_policy(Path(settings.triage_policy_file) if settings.triage_policy_file else None)
+    source = build_log_source(settings)
+    try:
+        report = scan(source, load_rules(), context=build_hunt_context(settings), ledger=ledger,
+                      policy=ScanPolicy.from_settings(settings), now=now)
+        outcomes = triage_cases(ledger, report.cases_needing_work, directory=directory, source=source,
+                                keys=build_key_intelligence(settings), policy=policy, now=now)
+    finally:
+        source.close()
+    return report, outcomes

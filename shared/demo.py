@@ -42,13 +42,9 @@ def _cases_step(logs: Path, end: datetime, environ: Mapping[str, str], stdout: T
 
     from azure.core.credentials import AccessToken
 
-    from shared.casework import triage_cases
-    from shared.checkpoints import ScanPolicy
+    from shared.casework import scan_and_triage
     from shared.enrich.graph import GraphDirectory, build_graph_client
     from shared.ledger.connection import open_ledger
-    from shared.policy.loader import load_policy
-    from shared.ruleset import load_rules
-    from shared.scan import build_hunt_context, build_key_intelligence, build_log_source, scan
     from shared.settings import load_settings
     from shared.simulator import build_simulator, load_tenant_state
 
@@ -67,16 +63,11 @@ def _cases_step(logs: Path, end: datetime, environ: Mapping[str, str], stdout: T
     thread = threading.Thread(target=simulator.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     ledger = open_ledger(settings)
-    source = build_log_source(settings)
+    directory = GraphDirectory(build_graph_client(LocalCredential(), base_url=simulator.graph_url))
     try:
         print("Scanning into the ledger (Azurite) and triaging cases against the Graph simulator ...", file=stderr)
-        report = scan(source, load_rules(), context=build_hunt_context(settings), ledger=ledger,
-                      policy=ScanPolicy.from_settings(settings), now=now)
-        directory = GraphDirectory(build_graph_client(LocalCredential(), base_url=simulator.graph_url))
-        outcomes = triage_cases(ledger, report.cases_needing_work, directory=directory, source=source,
-                                keys=build_key_intelligence(settings), policy=load_policy(), now=now)
+        report, outcomes = scan_and_triage(settings, ledger=ledger, directory=directory, now=now)
     finally:
-        source.close()
         ledger.close()
         simulator.shutdown()
         simulator.server_close()

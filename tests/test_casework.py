@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from azure.core.credentials import AccessToken
 
 from shared.casework import triage_cases
 from shared.checkpoints import ScanPolicy
@@ -19,28 +15,13 @@ from shared.policy.loader import load_policy
 from shared.ruleset import load_rules
 from shared.scan import ScanReport, build_hunt_context, build_key_intelligence, build_log_source, scan
 from shared.settings import load_settings
-from shared.simulator import SimulatorServer, build_simulator, load_tenant_state
+from shared.simulator import SimulatorServer
 from tests.support.demo import DEMO_END, DemoLogs
+from tests.support.graph import StaticCredential
 
-pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
+pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph")
 
 NOW = DEMO_END + timedelta(minutes=5)
-
-
-class StaticCredential:
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        return AccessToken("simulated", int(time.time()) + 3600)
-
-
-@pytest.fixture
-def simulator(demo_logs: DemoLogs) -> Iterator[SimulatorServer]:
-    server = build_simulator(load_tenant_state(demo_logs.folder))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from azure.core.credentials import AccessToken
 
 from shared.demo_data.generate import generate_demo_data
 from shared.enrich.enricher import enrich_cases
@@ -23,20 +20,13 @@ from shared.enrich.graph import PRIVILEGED_ROLE_TEMPLATES, GraphDirectory, build
 from shared.findings import Finding
 from shared.keys.compromised import load_compromised_keys
 from shared.keys.intel import KeyIntelligence
-from shared.simulator import SimulatorServer, build_simulator, load_tenant_state
+from shared.simulator import SimulatorServer, load_tenant_state
 from shared.simulator.state import SimDirectoryRole
 from shared.simulator.throttling import ThrottleLimit
+from tests.support.graph import StaticCredential, serving
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MISSING_USER = "00000000-0000-4000-8000-000000000404"
-
-
-class StaticCredential:
-    """Entra stand-in: the simulator checks a bearer token is present, as Graph checks it is valid."""
-
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        assert scopes == ("https://graph.microsoft.com/.default",)
-        return AccessToken("simulated-token", int(time.time()) + 3600)
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +38,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def simulator(demo: Path) -> Iterator[SimulatorServer]:
-    server = build_simulator(load_tenant_state(demo))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(load_tenant_state(demo)) as server:
+        yield server
 
 
 def directory(server: SimulatorServer, **options: object) -> GraphDirectory:

@@ -4,18 +4,13 @@ the real msgraph-sdk against the simulator's write endpoints, under every mode a
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from azure.core.credentials import AccessToken
 
 from shared.cases.model import Case
-from shared.casework import triage_cases
-from shared.checkpoints import ScanPolicy
+from shared.casework import scan_and_triage
 from shared.enrich.graph import GraphDirectory, build_graph_client
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
@@ -26,31 +21,14 @@ from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
 from shared.respond.ratelimit import limiters
 from shared.respond.retry import RetryPolicy
-from shared.ruleset import load_rules
-from shared.scan import build_hunt_context, build_key_intelligence, build_log_source, scan
 from shared.settings import load_settings
-from shared.simulator import SimulatorServer, build_simulator, load_tenant_state
+from shared.simulator import SimulatorServer
 from tests.support.demo import DEMO_END, DemoLogs
+from tests.support.graph import StaticCredential
 
-pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
+pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph")
 
 NOW = DEMO_END + timedelta(minutes=5)
-
-
-class StaticCredential:
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        return AccessToken("simulated", int(time.time()) + 3600)
-
-
-@pytest.fixture
-def simulator(demo_logs: DemoLogs) -> Iterator[SimulatorServer]:
-    server = build_simulator(load_tenant_state(demo_logs.folder))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @dataclass
@@ -77,15 +55,8 @@ class World:
 def world(demo_logs: DemoLogs, storage_environment: dict[str, str], ledger: Ledger,
           simulator: SimulatorServer) -> World:
     settings = load_settings(demo_logs.environment(**storage_environment, SCAN_LOOKBACK="24h", SCAN_MAX_CHUNK="25h"))
-    source = build_log_source(settings)
-    try:
-        report = scan(source, load_rules(), context=build_hunt_context(settings), ledger=ledger,
-                      policy=ScanPolicy.from_settings(settings), now=NOW)
-        directory = GraphDirectory(build_graph_client(StaticCredential(), base_url=simulator.graph_url))
-        outcomes = triage_cases(ledger, report.cases_needing_work, directory=directory, source=source,
-                                keys=build_key_intelligence(settings), policy=load_policy(), now=NOW)
-    finally:
-        source.close()
+    directory = GraphDirectory(build_graph_client(StaticCredential(), base_url=simulator.graph_url))
+    _, outcomes = scan_and_triage(settings, ledger=ledger, directory=directory, now=NOW)
     return World(ledger=ledger, simulator=simulator, cases=[o.case for o in outcomes])
 
 
