@@ -233,23 +233,22 @@ def _demo_data(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _serve(args: argparse.Namespace, stderr: TextIO) -> int:
     from shared.logsources.local import LocalWorkspace
-    from shared.workspace.server import build_server
+    from shared.workspace.server import LogAnalyticsServer, serve
 
     if (args.cert is None) != (args.key is None):
         raise TokenwardenError("--cert and --key go together")
     workspace = LocalWorkspace.from_exports(args.logs)
-    server = build_server(workspace, workspace_id=args.workspace_id, port=args.port,
-                          certfile=args.cert, keyfile=args.key)
-    host, port = server.server_address[:2]
     scheme = "https" if args.cert else "http"
-    print(f"serving the Log Analytics query API at {scheme}://{host}:{port}/v1/workspaces/{args.workspace_id}/query"
-          " (Ctrl-C stops)", file=stderr)
+
+    def ready(server: LogAnalyticsServer) -> None:
+        host, port = server.server_address[:2]
+        print(f"serving the Log Analytics query API at {scheme}://{host}:{port}/v1/workspaces/{args.workspace_id}"
+              "/query (Ctrl-C stops)", file=stderr, flush=True)
+
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve(workspace, workspace_id=args.workspace_id, port=args.port, certfile=args.cert, keyfile=args.key,
+              ready=ready)
     finally:
-        server.server_close()
         workspace.close()
     return EXIT_OK
 

@@ -120,16 +120,20 @@ def put_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
     return _resource_response(resource, 201 if existing is None else 200)
 
 
-def get_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
+def _get_resource(context: RequestContext, app: SimulatorApp, resource_id: str, name: str, kind: str) -> GraphResponse:
+    """GET of one stored Sentinel resource: 200 with it, or ARM's 404 naming *kind*."""
     failure = _api_version(context, SENTINEL_API_VERSION)
     if failure is not None:
         return failure
-    resource_id = _incident_id(context)
     with app.state.lock:
         resource = app.state.arm_resources.get(resource_id.lower())
     if resource is None:
-        return _not_found(context.params["incident"], "Incident")
+        return _not_found(name, kind)
     return _resource_response(resource, 200)
+
+
+def get_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
+    return _get_resource(context, app, _incident_id(context), context.params["incident"], "Incident")
 
 
 def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
@@ -168,15 +172,8 @@ def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
 
 
 def get_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
-    failure = _api_version(context, SENTINEL_API_VERSION)
-    if failure is not None:
-        return failure
     resource_id = f"{_incident_id(context)}/Comments/{context.params['comment']}"
-    with app.state.lock:
-        resource = app.state.arm_resources.get(resource_id.lower())
-    if resource is None:
-        return _not_found(context.params["comment"], "IncidentComment")
-    return _resource_response(resource, 200)
+    return _get_resource(context, app, resource_id, context.params["comment"], "IncidentComment")
 
 
 def list_comments(context: RequestContext, app: SimulatorApp) -> GraphResponse:
