@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import pytest
 
 from shared.demo_data.generate import generate_demo_data
 from shared.simulator import SimulatorServer, TenantState, build_simulator, load_tenant_state
+from tests.support.servers import running
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ServeFactory = Callable[..., SimulatorServer]
@@ -32,20 +33,12 @@ def demo_state(demo_folder: Path) -> TenantState:
 @pytest.fixture
 def serve() -> Iterator[ServeFactory]:
     """Start ``build_simulator(state, ...)`` on a background thread; stopped at teardown."""
-    running: list[tuple[SimulatorServer, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(state: TenantState, **options: Any) -> SimulatorServer:
-        server = build_simulator(state, **options)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server
+        def start(state: TenantState, **options: Any) -> SimulatorServer:
+            return stack.enter_context(running(build_simulator(state, **options)))
 
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        yield start
 
 
 @pytest.fixture

@@ -6,16 +6,16 @@ fixture serves the shared demo tenant (``tests.support.demo_logs``).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
 from azure.core.credentials import AccessToken
 
 from shared.simulator import SimulatorServer, TenantState, build_simulator, load_tenant_state
 from tests.support.demo import DemoLogs
+from tests.support.servers import running
 
 
 class StaticCredential:
@@ -25,17 +25,8 @@ class StaticCredential:
         return AccessToken("simulated-token", int(time.time()) + 3600)
 
 
-@contextmanager
-def serving(state: TenantState, **options: object) -> Iterator[SimulatorServer]:
-    server = build_simulator(state, **options)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def serving(state: TenantState, **options: object) -> AbstractContextManager[SimulatorServer]:
+    return running(build_simulator(state, **options))  # type: ignore[arg-type]
 
 
 @pytest.fixture

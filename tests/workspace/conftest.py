@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from azure.core.credentials import AccessToken
 
 from shared.logsources.base import LogSource
 from shared.workspace.server import LogAnalyticsServer, build_server
+from tests.support.servers import running
 
 WORKSPACE_ID = "11111111-2222-3333-4444-555555555555"
 TOKEN = "local-test-token"
@@ -101,18 +102,10 @@ ServerFactory = Callable[..., LogAnalyticsServer]
 @pytest.fixture
 def serve() -> Iterator[ServerFactory]:
     """Start ``build_server(workspace, ...)`` on a background thread; stopped at teardown."""
-    running: list[tuple[LogAnalyticsServer, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(workspace: LogSource, **options: Any) -> LogAnalyticsServer:
-        options.setdefault("workspace_id", WORKSPACE_ID)
-        server = build_server(workspace, **options)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server
+        def start(workspace: LogSource, **options: Any) -> LogAnalyticsServer:
+            options.setdefault("workspace_id", WORKSPACE_ID)
+            return stack.enter_context(running(build_server(workspace, **options)))
 
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        yield start
