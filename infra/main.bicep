@@ -115,6 +115,19 @@ param triagePolicyFile string = ''
 @description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
 param protectedPrincipals string = ''
 
+@description('GRAPH_ENDPOINT: Microsoft Graph origin; change only for a national cloud.')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
+@description('ARM_ENDPOINT: Azure Resource Manager origin; change only for a national cloud.')
+param armEndpoint string = 'https://management.azure.com'
+
+@secure()
+@description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
+param notifyWebhookUrl string = ''
+
+@description('CACHE_REFRESH_APPS: JSON list of {app_id, mechanism, target} saying how each app drops cached signing keys.')
+param cacheRefreshApps string = ''
+
 // ---------------------------------------------------------------------------------------------
 // Response targets and consumers
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +305,10 @@ var tokenwardenSettings = {
   BLAST_RADIUS_PER_RUN: blastRadiusPerRun
   BLAST_RADIUS_PER_HOUR: blastRadiusPerHour
   PROTECTED_PRINCIPALS: protectedPrincipals
+  GRAPH_ENDPOINT: graphEndpoint
+  ARM_ENDPOINT: armEndpoint
+  NOTIFY_WEBHOOK_URL: notifyWebhookUrl
+  CACHE_REFRESH_APPS: cacheRefreshApps
 }
 
 // Where the deployment put things the code talks to.

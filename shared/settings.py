@@ -13,11 +13,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
+from shared.loopback import is_loopback
 from shared.timeparse import parse_duration
 
-__all__ = ["HOST_STORAGE_SETTINGS", "SETTINGS", "SettingSpec", "Settings", "load_settings"]
+__all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "SETTINGS", "SettingSpec", "Settings", "load_settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +122,56 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default="",
         purpose="Path of a triage policy (YAML or JSON); empty uses the shipped shared/data/policy.yaml.",
     ),
+    SettingSpec(
+        name="GRAPH_ENDPOINT",
+        default="https://graph.microsoft.com",
+        purpose="Microsoft Graph origin (national clouds differ); https, or http on loopback for the simulator.",
+    ),
+    SettingSpec(
+        name="ARM_ENDPOINT",
+        default="https://management.azure.com",
+        purpose="Azure Resource Manager origin for Sentinel incidents and site restarts; https, or loopback http.",
+    ),
+    SettingSpec(
+        name="NOTIFY_WEBHOOK_URL",
+        default="",
+        purpose="Webhook (a Teams workflow, say) the notify step posts case summaries to; empty turns notify off.",
+    ),
+    SettingSpec(
+        name="CACHE_REFRESH_APPS",
+        default="",
+        purpose="JSON list of {app_id, mechanism, target}: how each app is made to drop cached signing keys.",
+    ),
 )
+
+DEPLOYMENT_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="SENTINEL_WORKSPACE_RESOURCE_ID",
+        default="",
+        purpose="ARM id of the Sentinel workspace incidents are written to; empty turns the incident step off.",
+    ),
+    SettingSpec(
+        name="EVENT_GRID_TOPIC_ENDPOINT",
+        default="",
+        purpose="Event Grid topic that Tokenwarden.SigningKeys.Untrusted events are published to.",
+    ),
+    SettingSpec(
+        name="LOGS_INGESTION_ENDPOINT",
+        default="",
+        purpose="Data collection endpoint for the optional TokenwardenAudit_CL audit stream.",
+    ),
+    SettingSpec(
+        name="AUDIT_DCR_IMMUTABLE_ID",
+        default="",
+        purpose="Immutable id of the data collection rule that routes the audit stream.",
+    ),
+    SettingSpec(
+        name="AUDIT_STREAM_NAME",
+        default="",
+        purpose="Stream name (Custom-TokenwardenAudit_CL) in that data collection rule.",
+    ),
+)
+"""Settings whose values the deployment computes from what it created (``deploymentSettings`` in main.bicep)."""
 
 HOST_STORAGE_SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
@@ -137,6 +188,16 @@ HOST_STORAGE_SETTINGS: tuple[SettingSpec, ...] = (
         name="AzureWebJobsStorage__clientId",
         default="",
         purpose="Client id of the user-assigned identity the ledger authenticates as.",
+    ),
+    SettingSpec(
+        name="AzureWebJobsStorage__blobServiceUri",
+        default="",
+        purpose="Blob endpoint of the same account: the published untrusted-key list lives there.",
+    ),
+    SettingSpec(
+        name="AzureWebJobsStorage__queueServiceUri",
+        default="",
+        purpose="Queue endpoint of the same account: the respond queue.",
     ),
     SettingSpec(
         name="AzureWebJobsStorage",
@@ -176,6 +237,18 @@ class Settings:
     table_service_uri: str
     storage_credential: str
     storage_client_id: str
+    blob_service_uri: str
+    queue_service_uri: str
+    graph_endpoint: str
+    arm_endpoint: str
+    cache_refresh_apps: str
+    sentinel_workspace_resource_id: str
+    event_grid_topic_endpoint: str
+    logs_ingestion_endpoint: str
+    audit_dcr_immutable_id: str
+    audit_stream_name: str
+    notify_webhook_url: str = field(repr=False)
+    """A workflow URL carries its signature in the query string: a secret, kept out of reprs."""
     storage_connection_string: str = field(repr=False)
     """Holds an account key when set (Azurite's), so it stays out of reprs and logs."""
 
@@ -186,6 +259,23 @@ _MAX_CHUNKS_LIMIT = 1000
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+_WORKSPACE_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+                           r"Microsoft\.OperationalInsights/workspaces/[^/]+", re.IGNORECASE)
+
+
+def _endpoint(get: Callable[[str], str], name: str, *, required: bool = True, show: bool = True) -> str:
+    """An https URL, or plain http on loopback (the local simulators); *show* False keeps a secret out of errors."""
+    text = get(name).rstrip("/")
+    if not text and not required:
+        return ""
+    parts = urlsplit(text)
+    local = parts.scheme == "http" and is_loopback(parts.hostname or "")
+    if not parts.hostname or (parts.scheme != "https" and not local):
+        shown = repr(text) if show else "a value that is not one"
+        raise ConfigurationError(f"{name} must be an https URL (http only on loopback), got {shown}")
+    return text
 
 
 def _positive(get: Callable[[str], str], name: str) -> int:
@@ -201,7 +291,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     Takes the mapping as an argument rather than reading the process environment so tests
     and the CLI can pass their own without patching process state.
     """
-    defaults = {spec.name: spec.default for spec in (*SETTINGS, *HOST_STORAGE_SETTINGS)}
+    defaults = {spec.name: spec.default for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS)}
 
     def get(name: str) -> str:
         return environ.get(name, defaults[name]).strip()
@@ -236,6 +326,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         raise ConfigurationError(
             f"AzureWebJobsStorage__credential is {credential!r}; expected 'managedidentity' or nothing"
         )
+    sentinel_workspace = get("SENTINEL_WORKSPACE_RESOURCE_ID")
+    if sentinel_workspace and not _WORKSPACE_ID.fullmatch(sentinel_workspace):
+        raise ConfigurationError(
+            "SENTINEL_WORKSPACE_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/"
+            f"Microsoft.OperationalInsights/workspaces/<name>, got {sentinel_workspace!r}"
+        )
     return Settings(
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
@@ -259,4 +355,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         storage_credential=credential,
         storage_client_id=get("AzureWebJobsStorage__clientId"),
         storage_connection_string=get("AzureWebJobsStorage"),
+        blob_service_uri=get("AzureWebJobsStorage__blobServiceUri"),
+        queue_service_uri=get("AzureWebJobsStorage__queueServiceUri"),
+        graph_endpoint=_endpoint(get, "GRAPH_ENDPOINT"),
+        arm_endpoint=_endpoint(get, "ARM_ENDPOINT"),
+        cache_refresh_apps=get("CACHE_REFRESH_APPS"),
+        sentinel_workspace_resource_id=sentinel_workspace,
+        event_grid_topic_endpoint=_endpoint(get, "EVENT_GRID_TOPIC_ENDPOINT", required=False),
+        logs_ingestion_endpoint=_endpoint(get, "LOGS_INGESTION_ENDPOINT", required=False),
+        audit_dcr_immutable_id=get("AUDIT_DCR_IMMUTABLE_ID"),
+        audit_stream_name=get("AUDIT_STREAM_NAME"),
+        notify_webhook_url=_endpoint(get, "NOTIFY_WEBHOOK_URL", required=False, show=False),
     )

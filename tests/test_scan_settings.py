@@ -28,6 +28,9 @@ def test_window_defaults() -> None:
     ({"SCAN_MAX_CHUNKS": "0"}, "SCAN_MAX_CHUNKS is '0'; expected a whole number from 1 to 1000"),
     ({"SCAN_MAX_CHUNKS": "²"}, "SCAN_MAX_CHUNKS is '²'"),
     ({"AzureWebJobsStorage__credential": "connectionstring"}, "expected 'managedidentity' or nothing"),
+    ({"ARM_ENDPOINT": "http://management.example.com"}, "ARM_ENDPOINT must be an https URL"),
+    ({"GRAPH_ENDPOINT": "graph.microsoft.com"}, "GRAPH_ENDPOINT must be an https URL"),
+    ({"SENTINEL_WORKSPACE_RESOURCE_ID": "/subscriptions/s/workspaces/w"}, "SENTINEL_WORKSPACE_RESOURCE_ID must look"),
 ])
 def test_bad_values_name_the_setting_in_one_line(environment: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)) as caught:
@@ -38,13 +41,27 @@ def test_bad_values_name_the_setting_in_one_line(environment: dict[str, str], me
 def test_host_storage_settings_are_kept_apart_from_tokenwarden_settings() -> None:
     host = {spec.name for spec in HOST_STORAGE_SETTINGS}
     assert host == {"AzureWebJobsStorage", "AzureWebJobsStorage__tableServiceUri",
-                    "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId"}
+                    "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
+                    "AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__queueServiceUri"}
     assert not host & {spec.name for spec in SETTINGS}
     settings = load_settings({"AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/",
                               "AzureWebJobsStorage__credential": "ManagedIdentity",
                               "AzureWebJobsStorage__clientId": "client-1"})
     assert (settings.table_service_uri, settings.storage_credential, settings.storage_client_id) == (
         "https://acct.table.core.windows.net/", "managedidentity", "client-1")
+
+
+def test_endpoints_accept_loopback_http_for_the_simulators() -> None:
+    settings = load_settings({"ARM_ENDPOINT": "http://127.0.0.1:8080/", "GRAPH_ENDPOINT": "https://graph.microsoft.us"})
+    assert (settings.arm_endpoint, settings.graph_endpoint) == ("http://127.0.0.1:8080", "https://graph.microsoft.us")
+
+
+def test_a_bad_webhook_url_is_refused_without_echoing_its_signature() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"NOTIFY_WEBHOOK_URL": "http://example.com/workflows?sig=SECRET"})
+    assert "SECRET" not in str(caught.value) and "NOTIFY_WEBHOOK_URL" in str(caught.value)
+    settings = load_settings({"NOTIFY_WEBHOOK_URL": "https://example.com/workflows?sig=SECRET"})
+    assert "SECRET" not in repr(settings)
 
 
 def test_the_connection_string_never_shows_in_a_repr() -> None:

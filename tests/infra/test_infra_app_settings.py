@@ -86,6 +86,20 @@ def test_registry_settings_default_as_the_registry_does() -> None:
     assert not wrong, f"Bicep default != registry default: {wrong}"
 
 
+def test_every_deployment_setting_is_set_by_the_deployment() -> None:
+    deployment = set(main()["variables"]["deploymentSettings"]["value"])
+    missing = sorted(spec.name for spec in shared.settings.DEPLOYMENT_SETTINGS if spec.name not in deployment)
+    assert not missing, f"add these to deploymentSettings in infra/main.bicep: {missing}"
+
+
+def test_every_host_storage_setting_is_a_host_setting() -> None:
+    host = set(infra_file("app/api.bicep")["variables"]["hostSettings"]["value"])
+    local_only = {"AzureWebJobsStorage"}
+    missing = sorted(spec.name for spec in shared.settings.HOST_STORAGE_SETTINGS
+                     if spec.name not in host and spec.name not in local_only)
+    assert not missing, f"add these to hostSettings in infra/app/api.bicep: {missing}"
+
+
 def test_derived_settings_still_exist_in_the_registry() -> None:
     registry = {spec.name for spec in shared.settings.SETTINGS}
     assert set(DERIVED) <= registry
