@@ -125,14 +125,14 @@ param armEndpoint string = 'https://management.azure.com'
 @description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
 param notifyWebhookUrl string = ''
 
-@description('CACHE_REFRESH_APPS: JSON list of {app_id, mechanism, target} saying how each app drops cached signing keys.')
+@description('CACHE_REFRESH_APPS: JSON list of {app_id, mechanism (restart|endpoint|event_grid), target, scope} saying how each app drops cached signing keys; restart targets need their site in cacheRefreshTargetResourceIds.')
 param cacheRefreshApps string = ''
 
 // ---------------------------------------------------------------------------------------------
 // Response targets and consumers
 // ---------------------------------------------------------------------------------------------
 
-@description('Resource ids of App Service sites (or plans) Tokenwarden may restart to flush cached signing keys. Website Contributor is granted on each, and on nothing else.')
+@description('Resource ids of App Service sites (or plans) Tokenwarden may restart to flush cached signing keys. Website Contributor is granted on each, and on nothing else. Every restart target in CACHE_REFRESH_APPS (cacheRefreshApps) must have its site listed here, or ARM refuses the restart (403).')
 param cacheRefreshTargetResourceIds array = []
 
 @description('Resource id of the Key Vault holding app signing keys, whose key events Tokenwarden receives. Empty: none.')
@@ -318,7 +318,6 @@ var deploymentSettings = {
   AUDIT_DCR_IMMUTABLE_ID: dataCollection.outputs.ruleImmutableId
   AUDIT_STREAM_NAME: dataCollection.outputs.tokenwardenAuditStream
   EVENT_GRID_TOPIC_ENDPOINT: events.outputs.endpoint
-  CACHE_REFRESH_TARGETS: join(cacheRefreshTargetResourceIds, ',')
 }
 
 module functionApp 'app/api.bicep' = {

@@ -171,6 +171,9 @@ class Simulator:
         cost = route.cost(context)
         if route.family is not None:
             decision = self.throttle.check(route.family, cost)
+            if decision.allowed and route.family == throttling.IDENTITY \
+                    and context.method.upper() in throttling.WRITE_METHODS:
+                decision = self.throttle.check(throttling.IDENTITY_WRITE, 1)
             if not decision.allowed:
                 return record(_throttled(context, route, decision), throttled=True)
         try:

@@ -1,8 +1,16 @@
-"""Receivers for what responders send out: a webhook sink (Teams-style notifications) and an Event Grid topic.
+"""Receivers for what responders send out: a webhook sink (Teams-style notifications), an app's key-refresh
+endpoint and an Event Grid topic.
 
 * ``POST /_sinks/webhook/{name}`` stores the JSON body under ``name`` in
   ``state.webhooks`` and answers 200 with an empty body; a body that is not
   JSON is a 400. Like an incoming webhook URL, it takes no bearer token.
+* ``POST /_sinks/refresh/{name}`` is an app's signing-key refresh endpoint: it
+  needs ``Authorization: Bearer <token>`` (401 without one) and a JSON body
+  (400 otherwise); it appends ``{"body", "audience", "scope"}`` to
+  ``state.refresh_calls[name]`` and answers 200 with an empty body. The token
+  is not validated; when it is JWT-shaped, its unverified ``aud`` and ``scp``
+  (or ``roles``) claims are recorded, so tests can see which scope a token was
+  asked for. Injected faults (``faults.fail("/refresh/*")``) apply as anywhere.
 * ``POST /api/events?api-version=2018-01-01`` is an Event Grid topic endpoint:
   a JSON array of EventGridEvent-schema events, each with ``id``, ``subject``,
   ``eventType``, ``eventTime`` (ISO 8601), ``data`` and ``dataVersion``. All or
@@ -14,6 +22,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from typing import Any
@@ -33,6 +43,7 @@ _REQUIRED_EVENT_FIELDS = ("id", "subject", "eventType", "eventTime", "data", "da
 def sink_router() -> Router:
     router = Router()
     router.add(Route(method="POST", template="/webhook/{name}", handler=receive_webhook))
+    router.add(Route(method="POST", template="/refresh/{name}", handler=receive_refresh))
     return router
 
 
@@ -52,6 +63,37 @@ def receive_webhook(context: RequestContext, app: SimulatorApp) -> GraphResponse
         app.state.webhooks.setdefault(name, []).append(body)
         app.state.record_write("webhook", name, context.ids.date)
     return GraphResponse(200)
+
+
+def receive_refresh(context: RequestContext, app: SimulatorApp) -> GraphResponse:
+    scheme, _, token = (context.header("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return arm_error(401, "Unauthorized", "A bearer token is required.",
+                         headers={"WWW-Authenticate": 'Bearer realm="tokenwarden-refresh"'})
+    try:
+        body = json.loads(context.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return arm_error(400, "BadRequest", "The refresh body must be JSON.")
+    claims = _unverified_claims(token.strip())
+    scope = claims.get("scp", claims.get("roles"))
+    call: dict[str, object] = {"body": body, "audience": claims.get("aud"), "scope": scope}
+    name = context.params["name"]
+    with app.state.lock:
+        app.state.refresh_calls.setdefault(name, []).append(call)
+        app.state.record_write("refreshKeys", name, context.ids.date)
+    return GraphResponse(200)
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """A JWT's payload, unverified (the simulator checks presence, not validity); {} for any other token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def publish_events(context: RequestContext, app: SimulatorApp) -> GraphResponse:

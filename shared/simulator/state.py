@@ -225,7 +225,7 @@ class SimWrite:
 
     action: str
     """``revokeSignInSessions``, ``updateUser``, ``confirmCompromised``, ``putIncident``, ``putIncidentComment``,
-    ``restartSite``, ``webhook`` or ``publishEvents``."""
+    ``restartSite``, ``webhook``, ``refreshKeys`` or ``publishEvents``."""
     target: str
     """The object the write changed (user id, ARM resource id, site name, sink name, ...)."""
     details: Mapping[str, object] = field(default_factory=dict)
@@ -260,6 +260,8 @@ class TenantState:
         """JSON bodies posted to ``/_sinks/webhook/{name}``, per sink name, oldest first."""
         self.events: list[dict[str, object]] = []
         """EventGridEvent-schema events published to ``/api/events``, oldest first."""
+        self.refresh_calls: dict[str, list[dict[str, object]]] = {}
+        """Calls to ``/_sinks/refresh/{name}`` per name, oldest first: ``{"body", "audience", "scope"}``."""
 
     # --- seeding -------------------------------------------------------------------------------
     def stable_id(self, kind: str, name: str) -> str:

@@ -8,6 +8,9 @@ Graph throttles each service separately (``concepts/throttling-limits.md``):
   Requests cost resource units (``GET users`` 2, ``memberOf`` 2, most others 1;
   ``$select`` -1, ``$top`` under 20 -1, ``$expand`` +1, never below 1);
   429 answers carry ``Retry-After``.
+* identity writes (POST, PATCH, PUT, DELETE on identity routes) are metered
+  again, 3,000 requests per 150 seconds per app and tenant, on top of the
+  resource units (the write limit in the same table);
 * identity protection and conditional access (riskyUsers): 1 request per second
   per tenant for all apps, and its 429 answers carry **no** ``Retry-After``.
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 __all__ = [
     "IDENTITY",
     "IDENTITY_PROTECTION",
+    "IDENTITY_WRITE",
     "ThrottleDecision",
     "ThrottleLimit",
     "Throttler",
@@ -36,6 +40,8 @@ __all__ = [
 
 IDENTITY = "identity"
 IDENTITY_PROTECTION = "identityProtection"
+IDENTITY_WRITE = "identityWrite"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 Clock = Callable[[], float]
 
@@ -83,6 +89,7 @@ def default_limits(user_count: int) -> dict[str, ThrottleLimit]:
     units = 3_500 if user_count < 50 else 5_000 if user_count <= 500 else 8_000
     return {
         IDENTITY: ThrottleLimit(capacity=units, per_seconds=10.0),
+        IDENTITY_WRITE: ThrottleLimit(capacity=3_000, per_seconds=150.0),
         IDENTITY_PROTECTION: ThrottleLimit(capacity=1, per_seconds=1.0, retry_after=False,
                                            message="Too many requests.", detailed_inner_error=False),
     }
