@@ -94,6 +94,8 @@ class Case:
     """The latest enrichment (``CaseEnrichment.to_json()``), including what could not be looked up."""
     decision: Mapping[str, Any] | None = None
     """The latest triage decision: severity, playbook, the rule that matched and why."""
+    sentinel_incident: str | None = None
+    """The Sentinel incident (name, a GUID) this case reports to, when it came from one; None means our own."""
 
     @property
     def is_open(self) -> bool:

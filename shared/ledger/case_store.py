@@ -79,6 +79,7 @@ def _case_entity(case: Case) -> dict[str, Any]:
         "TransitionsDropped": dropped,
         "Enrichment": dump_json(case.enrichment, "enrichment") if case.enrichment is not None else "",
         "Decision": dump_json(case.decision, "decision") if case.decision is not None else "",
+        "SentinelIncident": case.sentinel_incident or "",
     }
 
 
@@ -120,6 +121,7 @@ def _case_from(case_id_: str, properties: Mapping[str, Any]) -> Case:
         transitions_dropped=int(properties.get("TransitionsDropped", 0)),
         enrichment=load_json(properties.get("Enrichment") or None, "Enrichment"),
         decision=load_json(properties.get("Decision") or None, "Decision"),
+        sentinel_incident=str(properties.get("SentinelIncident") or "") or None,
     )
 
 
@@ -226,6 +228,23 @@ class CaseStore:
                 case = transition(case, "enriched", reason=reason, at=at)
             saved[:] = [case]
             return _case_entity(case)
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return saved[0]
+
+    def link_incident(self, case_id_: str, incident_name: str, *, at: datetime) -> Case:
+        """Report this case to an existing Sentinel incident (the one it came from) from now on."""
+        saved: list[Case] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is None:
+                raise DataError(f"there is no case {case_id_}")
+            case = _case_from(case_id_, stored.properties)
+            if case.sentinel_incident == incident_name:
+                saved[:] = [case]
+                return None
+            saved[:] = [replace(case, sentinel_incident=incident_name, updated_at=max(case.updated_at, at))]
+            return _case_entity(saved[0])
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
         return saved[0]

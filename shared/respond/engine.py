@@ -1,4 +1,4 @@
-"""Run a case's playbook under the guardrails, one recorded step at a time.
+"""Run cases' playbooks under the guardrails, one recorded step at a time, many cases at once.
 
 For each step and target the engine writes the *intent* to the Actions table
 before it acts and the *outcome* after, under a deterministic action id. A
@@ -10,26 +10,58 @@ Modes: ``dry-run`` records the plan (``planned``) and writes nothing outside the
 ledger; ``approval`` records the plan and moves the case to
 ``awaiting_approval``; ``auto`` acts, within the blast radius. Protected
 principals are never actioned, whatever the mode or approval.
+
+A run answers its cases concurrently (each case's own steps stay in playbook
+order) so a 1,000-user incident runs at Graph's rate limits rather than at one
+round trip per step; the per-API token buckets in :class:`GraphActions` keep the
+pace, and :class:`ConfirmBatcher` folds the run's confirmCompromised asks into
+calls of sixty. Reporting steps (the Sentinel incident, the notification) run
+last, so they can say what was done, and also when nothing was (a plan waiting
+for approval, a protected account, the blast radius) — except in dry-run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from shared.cases.model import Case
 from shared.errors import TokenwardenError
+from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
-from shared.policy.model import Playbook, PlaybookStep, Policy, TriageInput
-from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionStore
+from shared.ledger.finding_store import FindingStore
+from shared.policy.model import Policy
+from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionStore, action_id
+from shared.respond.confirm_batcher import ConfirmBatcher
 from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
+from shared.respond.plan import (
+    GRAPH_USER_STEPS,
+    REPORTING_STEPS,
+    PlannedStep,
+    app_ids,
+    identifiers,
+    plan_steps,
+    playbook_for,
+    untrusted_key_ids,
+)
+
+if TYPE_CHECKING:
+    from shared.respond.key_cache import KeyCacheRefresher
+    from shared.respond.notify import Notifier
+    from shared.respond.sentinel import SentinelIncidents
+    from shared.respond.untrusted_keys import UntrustedKeyPublisher
 
 __all__ = ["CaseResponse", "ResponseEngine", "StepOutcome"]
 
-GRAPH_USER_STEPS = ("revoke_sessions", "disable_user", "confirm_compromised")
+DEFAULT_CONCURRENCY = 64
+"""Cases answered at once: enough to fill a confirmCompromised batch, few enough to stay polite to the ledger."""
+NO_TARGET = "none"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,28 +80,25 @@ class CaseResponse:
     reason: str
 
 
-def _user_target(case: Case) -> str | None:
-    """The user object id the Graph steps act on: from enrichment, else the case's own principal."""
-    users = (case.enrichment or {}).get("users") or []
-    for user in users:
-        if user.get("status") == "ok" and user.get("id"):
-            return str(user["id"])
-    return case.principal.value if case.principal.kind == "user" else None
+Verdict = Literal["act", "hold", "done"]
 
 
-def _identifiers(case: Case) -> list[str | None]:
-    users = (case.enrichment or {}).get("users") or []
-    return [case.principal.value, *case.user_upns, *(u.get("id") for u in users),
-            *(u.get("user_principal_name") for u in users)]
+@dataclass(frozen=True, kw_only=True)
+class _Decision:
+    case: Case
+    verdict: Verdict
+    phase: ActionPhase | None
+    """``refused`` or ``planned`` for a hold."""
+    reason: str
 
 
-def _facts(case: Case) -> TriageInput:
-    enrichment = case.enrichment or {}
-    users = enrichment.get("users") or []
-    privileged = [u.get("privileged") for u in users if u.get("privileged") is not None]
-    return TriageInput(rule_ids=frozenset(case.rule_ids), finding_count=len(case.finding_refs),
-                       privileged_user=any(privileged) if privileged else None,
-                       risk_level=next((u.get("risk_level") for u in users if u.get("risk_level")), None))
+@dataclass(kw_only=True)
+class _Prepared:
+    case: Case
+    steps: list[PlannedStep]
+    verdict: Verdict
+    reason: str
+    outcomes: list[StepOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -81,10 +110,134 @@ class ResponseEngine:
     invocation_id: str
     blast: BlastRadius
     actor: str = "tokenwarden"
+    key_cache: KeyCacheRefresher | None = None
+    incidents: SentinelIncidents | None = None
+    notifier: Notifier | None = None
+    publisher: UntrustedKeyPublisher | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
     _actions: ActionStore = field(init=False)
+    _cases: CaseStore = field(init=False)
 
     def __post_init__(self) -> None:
         self._actions = ActionStore(self.ledger.actions)
+        self._cases = CaseStore(self.ledger.cases)
+
+    # --- public ------------------------------------------------------------------------------------
+    async def respond(self, case: Case, *, now: datetime, approved_by: str | None = None,
+                      run_id: str | None = None) -> CaseResponse:
+        return (await self.respond_all([case], now=now, approved_by=approved_by, run_id=run_id))[0]
+
+    async def respond_all(self, cases: Sequence[Case], *, now: datetime, approved_by: str | None = None,
+                          run_id: str | None = None) -> list[CaseResponse]:
+        """Answer every case; *run_id* keys this run's incident comment and notification (default: the invocation).
+
+        Callers that may be retried pass an id derived from what triggered them (the queue message, the
+        Sentinel incident and event), so a retried run adds nothing the first attempt already added.
+        """
+        run = run_id or self.invocation_id
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(work: Callable[[], Awaitable[T]]) -> T:
+            async with gate:
+                return await work()
+
+        # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
+        current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
+                                         for c in cases))
+        # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
+        verdicts = [self._decide(case, stored, approved_by=approved_by) for case, stored in zip(cases, current,
+                                                                                                strict=True)]
+        batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
+
+        async def answer(verdict: _Decision) -> CaseResponse:
+            item = await asyncio.to_thread(self._persist, verdict, now=now, run=run)
+            if item.verdict == "act":
+                await self._act(item, now=now, batcher=batcher)
+            if item.verdict != "done" and self.guardrails.mode != "dry-run":
+                await self._report(item, now=now, run=run)
+            return await asyncio.to_thread(self._finish, item, now=now)
+
+        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in verdicts)))
+
+    # --- stages ------------------------------------------------------------------------------------
+    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None) -> _Decision:
+        """What the guardrails allow for one case; no I/O, except that the blast radius counts admissions."""
+        if current is None:
+            raise TokenwardenError(f"there is no case {case.case_id}")
+        if not current.is_open or (current.state == "contained" and approved_by is None):
+            return _Decision(case=current, verdict="done", phase=None, reason=f"case is {current.state}; nothing to do")
+        protected = self.guardrails.protected_reason(identifiers(current))
+        if protected:
+            return _Decision(case=current, verdict="hold", phase="refused", reason=protected)
+        if self.guardrails.mode == "dry-run":
+            return _Decision(case=current, verdict="hold", phase="planned",
+                             reason="dry run: the plan is recorded and nothing was changed")
+        if self.guardrails.mode == "approval" and approved_by is None:
+            return _Decision(case=current, verdict="hold", phase="planned",
+                             reason="approval mode: the planned steps wait for an approver")
+        refusal = self.blast.admit(current.case_id) if approved_by is None else None
+        if refusal:
+            return _Decision(case=current, verdict="hold", phase="planned", reason=refusal)
+        who = f"approved by {approved_by}" if approved_by else "automatic response"
+        return _Decision(case=current, verdict="act", phase=None, reason=who)
+
+    def _persist(self, decision: _Decision, *, now: datetime, run: str) -> _Prepared:
+        """Record the plan (or the refusal) and move the case; runs in a worker thread."""
+        case = decision.case
+        if decision.verdict == "done":
+            return _Prepared(case=case, steps=[], verdict="done", reason=decision.reason)
+        steps = plan_steps(case, self.policy, refresh_targets=self._refresh_targets(case), run_id=run,
+                           incident=self._incident_name(case))
+        acting = [s for s in steps if s.name not in REPORTING_STEPS]
+        reporting = [s for s in steps if s.name in REPORTING_STEPS]
+        if decision.verdict == "hold":
+            assert decision.phase is not None
+            if self.guardrails.mode == "dry-run" and decision.phase == "planned":
+                return self._hold(case, steps, [], "planned", decision.reason, now, move=False)
+            return self._hold(case, acting, reporting, decision.phase, decision.reason, now)
+        if case.state != "responding":
+            case = self._cases.transition(case.case_id, "responding", reason=f"{decision.reason}: playbook "
+                                          f"{playbook_for(case, self.policy).name}", at=now)
+        return _Prepared(case=case, steps=steps, verdict="act", reason=decision.reason)
+
+    def _hold(self, case: Case, held: list[PlannedStep], reporting: list[PlannedStep], phase: ActionPhase,
+              reason: str, now: datetime, *, move: bool = True) -> _Prepared:
+        detail = {"reason": reason, "mode": self.guardrails.mode}
+        outcomes = [self._record(case, s.name, s.target, phase, detail, now) for s in held]
+        if move and case.state in ("enriched", "failed"):
+            case = self._cases.transition(case.case_id, "awaiting_approval", reason=reason, at=now)
+        return _Prepared(case=case, steps=reporting, verdict="hold", reason=reason, outcomes=outcomes)
+
+    async def _act(self, item: _Prepared, *, now: datetime, batcher: ConfirmBatcher | None) -> None:
+        for planned in item.steps:
+            if planned.name in REPORTING_STEPS:
+                continue
+            item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+
+    async def _report(self, item: _Prepared, *, now: datetime, run: str) -> None:
+        for planned in item.steps:
+            if planned.name in REPORTING_STEPS:
+                item.outcomes.append(await self._run_report(item, planned, now, run))
+
+    def _finish(self, item: _Prepared, *, now: datetime) -> CaseResponse:
+        outcomes = tuple(item.outcomes)
+        if item.verdict != "act":
+            return CaseResponse(case_id=item.case.case_id, state=item.case.state, outcomes=outcomes,
+                                reason=item.reason)
+        failed = [o for o in outcomes if o.phase == "failed"]
+        if failed:
+            reason = "; ".join(f"{o.step} on {o.target} failed: {o.detail.get('error')}" for o in failed)
+            moved = self._cases.transition(item.case.case_id, "failed", reason=reason, at=now)
+        else:
+            acted = sum(1 for o in outcomes if o.step not in REPORTING_STEPS)
+            reason = f"{item.reason}: {acted} step(s) done"
+            moved = self._cases.transition(item.case.case_id, "contained", reason=reason, at=now)
+        return CaseResponse(case_id=moved.case_id, state=moved.state, outcomes=outcomes, reason=reason)
+
+    # --- steps -------------------------------------------------------------------------------------
+    async def _arecord(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
+                       now: datetime) -> StepOutcome:
+        return await asyncio.to_thread(self._record, case, step, target, phase, detail, now)
 
     def _record(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
                 now: datetime) -> StepOutcome:
@@ -92,93 +245,51 @@ class ResponseEngine:
                                       invocation_id=self.invocation_id, detail=detail, now=now, actor=self.actor)
         return StepOutcome(step=step, target=target, phase=record.phase, detail=record.detail)
 
-    def _playbook(self, case: Case) -> Playbook:
-        name = str((case.decision or {}).get("playbook") or "")
-        if name not in self.policy.playbooks:
-            raise TokenwardenError(f"case {case.case_id} has no triage decision naming a known playbook ({name!r})")
-        return self.policy.playbooks[name]
+    def _refresh_targets(self, case: Case) -> list[str]:
+        if self.key_cache is None:
+            return [NO_TARGET]
+        return [t.key for t in self.key_cache.targets_for(app_ids(case) or None)] or [NO_TARGET]
 
-    def _steps(self, case: Case) -> list[tuple[PlaybookStep, str]]:
-        facts = _facts(case)
-        target = _user_target(case)
-        chosen = []
-        for step in self._playbook(case).steps:
-            if step.when is not None and not step.when.matches(facts):
-                continue
-            if step.name in GRAPH_USER_STEPS:
-                if target:
-                    chosen.append((step, target))
-            else:
-                chosen.append((step, case.case_id))
-        return chosen
+    def _incident_name(self, case: Case) -> str | None:
+        if case.sentinel_incident:
+            return case.sentinel_incident
+        return self.incidents.incident_name_for(case.case_id) if self.incidents is not None else None
 
-    async def respond(self, case: Case, *, now: datetime, approved_by: str | None = None) -> CaseResponse:
-        from shared.ledger.case_store import CaseStore
-
-        cases = CaseStore(self.ledger.cases)
-        current = cases.get(case.case_id)  # act on the stored state, not on a caller's stale copy
-        if current is None:
-            raise TokenwardenError(f"there is no case {case.case_id}")
-        if not current.is_open or (current.state == "contained" and approved_by is None):
-            return CaseResponse(case_id=current.case_id, state=current.state, outcomes=(),
-                                reason=f"case is {current.state}; nothing to do")
-        case = current
-        steps = self._steps(case)
-        protected = self.guardrails.protected_reason(_identifiers(case))
-        if protected:
-            outcomes = tuple(self._record(case, s.name, t, "refused", {"reason": protected}, now) for s, t in steps)
-            moved = cases.transition(case.case_id, "awaiting_approval", reason=protected, at=now) \
-                if case.state == "enriched" else case
-            return CaseResponse(case_id=case.case_id, state=moved.state, outcomes=outcomes, reason=protected)
-        if self.guardrails.mode == "dry-run" or (self.guardrails.mode == "approval" and approved_by is None):
-            outcomes = tuple(self._record(case, s.name, t, "planned", {"mode": self.guardrails.mode}, now)
-                             for s, t in steps)
-            if self.guardrails.mode == "dry-run":
-                return CaseResponse(case_id=case.case_id, state=case.state, outcomes=outcomes,
-                                    reason="dry run: the plan is recorded and nothing was changed")
-            reason = f"approval mode: {len(outcomes)} planned step(s) wait for an approver"
-            moved = cases.transition(case.case_id, "awaiting_approval", reason=reason, at=now) \
-                if case.state == "enriched" else case
-            return CaseResponse(case_id=case.case_id, state=moved.state, outcomes=outcomes, reason=reason)
-        refusal = self.blast.admit(case.case_id) if approved_by is None else None
-        if refusal:
-            outcomes = tuple(self._record(case, s.name, t, "planned", {"reason": refusal}, now) for s, t in steps)
-            moved = cases.transition(case.case_id, "awaiting_approval", reason=refusal, at=now) \
-                if case.state == "enriched" else case
-            return CaseResponse(case_id=case.case_id, state=moved.state, outcomes=outcomes, reason=refusal)
-        who = f"approved by {approved_by}" if approved_by else "automatic response"
-        if case.state != "responding":
-            case = cases.transition(case.case_id, "responding", reason=f"{who}: playbook "
-                                    f"{self._playbook(case).name}", at=now)
-        outcomes_list = [await self._run_step(case, step, target, now) for step, target in steps]
-        failed = [o for o in outcomes_list if o.phase == "failed"]
-        if failed:
-            reason = "; ".join(f"{o.step} on {o.target} failed: {o.detail.get('error')}" for o in failed)
-            moved = cases.transition(case.case_id, "failed", reason=reason, at=now)
-        else:
-            reason = f"{who}: {len(outcomes_list)} step(s) done"
-            moved = cases.transition(case.case_id, "contained", reason=reason, at=now)
-        return CaseResponse(case_id=case.case_id, state=moved.state, outcomes=tuple(outcomes_list), reason=reason)
-
-    async def _run_step(self, case: Case, step: PlaybookStep, target: str, now: datetime) -> StepOutcome:
-        existing = self._actions.get(case.case_id, step.name, target)
+    async def _run_step(self, case: Case, planned: PlannedStep, now: datetime,
+                        batcher: ConfirmBatcher | None) -> StepOutcome:
+        step, target = planned.name, planned.target
+        existing = await asyncio.to_thread(self._actions.get, case.case_id, step, target)
         if existing is not None and existing.phase in FINAL_PHASES:
-            return StepOutcome(step=step.name, target=target, phase=existing.phase, detail=existing.detail)
+            return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
         interrupted = existing is not None and existing.phase == "intent"
-        if step.name not in GRAPH_USER_STEPS:
-            return self._record(case, step.name, target, "skipped",
-                                {"reason": f"the {step.name} step is not available in this version"}, now)
-        if self.graph is None:
-            return self._record(case, step.name, target, "failed", {"error": "Microsoft Graph is not configured"}, now)
-        self._record(case, step.name, target, "intent", {"resumed": interrupted, "location": step.location}, now)
+        unavailable = self._unavailable(step, target)
+        if unavailable is not None:
+            phase, why = unavailable
+            return await self._arecord(case, step, target, phase,
+                                       {"reason" if phase == "skipped" else "error": why}, now)
+        await self._arecord(case, step, target, "intent",
+                            {"resumed": interrupted, "location": planned.step.location}, now)
         try:
-            detail = await self._graph_step(step.name, target, interrupted=interrupted,
-                                            since=existing.updated_at if existing else now)
+            if step in GRAPH_USER_STEPS:
+                detail = await self._graph_step(step, target, interrupted=interrupted,
+                                                since=existing.updated_at if existing else now, batcher=batcher)
+            else:
+                detail = await self._refresh_step(case, planned, now)
         except TokenwardenError as exc:
-            return self._record(case, step.name, target, "failed", {"error": str(exc)}, now)
-        return self._record(case, step.name, target, "succeeded", detail, now)
+            return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
+        return await self._arecord(case, step, target, "succeeded", detail, now)
 
-    async def _graph_step(self, step: str, user_id: str, *, interrupted: bool, since: datetime) -> dict[str, Any]:
+    def _unavailable(self, step: str, target: str) -> tuple[ActionPhase, str] | None:
+        if step in GRAPH_USER_STEPS and self.graph is None:
+            return "failed", "Microsoft Graph is not configured"
+        if step == "refresh_app_key_cache" and target == NO_TARGET:
+            why = "CACHE_REFRESH_APPS is not set" if self.key_cache is None \
+                else "no refresh mechanism is registered for the apps in this case"
+            return "skipped", why
+        return None
+
+    async def _graph_step(self, step: str, user_id: str, *, interrupted: bool, since: datetime,
+                          batcher: ConfirmBatcher | None) -> dict[str, Any]:
         assert self.graph is not None
         if step == "disable_user":
             state = await self.graph.user_state(user_id)
@@ -195,5 +306,52 @@ class ResponseEngine:
                     return {"changed": False, "note": "sessions already revoked by the interrupted run"}
             await self.graph.revoke_sessions(user_id)
             return {"changed": True}
-        calls = await self.graph.confirm_compromised([user_id])
-        return {"changed": True, "calls": calls}
+        assert batcher is not None
+        result = await batcher.confirm(user_id)  # confirming twice is harmless: Identity Protection keeps one state
+        return {"changed": True, "batch_size": result.batch_size, "call": result.call}
+
+    async def _refresh_step(self, case: Case, planned: PlannedStep, now: datetime) -> dict[str, Any]:
+        assert self.key_cache is not None
+        target = next(t for t in self.key_cache.targets_for(app_ids(case) or None) if t.key == planned.target)
+        kids = untrusted_key_ids(case)
+        published: dict[str, Any] | None = None
+        if self.publisher is not None:  # the polled list first, so an app told to reload finds the kid on it
+            published = (await self.publisher.publish(kids)).detail()
+        event_id = action_id(case.case_id, planned.name, planned.target).removeprefix("act-")
+        detail = await self.key_cache.refresh(target, untrusted_kids=kids, event_id=event_id,
+                                              reason=f"case {case.case_id}: {', '.join(case.rule_ids)}")
+        return {**detail, "untrusted_key_list": published} if published is not None else detail
+
+    async def _run_report(self, item: _Prepared, planned: PlannedStep, now: datetime, run: str) -> StepOutcome:
+        case, step, target = item.case, planned.name, planned.target
+        existing = await asyncio.to_thread(self._actions.get, case.case_id, step, target)
+        if existing is not None and existing.phase in FINAL_PHASES:
+            return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
+        if step == "sentinel_incident" and self.incidents is None:
+            return await self._arecord(case, step, target, "skipped",
+                                       {"reason": "SENTINEL_WORKSPACE_RESOURCE_ID is not set"}, now)
+        if step == "notify" and self.notifier is None:
+            return await self._arecord(case, step, target, "skipped", {"reason": "NOTIFY_WEBHOOK_URL is not set"}, now)
+        await self._arecord(case, step, target, "intent", {"location": planned.step.location}, now)
+        try:
+            detail = await self._report_step(item, step, now, run)
+        except TokenwardenError as exc:
+            return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
+        return await self._arecord(case, step, target, "succeeded", detail, now)
+
+    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str) -> dict[str, Any]:
+        from shared.respond.summary import render_notification
+
+        case = await asyncio.to_thread(self._cases.get, item.case.case_id) or item.case
+        outcomes = [o for o in item.outcomes if o.step not in REPORTING_STEPS]
+        if step == "notify":
+            assert self.notifier is not None
+            incident = next((o.detail for o in item.outcomes if o.step == "sentinel_incident"
+                             and o.phase == "succeeded"), None)
+            return await self.notifier.send(render_notification(case, outcomes, reason=item.reason,
+                                                                incident=dict(incident) if incident else None))
+        assert self.incidents is not None
+        stored = await asyncio.to_thread(FindingStore(self.ledger.findings).for_case, case.case_id)
+        return await self.incidents.record_run(case, run_id=run, findings=[f.to_finding() for f in stored],
+                                               outcomes=outcomes, reason=item.reason,
+                                               incident_name=case.sentinel_incident)

@@ -8,9 +8,10 @@ is written, and each refusal carries a reason the case and the incident repeat.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
+from shared.errors import ConfigurationError
 from shared.settings import Settings
 
 __all__ = ["BlastRadius", "Guardrails", "ResponseMode"]
@@ -31,6 +32,14 @@ class Guardrails:
         return cls(mode=cast(ResponseMode, settings.response_mode),
                    protected=frozenset(p.lower() for p in settings.protected_principals),
                    per_run=settings.blast_radius_per_run, per_hour=settings.blast_radius_per_hour)
+
+    def narrowed(self, mode: str) -> Guardrails:
+        """These guardrails in *mode* if it is stricter than the configured one; a caller can never widen them."""
+        order = ("dry-run", "approval", "auto")
+        if mode not in order:
+            raise ConfigurationError(f"response mode {mode!r} is not one of {', '.join(order)}")
+        stricter = min(self.mode, mode, key=order.index)
+        return replace(self, mode=cast(ResponseMode, stricter))
 
     def protected_reason(self, identifiers: Iterable[str | None]) -> str | None:
         """Why a principal known by *identifiers* (object id, UPNs) may not be actioned, or None."""

@@ -19,6 +19,7 @@ from shared.respond.actions import ActionStore
 from shared.respond.engine import ResponseEngine
 from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
+from shared.respond.plan import ACTING_STEPS, REPORTING_STEPS
 from shared.respond.ratelimit import limiters
 from shared.respond.retry import RetryPolicy
 from shared.settings import load_settings
@@ -142,10 +143,12 @@ def test_a_protected_principal_is_never_actioned(world: World) -> None:
     response = asyncio.run(world.engine(RESPONSE_MODE="auto", PROTECTED_PRINCIPALS=upn).respond(case, now=NOW))
     assert _writes(world) == []
     assert response.state == "awaiting_approval" and "PROTECTED_PRINCIPALS" in response.reason
-    assert {o.phase for o in response.outcomes} == {"refused"}
+    assert {o.phase for o in response.outcomes if o.step in ACTING_STEPS} == {"refused"}
+    # The reporting steps still run (here unconfigured, so recorded as skipped) to say why nothing was done.
+    assert {o.step for o in response.outcomes if o.phase == "skipped"} == set(REPORTING_STEPS)
     approved = asyncio.run(world.engine(RESPONSE_MODE="auto", PROTECTED_PRINCIPALS=upn).respond(
         case, now=NOW, approved_by="alice"))
-    assert _writes(world) == [] and {o.phase for o in approved.outcomes} == {"refused"}
+    assert _writes(world) == [] and {o.phase for o in approved.outcomes if o.step in ACTING_STEPS} == {"refused"}
 
 
 def test_the_blast_radius_holds_the_rest_for_approval(world: World) -> None:
