@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.errors import ConfigurationError
-from shared.resource_names import TABLE_ACTIONS, TABLE_CASES, TABLE_CHECKPOINTS, TABLE_FINDINGS
+from shared.resource_names import (
+    TABLE_ACTIONS,
+    TABLE_CASES,
+    TABLE_CHECKPOINTS,
+    TABLE_FINDINGS,
+    TABLE_KEY_SNAPSHOTS,
+)
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,26 +39,32 @@ class LedgerTableNames:
     findings: str = TABLE_FINDINGS
     checkpoints: str = TABLE_CHECKPOINTS
     actions: str = TABLE_ACTIONS
+    key_snapshots: str = TABLE_KEY_SNAPSHOTS
 
     def __post_init__(self) -> None:
-        for name in (self.cases, self.findings, self.checkpoints, self.actions):
+        for name in (self.cases, self.findings, self.checkpoints, self.actions, self.key_snapshots):
             if not _TABLE_NAME.fullmatch(name) or name.lower() == "tables":
                 raise ConfigurationError(f"{name!r} is not a valid table name (3-63 letters and digits)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ledger:
-    """The three tables, open on one service client; close it when the run ends."""
+    """The tables, open on one service client; close it when the run ends.
+
+    ``key_snapshots`` is None only on a Ledger built by hand without it (``open_ledger`` always opens it).
+    """
 
     service: TableServiceClient
     cases: TableClient
     findings: TableClient
     checkpoints: TableClient
     actions: TableClient
+    key_snapshots: TableClient | None = None
 
     def close(self) -> None:
-        for table in (self.cases, self.findings, self.checkpoints, self.actions):
-            table.close()
+        for table in (self.cases, self.findings, self.checkpoints, self.actions, self.key_snapshots):
+            if table is not None:
+                table.close()
         self.service.close()
 
 
@@ -89,8 +101,9 @@ def open_ledger(settings: Settings, *, names: LedgerTableNames | None = None,
     create = bool(settings.storage_connection_string) if create_tables is None else create_tables
     try:
         tables = [service.create_table_if_not_exists(name) if create else service.get_table_client(name)
-                  for name in (names.cases, names.findings, names.checkpoints, names.actions)]
+                  for name in (names.cases, names.findings, names.checkpoints, names.actions, names.key_snapshots)]
     except Exception:
         service.close()
         raise
-    return Ledger(service=service, cases=tables[0], findings=tables[1], checkpoints=tables[2], actions=tables[3])
+    return Ledger(service=service, cases=tables[0], findings=tables[1], checkpoints=tables[2], actions=tables[3],
+                  key_snapshots=tables[4])
