@@ -32,7 +32,7 @@ $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 	touch $@
 
 demo: install node-deps
-	$(PY) -m tools.azurite run -- $(VENV)/bin/tokenwarden demo --out $(DEMO_DIR)
+	$(PY) -m tools.azurite run -- $(PY) -m tools.function_demo --out $(DEMO_DIR)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``) runs one benchmark.
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``, ``coldstart``) runs one benchmark.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 from bench.cases_bench import print_cases, run_cases_bench
+from bench.coldstart_bench import print_coldstart, run_coldstart_bench
+from bench.contain_bench import print_containment, run_containment_bench
 from bench.enrich_bench import print_enrichment, run_enrichment_bench
 from bench.rules_bench import print_report, run_scales
 
@@ -22,6 +24,10 @@ def main() -> None:
         print_enrichment(run_enrichment_bench())
     if only in ("", "cases"):
         print_cases(run_cases_bench())
+    if only in ("", "contain"):
+        print_containment(run_containment_bench())
+    if only in ("", "coldstart"):
+        print_coldstart(run_coldstart_bench())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``scan`` timer: run the detection rules on ``%SCAN_SCHEDULE%`` and log every finding."""
+"""The ``scan`` timer: run the rules from their checkpoints on ``%SCAN_SCHEDULE%``; queue each case needing work."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ log = logging.getLogger("tokenwarden.scan")
 
 @bp.function_name("scan")
 @bp.timer_trigger(arg_name="timer", schedule="%SCAN_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def scan(timer: func.TimerRequest) -> None:
+@bp.queue_output(arg_name="work", queue_name="tokenwarden-respond", connection="AzureWebJobsStorage")
+def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    from shared.respond.work_queue import WorkItem
     from shared.scan import run_scan
     from shared.settings import load_settings
 
     if timer.past_due:
-        log.warning("scan timer is past due; scanning the configured lookback now")
-    report = run_scan(load_settings(os.environ), now=datetime.now(UTC))
+        log.warning("scan timer is past due; scanning from the checkpoints now")
+    now = datetime.now(UTC)
+    report = run_scan(load_settings(os.environ), now=now)
     for finding in report.findings:
         log.warning("finding %s", json.dumps(finding.to_json(), separators=(",", ":")))
     for run in report.runs:
@@ -29,4 +32,9 @@ def scan(timer: func.TimerRequest) -> None:
             log.error("rule %s %s: %s", run.rule_id, run.status, run.message)
     for warning in report.warnings:
         log.info("note: %s", warning)
-    log.info("scan complete: %d findings from %d rules", len(report.findings), len(report.runs))
+    queued = [WorkItem(case_id=case_id, queued_at=now, reason="scan").to_json()
+              for case_id in report.cases_needing_work]
+    if queued:
+        work.set(queued)
+    log.info("scan complete: %d findings from %d rules; %d case(s) queued for response", len(report.findings),
+             len(report.runs), len(queued))

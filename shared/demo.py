@@ -132,6 +132,6 @@ def run_demo(out: Path, *, users: int, stdout: TextIO, stderr: TextIO,
         cases_ok = _cases_step(logs, summary.end, environ, stdout, stderr)
         print(f"Cases written to {out / 'cases.json'}", file=stdout)
     else:
-        print("(no AzureWebJobsStorage: skipped the ledger and triage; `make demo` runs them on Azurite)",
+        print("(ledger, triage and response: `make demo` runs them through the function objects on Azurite)",
               file=stdout)
     return 0 if not missed and not noisy and report.complete and cases_ok else 1

@@ -27,8 +27,11 @@ def _functions() -> dict[str, object]:
 def test_scan_timer_binding_reads_its_schedule_from_an_app_setting() -> None:
     scan = _functions()["scan"]
     bindings = json.loads(scan.get_function_json())["bindings"]  # type: ignore[attr-defined]
-    assert bindings == [{"direction": "IN", "type": "timerTrigger", "name": "timer",
-                         "schedule": "%SCAN_SCHEDULE%", "runOnStartup": False, "useMonitor": True}]
+    by_type = {b["type"]: b for b in bindings}
+    assert by_type["timerTrigger"] == {"direction": "IN", "type": "timerTrigger", "name": "timer",
+                                       "schedule": "%SCAN_SCHEDULE%", "runOnStartup": False, "useMonitor": True}
+    assert by_type["queue"] == {"direction": "OUT", "type": "queue", "name": "work",
+                                "queueName": "tokenwarden-respond", "connection": "AzureWebJobsStorage"}
 
 
 def test_exactly_one_function_app_is_registered() -> None:
@@ -48,8 +51,18 @@ def test_scan_timer_logs_the_planted_findings(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("SCAN_MAX_CHUNK", "25h")  # one query per rule for the day
     monkeypatch.setenv(CONNECTION_SETTING, azurite.connection_string)
     scan = _functions()["scan"]
+    queued: list[list[str]] = []
+
+    class Work(func.Out[list[str]]):
+        def set(self, val: list[str]) -> None:
+            queued.append(val)
+
+        def get(self) -> list[str]:
+            return queued[-1]
+
     with caplog.at_level(logging.INFO, logger="tokenwarden.scan"):
-        scan.get_user_function()(TimerRequest(past_due=True))  # type: ignore[attr-defined]
+        scan.get_user_function()(TimerRequest(past_due=True), Work())  # type: ignore[attr-defined]
+    assert len(queued) == 1 and all(json.loads(m)["case_id"] for m in queued[0])
     findings = [json.loads(r.getMessage().removeprefix("finding ")) for r in caplog.records
                 if r.getMessage().startswith("finding ")]
     planted_attacks = {(c.rule_id, c.token_id or c.user_upn) for c in summary.planted if c.kind == "attack"}

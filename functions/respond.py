@@ -1,0 +1,61 @@
+"""The ``respond`` queue worker and its poison-queue companion: one case per message, so an incident fans out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger("tokenwarden.respond")
+
+QUEUE = "tokenwarden-respond"
+"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+
+
+@bp.function_name("respond")
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
+def respond(message: func.QueueMessage, context: func.Context) -> None:
+    from shared.ledger.connection import open_ledger
+    from shared.respond.run import respond_to_cases
+    from shared.respond.work_queue import parse_work_item
+    from shared.settings import load_settings
+
+    item = parse_work_item(message.get_body())  # a bad message raises: the host retries, then parks it as poison
+    settings = load_settings(os.environ)
+    ledger = open_ledger(settings)
+    try:
+        for answer in respond_to_cases(settings, ledger, [item.case_id], invocation_id=context.invocation_id,
+                                       run_id=item.run_id(message.id), now=datetime.now(UTC)):
+            log.info("case %s is %s: %s", answer.case_id, answer.state, answer.reason,
+                     extra={"case_id": answer.case_id, "invocation_id": context.invocation_id})
+    finally:
+        ledger.close()
+
+
+@bp.function_name("respond_poison")
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE + "-poison", connection="AzureWebJobsStorage")
+def respond_poison(message: func.QueueMessage, context: func.Context) -> None:
+    from shared.errors import DataError
+    from shared.ledger.connection import open_ledger
+    from shared.respond.poison import fail_poisoned_case
+    from shared.respond.work_queue import parse_work_item
+    from shared.settings import load_settings
+
+    try:
+        item = parse_work_item(message.get_body())
+    except DataError as exc:
+        log.error("poison message %s is not a respond message (%s); body kept here: %r", message.id, exc,
+                  message.get_body()[:2048])
+        return
+    settings = load_settings(os.environ)
+    ledger = open_ledger(settings)
+    try:
+        result = fail_poisoned_case(settings, ledger, item, message_id=message.id or "",
+                                    dequeue_count=message.dequeue_count or 0, now=datetime.now(UTC))
+    finally:
+        ledger.close()
+    log.error("case %s failed: its respond message %s was poisoned (%s)", item.case_id, message.id, result,
+              extra={"case_id": item.case_id, "invocation_id": context.invocation_id})

@@ -1,0 +1,63 @@
+"""``POST /cases/{id}/approve``: an approver releases the plan of a case waiting for approval.
+
+Only a case in ``awaiting_approval`` can be approved; any other state answers 409 naming it (a case
+already approved is ``responding`` or further, a finished one ``contained``, ``failed`` or ``closed``).
+The case is not enriched again: the approver approves the plan that was shown. The response engine acts
+for the approver (:func:`shared.respond.run.respond_to_cases` with ``approved_by``), still under the
+guardrails: a protected principal stays refused, and a configured ``dry-run`` mode still changes nothing.
+The run id is ``approve:<case>:<approver>``, so a retried approval adds no second incident comment.
+
+Two approvals racing past the state check both reach the engine; it records each step under a
+deterministic action id, so a step is done once, but both answers may report the case's actions.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shared.api.errors import ApiError
+from shared.api.http import ApiCall, parse_body
+from shared.api.models import ApproveRequest, ApproveResponse
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+__all__ = ["approve"]
+
+audit_log = logging.getLogger("tokenwarden.audit")
+
+
+def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> ApproveResponse:
+    """``POST /cases/{id}/approve``: 404 without the case, 409 unless it is ``awaiting_approval``."""
+    from shared.api.cases import CASE_ID_PATTERN
+    from shared.api.respond import case_response_model
+    from shared.ledger import connection
+    from shared.ledger.case_store import CaseStore
+    from shared.respond.run import respond_to_cases
+
+    case_id = call.route_param("id")
+    shown = case_id[:80]
+    request = parse_body(call.request, ApproveRequest)
+    if not CASE_ID_PATTERN.fullmatch(case_id):
+        raise ApiError(404, "not_found", f"there is no case {shown!r} (case ids look like case-usr-<hex>-1)")
+    ledger = connection.open_ledger(settings)
+    try:
+        case = CaseStore(ledger.cases).get(case_id)
+        if case is None:
+            raise ApiError(404, "not_found", f"there is no case {shown!r}")
+        if case.state != "awaiting_approval":
+            raise ApiError(409, "conflict", f"case {case_id} is {case.state}, not awaiting_approval; "
+                                            "only a case awaiting approval can be approved")
+        audit_log.info("case %s approved by %s (invocation %s): %s", case_id, request.approver,
+                       call.invocation_id, request.comment or "no comment")
+        responses = respond_to_cases(settings, ledger, [case_id], invocation_id=call.invocation_id,
+                                     run_id=f"approve:{case_id}:{request.approver}", now=now or datetime.now(UTC),
+                                     enrich=False, approved_by=request.approver, actor=request.approver)
+    finally:
+        ledger.close()
+    if not responses:  # the case vanished between the check and the run
+        raise ApiError(404, "not_found", f"there is no case {shown!r}")
+    answer = case_response_model(responses[0])
+    return ApproveResponse(**answer.model_dump(), approved_by=request.approver)

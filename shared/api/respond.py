@@ -1,0 +1,111 @@
+"""``POST /respond``: an operator's manual response on named users or apps, through the ordinary case path.
+
+Each named user (object id or UPN) or app becomes one finding of the synthetic rule
+:data:`MANUAL_RULE_ID`, recorded like any scan's (:func:`shared.ledger.recorder.record_findings`), so it
+opens the principal's case or joins the one already open. The cases are then enriched, triaged by the
+triage policy (which decides the playbook: a manual request does not pick one) and answered by the
+response engine (:func:`shared.respond.run.respond_to_cases`) under the usual guardrails.
+
+Mode. The request can only narrow ``RESPONSE_MODE`` (:meth:`Guardrails.narrowed`): ``dry_run: true`` (the
+default) runs as ``dry-run`` whatever the mode. The request is its own approval only when it says so
+explicitly: ``mode: "auto"``, ``dry_run: false`` and an ``approver``, under a configured ``approval`` or
+``auto`` mode. Then the engine acts for the named approver, as ``POST /cases/{id}/approve`` would, and an
+approval is not counted against the blast radius, so such a request may name at most
+``BLAST_RADIUS_PER_RUN`` principals. Otherwise approval mode leaves the cases ``awaiting_approval`` and
+auto mode acts within the blast radius. Protected principals are refused in every mode.
+
+The run id is derived from the request (principals, reason, mode, dry run), so a retried request adds no
+second incident comment or notification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shared.api.errors import ApiError
+from shared.api.http import ApiCall, parse_body
+from shared.api.models import CaseResponseModel, RespondRequest, RespondResponse, StepOutcomeModel
+
+if TYPE_CHECKING:
+    from shared.findings import Finding
+    from shared.respond.engine import CaseResponse
+    from shared.settings import Settings
+
+__all__ = ["MANUAL_RULE_ID", "case_response_model", "manual_findings", "respond"]
+
+MANUAL_RULE_ID = "manual-response"
+"""Rule id of the findings a manual request records. It is not a folder under ``shared/rules/``: case
+building does not need one (as for ``app-reported-token-anomaly``), and the shipped triage policy names
+no rule for it, so the policy's other rules (privileged or risky user) or its default decide."""
+MANUAL_RULE_TITLE = "Manual response requested by an operator"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def manual_findings(request: RespondRequest, *, actor: str, now: datetime) -> list[Finding]:
+    """One finding per named user and app; a GUID user is an object id, anything else a UPN."""
+    from shared.findings import Finding
+
+    evidence = {"requested_by": actor, "reason": request.reason}
+    findings = []
+    for user in dict.fromkeys(u.lower() for u in request.users):
+        is_oid = bool(_GUID.fullmatch(user))
+        findings.append(Finding(
+            rule_id=MANUAL_RULE_ID, rule_title=MANUAL_RULE_TITLE, severity="High", first_seen=now, last_seen=now,
+            count=1, user_upn=None if is_oid else user, user_object_id=user if is_oid else None, app_id=None,
+            ip_address=None, key_id=None, token_id=None, issuer=None, tenant_id=None, source_table="api",
+            evidence=evidence))
+    for app in dict.fromkeys(a.lower() for a in request.apps):
+        findings.append(Finding(
+            rule_id=MANUAL_RULE_ID, rule_title=MANUAL_RULE_TITLE, severity="High", first_seen=now, last_seen=now,
+            count=1, user_upn=None, user_object_id=None, app_id=app, ip_address=None, key_id=None, token_id=None,
+            issuer=None, tenant_id=None, source_table="api", evidence=evidence))
+    return findings
+
+
+def _run_id(request: RespondRequest, mode: str) -> str:
+    text = json.dumps([sorted({u.lower() for u in request.users}), sorted({a.lower() for a in request.apps}),
+                       request.reason, mode, request.dry_run], separators=(",", ":"))
+    return "respond:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def case_response_model(response: CaseResponse) -> CaseResponseModel:
+    return CaseResponseModel.model_validate({
+        "case_id": response.case_id, "state": response.state, "reason": response.reason,
+        "outcomes": [StepOutcomeModel(step=o.step, target=o.target, phase=o.phase, detail=dict(o.detail))
+                     for o in response.outcomes]})
+
+
+def respond(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> RespondResponse:
+    """``POST /respond``; see the module docstring for the mode and approval rules."""
+    from shared.ledger import connection
+    from shared.ledger.recorder import record_findings
+    from shared.respond.guardrails import Guardrails
+    from shared.respond.run import respond_to_cases
+
+    request = parse_body(call.request, RespondRequest)
+    instant = now or datetime.now(UTC)
+    rails = Guardrails.from_settings(settings).narrowed("dry-run" if request.dry_run else
+                                                        request.mode or settings.response_mode)
+    approved_by = request.approver if (request.mode == "auto" and not request.dry_run and request.approver
+                                       and rails.mode != "dry-run") else None
+    named = len(request.users) + len(request.apps)
+    if approved_by is not None and named > settings.blast_radius_per_run:
+        message = (f"an approved request may name at most BLAST_RADIUS_PER_RUN={settings.blast_radius_per_run} "
+                   f"principals ({named} named); leave out the approver to let the blast radius decide")
+        raise ApiError(422, "invalid_body", f"body.users: {message}", details=[{"loc": "body.users", "msg": message}])
+    actor = request.approver or "api"
+    run_id = _run_id(request, rails.mode)
+    ledger = connection.open_ledger(settings)
+    try:
+        recorded = record_findings(ledger, manual_findings(request, actor=actor, now=instant), now=instant)
+        case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))
+        responses = respond_to_cases(settings, ledger, case_ids, invocation_id=call.invocation_id, run_id=run_id,
+                                     now=instant, mode=rails.mode, approved_by=approved_by, actor=actor)
+    finally:
+        ledger.close()
+    return RespondResponse(dry_run=request.dry_run, mode=rails.mode, approved_by=approved_by, run_id=run_id,
+                           results=[case_response_model(r) for r in responses])

@@ -1,0 +1,66 @@
+"""What happens to a respond message the host gave up on: its case fails, with the reason, and the incident says so.
+
+The host moves a message to ``<queue>-poison`` after ``maxDequeueCount``
+failed attempts. Left there it would be a silent drop: the case would sit in
+``responding`` or ``enriched`` forever. The poison worker moves the case to
+``failed`` (an operator can retry it from there) and, when Sentinel is
+configured, adds a comment to the case's incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.cases.model import ALLOWED_TRANSITIONS
+from shared.ledger.connection import Ledger
+from shared.respond.work_queue import WorkItem
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["fail_poisoned_case"]
+
+log = logging.getLogger("tokenwarden.respond")
+
+
+def fail_poisoned_case(settings: Settings, ledger: Ledger, item: WorkItem, *, message_id: str, dequeue_count: int,
+                       now: datetime, credential: TokenCredential | None = None) -> dict[str, Any]:
+    from shared.ledger.case_store import CaseStore
+
+    store = CaseStore(ledger.cases)
+    case = store.get(item.case_id)
+    if case is None:
+        log.error("poison message %s names no known case %s; kept in the poison queue's log only",
+                  message_id, item.case_id)
+        return {"case_id": item.case_id, "state": None, "incident": None}
+    reason = (f"the respond worker gave up after {dequeue_count} attempt(s) on queue message {message_id}; "
+              "see the function's logs for the errors, then retry or close the case")
+    if "failed" in ALLOWED_TRANSITIONS[case.state]:
+        case = store.transition(case.case_id, "failed", reason=reason, at=now)
+    incident = None
+    if settings.sentinel_workspace_resource_id:
+        incident = asyncio.run(_comment(settings, case.case_id, case.sentinel_incident, message_id, reason,
+                                        credential))
+    return {"case_id": case.case_id, "state": case.state, "incident": incident}
+
+
+async def _comment(settings: Settings, case_id: str, named: str | None, message_id: str, reason: str,
+                   credential: TokenCredential | None) -> dict[str, Any]:
+    import html
+
+    from shared.credentials import credential_for
+    from shared.respond.arm_client import ArmClient
+    from shared.respond.sentinel import SentinelIncidents
+
+    async with ArmClient(credential or credential_for(settings), endpoint=settings.arm_endpoint) as arm:
+        incidents = SentinelIncidents(arm, settings.sentinel_workspace_resource_id)
+        name = named or incidents.incident_name_for(case_id)
+        if await incidents.get_incident(name) is None:
+            return {"incident": name, "comment": None, "note": "no incident exists for this case yet"}
+        text = f"<p><b>Tokenwarden could not finish responding to case {html.escape(case_id)}.</b></p>" \
+               f"<p>{html.escape(reason)}</p>"
+        return await incidents.add_comment(name, incidents.comment_id_for(case_id, f"poison:{message_id}"), text)

@@ -1,0 +1,63 @@
+"""One response pass over named cases: enrich and triage them, then run their playbooks under the guardrails.
+
+Every way in (the queue worker, the Sentinel incident route, an operator's
+manual respond, an approval) ends here, so they share one order of work and
+one set of guardrails. *run_id* comes from what triggered the pass (the queue
+message, the incident and its event, the approval), so a retried trigger adds
+nothing its first attempt already added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.errors import ConfigurationError
+from shared.ledger.connection import Ledger
+from shared.respond.engine import CaseResponse
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["respond_to_cases"]
+
+
+def respond_to_cases(settings: Settings, ledger: Ledger, case_ids: Sequence[str], *, invocation_id: str,
+                     run_id: str, now: datetime, enrich: bool = True, approved_by: str | None = None,
+                     mode: str | None = None, actor: str = "tokenwarden",
+                     credential: TokenCredential | None = None) -> list[CaseResponse]:
+    from shared.casework import triage_cases
+    from shared.credentials import credential_for
+    from shared.enrich.graph import GraphDirectory, build_graph_client
+    from shared.ledger.case_store import CaseStore
+    from shared.policy.loader import load_policy
+    from shared.respond.factory import build_engine
+    from shared.scan import build_key_intelligence, build_log_source
+
+    credential = credential or credential_for(settings)
+    policy = load_policy(Path(settings.triage_policy_file) if settings.triage_policy_file else None)
+    if enrich:
+        directory = GraphDirectory(build_graph_client(credential, base_url=f"{settings.graph_endpoint}/v1.0"))
+        try:
+            source = build_log_source(settings)
+        except ConfigurationError:
+            source = None  # IP facts need a workspace; enrichment records them as not looked up
+        try:
+            triage_cases(ledger, case_ids, directory=directory, source=source,
+                         keys=build_key_intelligence(settings), policy=policy, now=now)
+        finally:
+            if source is not None:
+                source.close()
+    store = CaseStore(ledger.cases)
+    cases = [case for case in (store.get(case_id) for case_id in dict.fromkeys(case_ids)) if case is not None]
+
+    async def answer() -> list[CaseResponse]:
+        async with build_engine(settings, ledger, invocation_id=invocation_id, now=now, credential=credential,
+                                policy=policy, actor=actor, mode=mode) as engine:
+            return await engine.respond_all(cases, now=now, approved_by=approved_by, run_id=run_id)
+
+    return asyncio.run(answer())

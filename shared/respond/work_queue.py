@@ -1,0 +1,65 @@
+"""The respond queue's message: one case that needs work, as the scan timer puts it and the worker reads it.
+
+One message per case lets a large incident fan out across instances: the
+Functions host hands queue messages to as many workers as it scales to. The
+body is small, versioned JSON; anything else is refused with a one-line reason
+(the host retries it and, after ``maxDequeueCount``, parks it on the poison
+queue, where the poison worker records it; nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.errors import DataError
+
+__all__ = ["MESSAGE_VERSION", "WorkItem", "parse_work_item"]
+
+MESSAGE_VERSION = 1
+MAX_MESSAGE_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkItem:
+    case_id: str
+    queued_at: datetime
+    reason: str
+
+    def to_json(self) -> str:
+        return json.dumps({"version": MESSAGE_VERSION, "case_id": self.case_id,
+                           "queued_at": self.queued_at.isoformat(), "reason": self.reason}, separators=(",", ":"))
+
+    def run_id(self, message_id: str | None) -> str:
+        """The queue message id (kept across the host's retries), else a hash of the message itself."""
+        if message_id:
+            return f"queue:{message_id}"
+        digest = hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:24]
+        return f"queue:{digest}"
+
+
+def parse_work_item(body: bytes | str) -> WorkItem:
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise DataError(f"respond message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"respond message is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise DataError("respond message must be a JSON object")
+    if data.get("version") != MESSAGE_VERSION:
+        raise DataError(f"respond message version {data.get('version')!r} is not {MESSAGE_VERSION}")
+    case_id = data.get("case_id")
+    if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > 200:
+        raise DataError("respond message field 'case_id' must be a non-empty string of at most 200 characters")
+    try:
+        queued_at = datetime.fromisoformat(str(data.get("queued_at")))
+    except ValueError:
+        raise DataError(f"respond message field 'queued_at' is not an ISO 8601 time: {data.get('queued_at')!r}") \
+            from None
+    if queued_at.tzinfo is None:
+        raise DataError("respond message field 'queued_at' needs a time zone")
+    return WorkItem(case_id=case_id.strip(), queued_at=queued_at, reason=str(data.get("reason") or "")[:500])

@@ -1,0 +1,214 @@
+"""The scan timer, the respond queue worker, its poison companion and the Sentinel incident route, end to end.
+
+Each is the real function object from function_app, called with azure.functions objects, against Azurite
+(the ledger), the local logs, and the simulator (Graph writes, Sentinel incidents and comments)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+
+from shared.ledger import connection
+from shared.ledger.case_store import CaseStore
+from shared.ledger.connection import Ledger, LedgerTableNames
+from shared.respond.sentinel import incident_name_for
+from shared.respond.work_queue import parse_work_item
+from shared.simulator import SimulatorServer, load_tenant_state
+from tests.support.demo import DemoLogs
+from tests.support.graph import serving
+
+pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
+
+WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-tokenwarden/providers/"
+             "Microsoft.OperationalInsights/workspaces/log-tokenwarden")
+TRIGGER = Path(__file__).parents[1] / "fixtures" / "sentinel_incident_trigger.json"
+
+
+@dataclass(frozen=True)
+class Context:
+    invocation_id: str = "inv-test"
+
+
+class Collector(func.Out[list[str]]):
+    def __init__(self) -> None:
+        self.value: list[str] | None = None
+
+    def set(self, val: list[str]) -> None:
+        self.value = val
+
+    def get(self) -> list[str]:
+        return self.value or []
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Callable[..., Any]]:
+    import function_app
+
+    app = importlib.reload(function_app).app
+    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+
+@pytest.fixture
+def simulator(demo_logs: DemoLogs) -> Iterator[SimulatorServer]:
+    with serving(load_tenant_state(demo_logs.folder)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
+        ledger_names: LedgerTableNames, ledger: Ledger, simulator: SimulatorServer) -> Ledger:
+    settings = demo_logs.environment(
+        **storage_environment, GRAPH_ENDPOINT=simulator.url, ARM_ENDPOINT=simulator.url,
+        SENTINEL_WORKSPACE_RESOURCE_ID=WORKSPACE, RESPONSE_MODE="approval", SCAN_LOOKBACK="400d",
+        SCAN_MAX_CHUNK="401d", INGESTION_DELAY="0m")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    real_open = connection.open_ledger
+
+    def open_test_ledger(settings, *, names=None, create_tables=None):  # type: ignore[no-untyped-def]
+        return real_open(settings, names=ledger_names, create_tables=create_tables)
+
+    monkeypatch.setattr(connection, "open_ledger", open_test_ledger)
+    return ledger
+
+
+def _scan(functions: dict[str, Callable[..., Any]]) -> list[str]:
+    out = Collector()
+    functions["scan"](timer=TimerRequest(past_due=False), work=out)
+    return out.get()
+
+
+def _comments(simulator: SimulatorServer, incident: str) -> list[str]:
+    prefix = f"{WORKSPACE}/providers/microsoft.securityinsights/incidents/{incident}/comments/".lower()
+    return [key for key in simulator.state.arm_resources if key.startswith(prefix)]
+
+
+def test_the_bindings_are_what_the_host_and_the_deployment_expect() -> None:
+    import function_app
+
+    app = importlib.reload(function_app).app
+    bindings = {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in app.get_functions()}
+    scan = {b["type"]: b for b in bindings["scan"]}
+    assert scan["timerTrigger"]["schedule"] == "%SCAN_SCHEDULE%" and scan["timerTrigger"]["useMonitor"] is True
+    assert scan["queue"]["queueName"] == "tokenwarden-respond" and scan["queue"]["direction"] == "OUT"
+    assert scan["queue"]["connection"] == "AzureWebJobsStorage"
+    respond = bindings["respond"][0]
+    assert (respond["type"], respond["queueName"], respond["connection"]) == (
+        "queueTrigger", "tokenwarden-respond", "AzureWebJobsStorage")
+    assert bindings["respond_poison"][0]["queueName"] == "tokenwarden-respond-poison"
+    http = next(b for b in bindings["sentinel_incident"] if b["type"] == "httpTrigger")
+    assert (http["route"], http["methods"], http["authLevel"]) == ("sentinel/incident", ["POST"], "FUNCTION")
+
+
+def test_scan_queues_one_message_per_case_then_the_worker_plans_and_reports(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    messages = _scan(functions)
+    items = [parse_work_item(m) for m in messages]
+    assert items and len({i.case_id for i in items}) == len(items)
+    store = CaseStore(env.cases)
+    assert all(store.get(i.case_id) is not None for i in items)
+    assert _scan(functions) == []  # the checkpoints moved: nothing new, nothing queued twice
+
+    target = next(i for i in items if "compromised-signing-key" in store.get(i.case_id).rule_ids)  # type: ignore[union-attr]
+    message = QueueMessage(id="msg-1", body=target.to_json().encode(), dequeue_count=1)
+    functions["respond"](message=message, context=Context("inv-1"))
+    case = store.get(target.case_id)
+    assert case is not None and case.state == "awaiting_approval"
+    assert simulator.state.writes_of("revokeSignInSessions") == []  # approval mode: nothing touched the tenant
+    incident = incident_name_for(target.case_id)
+    assert len(_comments(simulator, incident)) == 1
+    functions["respond"](message=message, context=Context("inv-2"))  # the host redelivers the same message
+    assert len(_comments(simulator, incident)) == 1
+
+
+def test_a_poisoned_message_fails_its_case_and_says_so_on_the_incident(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    items = [parse_work_item(m) for m in _scan(functions)]
+    store = CaseStore(env.cases)
+    target = next(i for i in items if "compromised-signing-key" in store.get(i.case_id).rule_ids)  # type: ignore[union-attr]
+    body = target.to_json().encode()
+    functions["respond"](message=QueueMessage(id="m-7", body=body), context=Context("inv-1"))
+    functions["respond_poison"](message=QueueMessage(id="m-7", body=body, dequeue_count=5),
+                                context=Context("inv-poison"))
+    case = store.get(target.case_id)
+    assert case is not None and case.state == "failed"
+    assert "gave up after 5 attempt(s)" in case.transitions[-1].reason
+    assert len(_comments(simulator, incident_name_for(target.case_id))) == 2
+    # A message that is not ours is logged with its body and acknowledged, not retried forever.
+    functions["respond_poison"](message=QueueMessage(id="junk", body=b"not json"), context=Context("x"))
+
+
+def test_a_malformed_respond_message_raises_so_the_host_retries_then_parks_it(
+        env: Ledger, functions: dict[str, Callable[..., Any]]) -> None:
+    from shared.errors import DataError
+
+    with pytest.raises(DataError, match="not JSON"):
+        functions["respond"](message=QueueMessage(id="bad", body=b"{oops"), context=Context())
+
+
+def _put_incident(simulator: SimulatorServer, name: str) -> None:
+    url = f"{simulator.url}{WORKSPACE}/providers/Microsoft.SecurityInsights/incidents/{name}?api-version=2025-09-01"
+    body = json.dumps({"properties": {"title": "From an analytic rule", "severity": "Medium",
+                                      "status": "New"}}).encode()
+    request = urllib.request.Request(url, data=body, method="PUT", headers={
+        "Authorization": "Bearer x", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def _trigger(user_id: str | None) -> dict[str, Any]:
+    trigger = copy.deepcopy(json.loads(TRIGGER.read_text()))
+    entities = trigger["object"]["properties"]["relatedEntities"]
+    if user_id is None:
+        trigger["object"]["properties"]["relatedEntities"] = []
+    else:
+        for entity in entities:
+            if entity.get("kind") == "Account":
+                entity["properties"]["aadUserId"] = user_id
+    return trigger
+
+
+def _post(functions: dict[str, Callable[..., Any]], body: bytes) -> tuple[int, Any]:
+    request = func.HttpRequest("POST", "/api/sentinel/incident", body=body,
+                               headers={"Content-Type": "application/json"})
+    response = functions["sentinel_incident"](req=request, context=Context("inv-http"))
+    return response.status_code, json.loads(response.get_body())
+
+
+def test_the_sentinel_path_is_idempotent_and_writes_back_to_that_incident(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    trigger = _trigger(simulator.state.users()[3].id)
+    name = trigger["object"]["name"]
+    _put_incident(simulator, name)
+    status, first = _post(functions, json.dumps(trigger).encode())
+    assert status == 200, first
+    assert first["accepted"] and len(first["case_ids"]) >= 1
+    status, again = _post(functions, json.dumps(trigger).encode())  # the Logic App retries
+    assert status == 200 and again["case_ids"] == first["case_ids"]
+    incidents = [k for k in simulator.state.arm_resources if "/comments/" not in k]
+    assert incidents == [f"{WORKSPACE}/providers/microsoft.securityinsights/incidents/{name}".lower()]
+    assert len(_comments(simulator, name)) == len(first["case_ids"])
+    case = CaseStore(env.cases).get(first["case_ids"][0])
+    assert case is not None and case.sentinel_incident == name and case.state == "awaiting_approval"
+
+
+def test_a_null_body_is_a_400_and_an_incident_without_entities_a_422_with_a_comment(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    status, body = _post(functions, b"null")
+    assert status == 400 and body["error"]["code"] == "bad_trigger" and body["invocation_id"] == "inv-http"
+    trigger = _trigger(None)
+    _put_incident(simulator, trigger["object"]["name"])
+    status, body = _post(functions, json.dumps(trigger).encode())
+    assert status == 422 and body["error"]["code"] == "not_actionable"
+    assert len(_comments(simulator, trigger["object"]["name"])) == 1
