@@ -23,6 +23,7 @@ from shared.kql.declare import Declaration, parse_declare
 __all__ = [
     "ENTITY_KINDS",
     "FINDING_COLUMNS",
+    "SYNTHETIC_RULE_IDS",
     "Rule",
     "RuleCollection",
     "RuleMeta",
@@ -92,6 +93,15 @@ class Rule:
 
     def fixtures(self, kind: Literal["positive", "negative"]) -> list[Path]:
         return sorted((self.folder / "fixtures" / kind).glob("*.json"))
+
+
+SYNTHETIC_RULE_IDS: frozenset[str] = frozenset({
+    "manual-response",  # an operator's POST /respond names the principal
+    "sentinel-incident",  # an account entity of a Sentinel incident handed over by an automation rule
+    "app-reported-token-anomaly",  # an app's validation middleware reported a token (Tokenwarden.TokenAnomaly)
+})
+"""Rule ids of findings that come from outside the KQL rules. No rule folder has them, but cases are built
+from them and the triage policy may name them."""
 
 
 @dataclass(frozen=True)

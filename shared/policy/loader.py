@@ -235,11 +235,12 @@ def load_policy_text(text: str, *, source: str, known_rules: Collection[str]) ->
 
 
 def load_policy(path: Path | None = None, *, known_rules: Collection[str] | None = None) -> Policy:
-    """The policy at *path*, or the shipped default; rule names are checked against the shipped rules."""
+    """The policy at *path*, or the shipped default; rule names are checked against the shipped rules and the
+    synthetic ones (manual responses, Sentinel incidents, app-reported anomalies)."""
     if known_rules is None:
-        from shared.ruleset import load_rules
+        from shared.ruleset import SYNTHETIC_RULE_IDS, load_rules
 
-        known_rules = load_rules().ids
+        known_rules = frozenset(load_rules().ids) | SYNTHETIC_RULE_IDS
     if path is None:
         text = resources.files("shared").joinpath(f"data/{DEFAULT_POLICY}").read_text(encoding="utf-8")
         return load_policy_text(text, source=f"shared/data/{DEFAULT_POLICY}", known_rules=known_rules)

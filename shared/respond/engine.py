@@ -190,6 +190,14 @@ class ResponseEngine:
                            incident=self._incident_name(case))
         acting = [s for s in steps if s.name not in REPORTING_STEPS]
         reporting = [s for s in steps if s.name in REPORTING_STEPS]
+        able = [s for s in acting if not (s.name == "refresh_app_key_cache" and s.target == NO_TARGET)]
+        if not able and decision.phase != "refused":
+            # Nothing can act here (an "investigate" playbook, an app principal, no registered refresh): report,
+            # but never call the case contained, nor ask an approver to approve nothing. Its state stays.
+            reason = (f"nothing in playbook {playbook_for(case, self.policy).name} can act on this case's "
+                      "principal; reported for an analyst")
+            return _Prepared(case=case, steps=[] if self.guardrails.mode == "dry-run" else reporting,
+                             verdict="hold", reason=reason)
         if decision.verdict == "hold":
             assert decision.phase is not None
             if self.guardrails.mode == "dry-run" and decision.phase == "planned":

@@ -252,13 +252,15 @@ def test_a_repeated_respond_request_is_the_same_run(action_env: dict[str, str], 
     assert first.json["results"][0]["case_id"] == second.json["results"][0]["case_id"]
 
 
-def test_respond_when_graph_is_unreachable_degrades_to_the_policy_default(action_env: dict[str, str],
+def test_respond_when_graph_is_unreachable_never_claims_containment(action_env: dict[str, str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPH_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("ARM_ENDPOINT", "http://127.0.0.1:9")
     answer = _respond(users=["someone@contoso.example"], apps=[ORG_APP], dry_run=False, mode="auto",
                       approver="ana@contoso.example")
     assert answer.status == 200, answer.text
-    # Enrichment failed, so no privileged or risky fact matched: the default playbook only reports.
-    for result in answer.json["results"]:
-        assert {o["step"] for o in result["outcomes"]} <= {"sentinel_incident", "notify"}
+    # Graph is down, so the UPN never resolved to an object id, and an app is no user: no step can act on
+    # either case. Both are reported and left for an analyst, never claimed "contained".
+    results = answer.json["results"]
+    assert {r["state"] for r in results} == {"enriched"}, answer.json
+    assert all("can act on this case's principal" in r["reason"] for r in results)
