@@ -62,6 +62,9 @@ param excludedAnalyticRuleIds array = []
 @description('SCAN_SCHEDULE: NCRONTAB schedule of the scan timer.')
 param scanSchedule string = '0 */5 * * * *'
 
+@description('KEY_DRIFT_SCHEDULE: NCRONTAB schedule of the key_drift timer (issuer JWKS diff against the last snapshot).')
+param keyDriftSchedule string = '0 */30 * * * *'
+
 @description('RESPONSE_MODE: dry-run, approval or auto. Start with approval; see docs/deployment.md before auto.')
 @allowed([
   'dry-run'
@@ -288,6 +291,7 @@ module keyVaultEvents 'app/keyvault-events.bicep' = if (subscribeToKeyVault) {
 // Every app setting the code reads (shared/settings.py), each defaulting as the registry does.
 var tokenwardenSettings = {
   SCAN_SCHEDULE: scanSchedule
+  KEY_DRIFT_SCHEDULE: keyDriftSchedule
   RESPONSE_MODE: responseMode
   LOG_ANALYTICS_WORKSPACE_ID: logTables.outputs.customerId
   ENTRA_TENANT_ID: entraTenantId

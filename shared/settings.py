@@ -38,6 +38,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         purpose="NCRONTAB schedule of the scan timer.",
     ),
     SettingSpec(
+        name="KEY_DRIFT_SCHEDULE",
+        default="0 */30 * * * *",
+        purpose="NCRONTAB schedule of the key_drift timer, which diffs the issuers' JWKS against the last snapshot.",
+    ),
+    SettingSpec(
         name="RESPONSE_MODE",
         default="approval",
         purpose="dry-run, approval or auto: how far the responder may act unattended.",

@@ -1,0 +1,57 @@
+"""Hunt one fixed window and record what it finds: the scan an event asks for (an alert's window, a rescan).
+
+Unlike the scan timer (:func:`shared.scan.scan`) it neither reads nor moves checkpoints, so an event-driven
+scan can never make the timer skip or repeat a window; the findings it records are deduplicated against the
+timer's by the ledger. This is the hunt-then-record half of ``POST /scan`` (``shared/api/scan.py``), which
+can call it in place of its own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from shared.logsources.base import TimeRange
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.hunt import HuntReport
+    from shared.ledger.connection import Ledger
+    from shared.ledger.recorder import RecordResult
+
+__all__ = ["WindowScan", "scan_window_into"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowScan:
+    report: HuntReport
+    recorded: RecordResult
+
+    @property
+    def case_ids(self) -> tuple[str, ...]:
+        """Cases to hand to response: changed by this scan, or still ``new`` (a redelivered event finds its
+        findings already stored, and its cases must still be queued)."""
+        return tuple(c.case_id for c in self.recorded.changes if c.needs_work or c.state == "new")
+
+
+def scan_window_into(settings: Settings, ledger: Ledger, *, window: TimeRange, rule_ids: Sequence[str] | None,
+                     now: datetime) -> WindowScan:
+    """Run *rule_ids* (``None``: every rule) over *window* on the configured log source; record the findings.
+
+    :raises RuleError: a rule id is unknown.
+    """
+    from shared.hunt import run_hunt
+    from shared.ledger.recorder import record_findings
+    from shared.ruleset import load_rules
+    from shared.scan import build_hunt_context, build_log_source
+
+    rules = load_rules().select(rule_ids)
+    context = build_hunt_context(settings)
+    source = build_log_source(settings)
+    try:
+        report = run_hunt(source, rules, window=window, context=context)
+    finally:
+        source.close()
+    return WindowScan(report=report, recorded=record_findings(ledger, report.findings, now=now))
