@@ -7,6 +7,11 @@ for the approver (:func:`shared.respond.run.respond_to_cases` with ``approved_by
 guardrails: a protected principal stays refused, and a configured ``dry-run`` mode still changes nothing.
 The run id is ``approve:<case>:<approver>``, so a retried approval adds no second incident comment.
 
+Behind App Service authentication (Easy Auth) the approver is the signed-in caller: the platform strips
+any ``X-MS-CLIENT-PRINCIPAL-NAME`` a client sends and sets its own, so when the header is present it is the
+approver recorded, and a body naming someone else is refused (403) rather than silently rewritten. Without
+Easy Auth (function keys only) the body's approver is recorded as written; docs/api.md says so.
+
 Two approvals racing past the state check both reach the engine; it records each step under a
 deterministic action id, so a step is done once, but both answers may report the case's actions.
 """
@@ -40,6 +45,12 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     case_id = call.route_param("id")
     shown = case_id[:80]
     request = parse_body(call.request, ApproveRequest)
+    signed_in = (call.request.headers.get("x-ms-client-principal-name") or "").strip()
+    if signed_in:
+        if request.approver.strip().lower() != signed_in.lower():
+            raise ApiError(403, "approver_mismatch", "the approver must be the signed-in caller "
+                                                     f"({signed_in[:120]}), not {request.approver[:120]!r}")
+        request = request.model_copy(update={"approver": signed_in})
     if not CASE_ID_PATTERN.fullmatch(case_id):
         raise ApiError(404, "not_found", f"there is no case {shown!r} (case ids look like case-usr-<hex>-1)")
     ledger = connection.open_ledger(settings)

@@ -5,7 +5,7 @@ Tests in the same process use the Python objects (``server.faults``,
 token and are not counted; the server binds to loopback only.
 
 ====== ================================ ==================================================
-GET    /_simulator/stats                ``{"requests", "throttled", "byRoute", "byStatus"}``
+GET    /_simulator/stats                ``{"requests", "throttled", "throttledOffsets", "byRoute", "byStatus"}``
 POST   /_simulator/reset                clear counters and faults, refill buckets (204)
 GET    /_simulator/faults               the armed fault rules
 POST   /_simulator/faults               arm one: ``{"pattern", "kind"?, "status"?, "times"?, "retryAfter"?,
@@ -58,7 +58,8 @@ def _route(simulator: Simulator, method: str, area: str, rest: tuple[str, ...],
            document: dict[str, object]) -> GraphResponse | None:
     if (method, area, rest) == ("GET", "stats", ()):
         stats = simulator.stats
-        return _json({"requests": stats.count(), "throttled": stats.throttled, "byRoute": stats.by_route(),
+        return _json({"requests": stats.count(), "throttled": stats.throttled,
+                      "throttledOffsets": [round(t, 3) for t in stats.throttled_offsets()], "byRoute": stats.by_route(),
                       "byStatus": {str(k): v for k, v in stats.by_status().items()}})
     if (method, area, rest) == ("POST", "reset", ()):
         simulator.reset()

@@ -86,6 +86,14 @@ class Stats:
         """429s served (at the top level and inside batches)."""
         return self.count(status=429)
 
+    def throttled_offsets(self) -> list[float]:
+        """Seconds from the first counted request to each 429: a burst at the start is expected, a late one is not."""
+        records = self.records()
+        if not records:
+            return []
+        start = min(r.received_at for r in records)
+        return sorted(r.received_at - start for r in records if r.status == 429)
+
     def reset(self) -> None:
         with self._lock:
             self._records.clear()

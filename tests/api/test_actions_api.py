@@ -175,6 +175,21 @@ def test_respond_in_approval_mode_waits_then_approval_contains_once(action_env: 
     assert len(simulator.state.writes_of("revokeSignInSessions", user.id)) == 1
 
 
+def test_behind_easy_auth_the_approver_is_the_signed_in_caller(action_env: dict[str, str],
+                                                              simulator: SimulatorServer) -> None:
+    user = _privileged(simulator)
+    [result] = _respond(users=[user.id], dry_run=False, mode="auto").json["results"]
+    case_id = result["case_id"]
+    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.example"}
+    refused = call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=headers,
+                   body={"approver": "ana@contoso.example"})
+    assert refused.status == 403 and assert_error_envelope(refused)["code"] == "approver_mismatch"
+    assert simulator.state.writes_of("revokeSignInSessions") == []
+    approved = call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=headers,
+                    body={"approver": "BOB@contoso.example"})
+    assert approved.status == 200 and approved.json["approved_by"] == "bob@contoso.example"
+
+
 def test_respond_auto_with_an_approver_is_its_own_approval(action_env: dict[str, str],
                                                            simulator: SimulatorServer) -> None:
     user = _privileged(simulator)
