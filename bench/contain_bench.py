@@ -22,14 +22,13 @@ import asyncio
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+
+from bench.simulator_process import BenchCredential, SimulatorProcess
 
 __all__ = ["print_containment", "run_containment_bench"]
 
@@ -55,24 +54,6 @@ default:
 """
 
 
-class _Credential:
-    def get_token(self, *scopes: str, **kwargs: object) -> object:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("bench", int(time.time()) + 3600)
-
-
-def _control(origin: str, method: str, path: str, body: dict[str, object] | None) -> dict[str, Any]:
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(origin + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        text = response.read()
-    return json.loads(text) if text else {}
-
-
 def _tenant(folder: Path, users: int) -> list[str]:
     """A tenant of *users* plain members, written where ``tokenwarden simulate --tenant`` reads it."""
     from shared.demo_data.generate import generate_demo_data
@@ -81,28 +62,11 @@ def _tenant(folder: Path, users: int) -> list[str]:
     return [str(u["id"]) for u in json.loads((folder / "tenant.json").read_text())["users"]][:users]
 
 
-class _Simulator:
-    def __init__(self, tenant: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "simulate", "--tenant", str(tenant)], stdout=subprocess.PIPE,
-            text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "Graph simulator at " not in line:
-            self.process.kill()
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        self.graph_url = line.split("Graph simulator at ", 1)[1].split()[0]
-        self.origin = self.graph_url.removesuffix("/v1.0")
-        for family, rate in (("identityWrite", WRITE_RATE * SCALE), ("identityProtection", SCALE)):
-            _control(self.origin, "PUT", f"/_simulator/limits/{family}",
-                     {"capacity": rate, "perSeconds": 1.0, "retryAfter": family == "identityWrite"})
-
-    def stats(self) -> dict[str, Any]:
-        return _control(self.origin, "GET", "/_simulator/stats", None)
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def _simulator(tenant: Path) -> SimulatorProcess:
+    simulator = SimulatorProcess(tenant)
+    simulator.set_limit("identityWrite", capacity=WRITE_RATE * SCALE, per_seconds=1.0)
+    simulator.set_limit("identityProtection", capacity=SCALE, per_seconds=1.0, retry_after=False)
+    return simulator
 
 
 def _seed_cases(ledger: object, user_ids: list[str], now: datetime) -> list[object]:
@@ -142,7 +106,7 @@ async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: 
     limits = {"identity_read": GRAPH_LIMITS["identity_read"],
               "identity_write": RateLimit(requests=WRITE_RATE * SCALE, per_seconds=1.0),
               "identity_protection": RateLimit(requests=SCALE, per_seconds=1.0)}
-    client = build_graph_client(_Credential(), base_url=graph_url, sdk_retries=False)  # type: ignore[arg-type]
+    client = build_graph_client(BenchCredential(), base_url=graph_url, sdk_retries=False)  # type: ignore[arg-type]
     graph = GraphActions(client, limiters=limiters(limits=limits), retry=RetryPolicy())
     rails = Guardrails(mode="auto", protected=frozenset(), per_run=len(cases) + 1, per_hour=len(cases) + 1)
     policy = load_policy_text(POLICY, source="bench", known_rules={r.id for r in load_rules()})
@@ -158,7 +122,7 @@ async def _one_at_a_time(graph_url: str, user_ids: list[str]) -> None:
 
     from shared.enrich.graph import build_graph_client
 
-    client = build_graph_client(_Credential(), base_url=graph_url)  # type: ignore[arg-type]
+    client = build_graph_client(BenchCredential(), base_url=graph_url)  # type: ignore[arg-type]
     for user in user_ids:
         await client.users.by_user_id(user).revoke_sign_in_sessions.post()
         for attempt in range(8):  # Identity Protection's 429 has no Retry-After: back off as a Logic App would
@@ -189,7 +153,7 @@ def run_containment_bench() -> dict[str, object]:
                                                               actions=f"Actions{suffix}"))
         try:
             cases = _seed_cases(ledger, user_ids, now)
-            simulator = _Simulator(tenant)
+            simulator = _simulator(tenant)
             try:
                 started = time.perf_counter()
                 responses = asyncio.run(_engine_run(simulator.graph_url, ledger, cases, now + timedelta(minutes=1)))
@@ -204,7 +168,7 @@ def run_containment_bench() -> dict[str, object]:
         result["engine"] = {"seconds": elapsed, "contained": contained, "ratio": elapsed / floor,
                             "throttled": stats["throttled"], "late_429s": len(late), "requests": stats["requests"],
                             "first_late_429": late[0] if late else None}
-        simulator = _Simulator(tenant)
+        simulator = _simulator(tenant)
         try:
             sample = user_ids[:BASELINE_USERS]
             started = time.perf_counter()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.simulator_process import BenchCredential, SimulatorProcess
 
 __all__ = ["run_enrichment_bench"]
 
@@ -24,40 +24,10 @@ USERS = 200
 RISK_SCALE = 10
 
 
-class _Credential:
-    def get_token(self, *scopes: str, **kwargs: object) -> object:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("bench", int(time.time()) + 3600)
-
-
-def _control(origin: str, method: str, path: str, body: dict[str, object] | None) -> dict[str, object]:
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(origin + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        text = response.read()
-    return json.loads(text) if text else {}
-
-
-def _start_simulator(tenant: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "simulate", "--tenant", str(tenant), "--limit-scale", "1"],
-        stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "Graph simulator at " not in line:
-        process.kill()
-        raise RuntimeError(f"simulator did not start: {line!r}")
-    return process, line.split("Graph simulator at ", 1)[1].split()[0]
-
-
 async def _naive(graph_url: str, user_ids: list[str]) -> int:
     from shared.enrich.graph import build_graph_client
 
-    client = build_graph_client(_Credential(), base_url=graph_url)  # type: ignore[arg-type]
+    client = build_graph_client(BenchCredential(), base_url=graph_url)  # type: ignore[arg-type]
     requests = 0
     for user_id in user_ids:
         await client.users.by_user_id(user_id).get()
@@ -71,7 +41,7 @@ async def _naive(graph_url: str, user_ids: list[str]) -> int:
 async def _batched(graph_url: str, user_ids: list[str]) -> int:
     from shared.enrich.graph import GraphDirectory, build_graph_client
 
-    directory = GraphDirectory(build_graph_client(_Credential(), base_url=graph_url))  # type: ignore[arg-type]
+    directory = GraphDirectory(build_graph_client(BenchCredential(), base_url=graph_url))  # type: ignore[arg-type]
     facts = await directory.users(user_ids)
     failed = [f for f in facts.values() if f.status != "ok"]
     if failed:
@@ -88,19 +58,16 @@ def run_enrichment_bench() -> dict[str, object]:
         user_ids = [str(u["id"]) for u in json.loads((tenant / "tenant.json").read_text())["users"]]
         results: dict[str, object] = {"users": len(user_ids), "risk_scale": RISK_SCALE}
         for name, runner in (("batched", _batched), ("one-at-a-time", _naive)):
-            process, url = _start_simulator(tenant)
+            simulator = SimulatorProcess(tenant, "--limit-scale", "1")
             try:
                 # Identity Protection's 1 request/s, scaled, for both runs alike.
-                origin = url.removesuffix("/v1.0")
-                _control(origin, "PUT", "/_simulator/limits/identityProtection",
-                         {"capacity": RISK_SCALE, "perSeconds": 1.0, "retryAfter": False})
+                simulator.set_limit("identityProtection", capacity=RISK_SCALE, per_seconds=1.0, retry_after=False)
                 started = time.perf_counter()
-                sent = asyncio.run(runner(url, user_ids))
+                sent = asyncio.run(runner(simulator.graph_url, user_ids))
                 elapsed = time.perf_counter() - started
-                throttled = _control(origin, "GET", "/_simulator/stats", None)["throttled"]
+                throttled = simulator.stats()["throttled"]
             finally:
-                process.terminate()
-                process.wait(timeout=10)
+                simulator.close()
             results[name] = {"seconds": elapsed, "http_requests": sent, "throttled": throttled,
                              "principals_per_second": len(user_ids) / elapsed}
     return results

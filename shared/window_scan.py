@@ -2,8 +2,7 @@
 
 Unlike the scan timer (:func:`shared.scan.scan`) it neither reads nor moves checkpoints, so an event-driven
 scan can never make the timer skip or repeat a window; the findings it records are deduplicated against the
-timer's by the ledger. This is the hunt-then-record half of ``POST /scan`` (``shared/api/scan.py``), which
-can call it in place of its own copy.
+timer's by the ledger. ``POST /scan`` (``shared/api/scan.py``) hunts its window the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from shared.ledger.connection import Ledger
     from shared.ledger.recorder import RecordResult
 
-__all__ = ["WindowScan", "scan_window_into"]
+__all__ = ["WindowScan", "hunt_window", "scan_window_into"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,14 +35,12 @@ class WindowScan:
         return tuple(c.case_id for c in self.recorded.changes if c.needs_work or c.state == "new")
 
 
-def scan_window_into(settings: Settings, ledger: Ledger, *, window: TimeRange, rule_ids: Sequence[str] | None,
-                     now: datetime) -> WindowScan:
-    """Run *rule_ids* (``None``: every rule) over *window* on the configured log source; record the findings.
+def hunt_window(settings: Settings, *, window: TimeRange, rule_ids: Sequence[str] | None) -> HuntReport:
+    """Run *rule_ids* (``None``: every rule) over *window* on the configured log source, recording nothing.
 
     :raises RuleError: a rule id is unknown.
     """
     from shared.hunt import run_hunt
-    from shared.ledger.recorder import record_findings
     from shared.ruleset import load_rules
     from shared.scan import build_hunt_context, build_log_source
 
@@ -51,7 +48,15 @@ def scan_window_into(settings: Settings, ledger: Ledger, *, window: TimeRange, r
     context = build_hunt_context(settings)
     source = build_log_source(settings)
     try:
-        report = run_hunt(source, rules, window=window, context=context)
+        return run_hunt(source, rules, window=window, context=context)
     finally:
         source.close()
+
+
+def scan_window_into(settings: Settings, ledger: Ledger, *, window: TimeRange, rule_ids: Sequence[str] | None,
+                     now: datetime) -> WindowScan:
+    """:func:`hunt_window`, then record the findings (cases opened or updated)."""
+    from shared.ledger.recorder import record_findings
+
+    report = hunt_window(settings, window=window, rule_ids=rule_ids)
     return WindowScan(report=report, recorded=record_findings(ledger, report.findings, now=now))

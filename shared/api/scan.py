@@ -61,20 +61,11 @@ def _check_rules(requested: list[str]) -> list[str] | None:
 
 def scan_window(request: ScanRequest, settings: Settings, *, now: datetime) -> ScanResponse:
     """Validate, hunt the window, and record unless it is a dry run."""
-    from shared.hunt import run_hunt
     from shared.logsources.base import TimeRange
-    from shared.ruleset import load_rules
-    from shared.scan import build_hunt_context, build_log_source
+    from shared.window_scan import hunt_window
 
     since, until = check_window(request, now=now)
-    rule_ids = _check_rules(request.rules)
-    rules = load_rules().select(rule_ids)
-    context = build_hunt_context(settings)
-    source = build_log_source(settings)
-    try:
-        report = run_hunt(source, rules, window=TimeRange(start=since, end=until), context=context)
-    finally:
-        source.close()
+    report = hunt_window(settings, window=TimeRange(start=since, end=until), rule_ids=_check_rules(request.rules))
     recorded = None if request.dry_run else _record(report, settings, now=now)
     return _response(report, request, since=since, until=until, recorded=recorded)
 

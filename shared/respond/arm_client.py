@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.credentials_async import AsyncTokenCredential
 
-__all__ = ["ARM_ENDPOINT", "ARM_SCOPE", "ArmClient", "ArmResponse"]
+__all__ = ["ARM_ENDPOINT", "ARM_SCOPE", "ArmClient", "ArmResponse", "bearer_pipeline"]
 
 ARM_ENDPOINT = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -59,6 +59,29 @@ def _error_message(body: Any) -> str:
     return ""
 
 
+def bearer_pipeline(credential: TokenCredential | AsyncTokenCredential, scope: str, *,
+                    base_url: str) -> AsyncPipelineClient[Any, Any]:
+    """An azure-core pipeline that signs every request with a token for *scope*, with request ids, tracing and
+    redacted HTTP logging, and no retry policy of its own (the caller's RetryPolicy is the one retry layer)."""
+    from azure.core import AsyncPipelineClient
+    from azure.core.pipeline.policies import (
+        AsyncBearerTokenCredentialPolicy,
+        ContentDecodePolicy,
+        DistributedTracingPolicy,
+        HeadersPolicy,
+        HttpLoggingPolicy,
+        RequestIdPolicy,
+        UserAgentPolicy,
+    )
+
+    policies = [
+        RequestIdPolicy(), HeadersPolicy(), UserAgentPolicy(sdk_moniker="tokenwarden"),
+        AsyncBearerTokenCredentialPolicy(credential, scope),  # type: ignore[arg-type]
+        ContentDecodePolicy(), DistributedTracingPolicy(), HttpLoggingPolicy(),
+    ]
+    return AsyncPipelineClient(base_url=base_url, policies=policies)
+
+
 class ArmClient:
     """One pipeline per run; :meth:`request` raises :class:`UpstreamError` for any status it was not told to accept."""
 
@@ -78,23 +101,7 @@ class ArmClient:
 
     def _pipeline(self) -> AsyncPipelineClient[Any, Any]:
         if self._client is None:
-            from azure.core import AsyncPipelineClient
-            from azure.core.pipeline.policies import (
-                AsyncBearerTokenCredentialPolicy,
-                ContentDecodePolicy,
-                DistributedTracingPolicy,
-                HeadersPolicy,
-                HttpLoggingPolicy,
-                RequestIdPolicy,
-                UserAgentPolicy,
-            )
-
-            policies = [
-                RequestIdPolicy(), HeadersPolicy(), UserAgentPolicy(sdk_moniker="tokenwarden"),
-                AsyncBearerTokenCredentialPolicy(self._credential, self._scope),  # type: ignore[arg-type]
-                ContentDecodePolicy(), DistributedTracingPolicy(), HttpLoggingPolicy(),
-            ]
-            self._client = AsyncPipelineClient(base_url=self.endpoint, policies=policies)
+            self._client = bearer_pipeline(self._credential, self._scope, base_url=self.endpoint)
         return self._client
 
     async def close(self) -> None:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
 from shared.loopback import is_loopback
 from shared.resource_names import EVENT_TYPE_UNTRUSTED_KEYS
-from shared.respond.arm_client import ARM_ENDPOINT, ArmClient
+from shared.respond.arm_client import ARM_ENDPOINT, ArmClient, bearer_pipeline
 from shared.respond.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -299,24 +299,8 @@ class KeyCacheRefresher:
     def _endpoint_client(self, scope: str) -> AsyncPipelineClient[Any, Any]:
         client = self._endpoint_clients.get(scope)
         if client is None:
-            from azure.core import AsyncPipelineClient
-            from azure.core.pipeline.policies import (
-                AsyncBearerTokenCredentialPolicy,
-                ContentDecodePolicy,
-                DistributedTracingPolicy,
-                HeadersPolicy,
-                HttpLoggingPolicy,
-                RequestIdPolicy,
-                UserAgentPolicy,
-            )
-
-            policies = [
-                RequestIdPolicy(), HeadersPolicy(), UserAgentPolicy(sdk_moniker="tokenwarden"),
-                AsyncBearerTokenCredentialPolicy(self._credential, scope),  # type: ignore[arg-type]
-                ContentDecodePolicy(), DistributedTracingPolicy(), HttpLoggingPolicy(),
-            ]
             # base_url is required but unused: every request carries its absolute URL.
-            client = AsyncPipelineClient(base_url="https://localhost", policies=policies)
+            client = bearer_pipeline(self._credential, scope, base_url="https://localhost")
             self._endpoint_clients[scope] = client
         return client
 

@@ -12,13 +12,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.ledger import connection
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.settings import DEPLOYMENT_SETTINGS, HOST_STORAGE_SETTINGS, SETTINGS
 from shared.simulator import SimulatorServer, SimUser
 from tests.api.api_support import Answer, assert_error_envelope, call
 from tests.support.demo import DemoLogs
+from tests.support.function_env import set_function_environment
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph")
 
@@ -34,18 +33,9 @@ ROGUE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 def action_env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
                ledger_names: LedgerTableNames, ledger: Ledger, simulator: SimulatorServer) -> dict[str, str]:
     """The functions' environment: demo logs, Azurite ledger on this test's tables, Graph and ARM simulated."""
-    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS):
-        monkeypatch.delenv(spec.name, raising=False)
     environment = demo_logs.environment(**storage_environment, GRAPH_ENDPOINT=simulator.url,
                                         ARM_ENDPOINT=simulator.url, RESPONSE_MODE="approval")
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    real_open = connection.open_ledger
-
-    def open_test_ledger(settings, *, names=None, create_tables=None):  # type: ignore[no-untyped-def]
-        return real_open(settings, names=ledger_names, create_tables=create_tables)
-
-    monkeypatch.setattr(connection, "open_ledger", open_test_ledger)
+    set_function_environment(monkeypatch, environment, ledger_names)
     return environment
 
 

@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 
 from shared.api.http import MAX_BODY_BYTES
 from shared.api.openapi import ROUTES, Route
-from shared.ledger import connection
 from shared.ledger.connection import LedgerTableNames
 from shared.ruleset import load_rules
-from shared.settings import DEPLOYMENT_SETTINGS, HOST_STORAGE_SETTINGS, SETTINGS
 from tests.api.api_support import Answer, Registered, assert_error_envelope, call_function, http_function
 from tests.support.demo import DEMO_END, DemoLogs
+from tests.support.function_env import set_function_environment
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
 
@@ -82,18 +81,9 @@ def _check(answer: Answer, route: Route) -> None:
 @pytest.fixture
 def fuzz_env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
              ledger_names: LedgerTableNames, ledger: object) -> None:
-    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS):
-        monkeypatch.delenv(spec.name, raising=False)
     environment = demo_logs.environment(**storage_environment, GRAPH_ENDPOINT=CLOSED_PORT, ARM_ENDPOINT=CLOSED_PORT,
                                         RESPONSE_MODE="dry-run")
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    real_open = connection.open_ledger
-
-    def open_test_ledger(settings, *, names=None, create_tables=None):  # type: ignore[no-untyped-def]
-        return real_open(settings, names=ledger_names, create_tables=create_tables)
-
-    monkeypatch.setattr(connection, "open_ledger", open_test_ledger)
+    set_function_environment(monkeypatch, environment, ledger_names)
 
 
 def _function(route: Route) -> Registered:

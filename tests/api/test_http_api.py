@@ -16,16 +16,16 @@ from shared.api.http import handle
 from shared.cases.model import InvalidTransition
 from shared.checkpoints import ScanPolicy
 from shared.errors import ConfigurationError, DataError, QueryError, ThrottledError, UpstreamError
-from shared.ledger import connection
 from shared.ledger.case_store import CaseStore
 from shared.ledger.checkpoint_store import CheckpointStore
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.respond.actions import ActionStore
 from shared.ruleset import load_rules
 from shared.scan import ScanReport, build_hunt_context, build_log_source, scan
-from shared.settings import DEPLOYMENT_SETTINGS, HOST_STORAGE_SETTINGS, SETTINGS, load_settings
+from shared.settings import load_settings
 from tests.api.api_support import Answer, assert_error_envelope, call
 from tests.support.demo import DEMO_END, DemoLogs
+from tests.support.function_env import clear_settings, set_function_environment
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
 
@@ -35,25 +35,12 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 WEBHOOK = "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sp=%2F&sig=S3cr3tSig"
 
 
-def _clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS):
-        monkeypatch.delenv(spec.name, raising=False)
-
-
 @pytest.fixture
 def api_env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
             ledger_names: LedgerTableNames, ledger: Ledger) -> dict[str, str]:
     """The process environment the functions read, and their ledger opened on this test's tables."""
-    _clear_settings(monkeypatch)
     environment = demo_logs.environment(**storage_environment)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    real_open = connection.open_ledger
-
-    def open_test_ledger(settings, *, names=None, create_tables=None):  # type: ignore[no-untyped-def]
-        return real_open(settings, names=ledger_names, create_tables=create_tables)
-
-    monkeypatch.setattr(connection, "open_ledger", open_test_ledger)
+    set_function_environment(monkeypatch, environment, ledger_names)
     return environment
 
 
@@ -282,7 +269,7 @@ def test_health_reports_invalid_settings_as_unhealthy_without_raising(api_env: d
 
 
 def test_health_reports_an_unreachable_ledger_without_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    _clear_settings(monkeypatch)
+    clear_settings(monkeypatch)
     monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                        f"AccountKey={ACCOUNT_KEY};TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
     answer = call("GET", "health")
@@ -293,14 +280,14 @@ def test_health_reports_an_unreachable_ledger_without_its_key(monkeypatch: pytes
 
 
 def test_routes_without_storage_answer_503_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    _clear_settings(monkeypatch)
+    clear_settings(monkeypatch)
     answer = call("GET", "cases")
     assert answer.status == 503
     assert assert_error_envelope(answer)["code"] == "not_configured"
 
 
 def test_invalid_settings_answer_503_on_every_data_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    _clear_settings(monkeypatch)
+    clear_settings(monkeypatch)
     monkeypatch.setenv("RESPONSE_MODE", "yolo")
     for method, route, body in (("GET", "cases", b""), ("POST", "scan", _window())):
         answer = call(method, route, body=body)

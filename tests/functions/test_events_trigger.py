@@ -23,6 +23,7 @@ from shared.resource_names import EVENT_TYPE_TOKEN_ANOMALY
 from shared.respond.actions import ActionStore
 from shared.simulator import SimulatorServer, TenantState
 from tests.support.demo import DEMO_END, DemoLogs
+from tests.support.function_env import QueueOutput
 from tests.support.graph import serving
 from tests.support.ledgers import LedgerFactory
 
@@ -75,19 +76,6 @@ SCHEMAS: dict[str, Callable[..., Any]] = {"eventgrid": eventgrid, "cloudevents":
 schemas = pytest.mark.parametrize("schema", sorted(SCHEMAS))
 
 
-class Collected(func.Out[list[str]]):
-    """The queue output binding as the host hands it over: set() once per invocation."""
-
-    def __init__(self) -> None:
-        self.value: list[str] | None = None
-
-    def set(self, val: list[str]) -> None:
-        self.value = val
-
-    def get(self) -> list[str]:
-        return self.value or []
-
-
 @dataclass
 class Invocation:
     invocation_id: str = "inv-events-test"
@@ -103,7 +91,7 @@ class Harness:
         app = func.FunctionApp()
         app.register_functions(bp)
         (function,) = app.get_functions()
-        out = Collected()
+        out = QueueOutput()
         function.get_user_function()(event, out, Invocation())
         return [json.loads(message)["case_id"] for message in out.get()]
 

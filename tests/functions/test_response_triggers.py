@@ -19,13 +19,13 @@ import pytest
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
-from shared.ledger import connection
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.respond.sentinel import incident_name_for
 from shared.respond.work_queue import parse_work_item
 from shared.simulator import SimulatorServer, load_tenant_state
 from tests.support.demo import DemoLogs
+from tests.support.function_env import QueueOutput, set_function_environment
 from tests.support.graph import serving
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
@@ -38,17 +38,6 @@ TRIGGER = Path(__file__).parents[1] / "fixtures" / "sentinel_incident_trigger.js
 @dataclass(frozen=True)
 class Context:
     invocation_id: str = "inv-test"
-
-
-class Collector(func.Out[list[str]]):
-    def __init__(self) -> None:
-        self.value: list[str] | None = None
-
-    def set(self, val: list[str]) -> None:
-        self.value = val
-
-    def get(self) -> list[str]:
-        return self.value or []
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +61,12 @@ def env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environmen
         **storage_environment, GRAPH_ENDPOINT=simulator.url, ARM_ENDPOINT=simulator.url,
         SENTINEL_WORKSPACE_RESOURCE_ID=WORKSPACE, RESPONSE_MODE="approval", SCAN_LOOKBACK="400d",
         SCAN_MAX_CHUNK="401d", INGESTION_DELAY="0m")
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    real_open = connection.open_ledger
-
-    def open_test_ledger(settings, *, names=None, create_tables=None):  # type: ignore[no-untyped-def]
-        return real_open(settings, names=ledger_names, create_tables=create_tables)
-
-    monkeypatch.setattr(connection, "open_ledger", open_test_ledger)
+    set_function_environment(monkeypatch, settings, ledger_names)
     return ledger
 
 
 def _scan(functions: dict[str, Callable[..., Any]]) -> list[str]:
-    out = Collector()
+    out = QueueOutput()
     functions["scan"](timer=TimerRequest(past_due=False), work=out)
     return out.get()
 
