@@ -24,9 +24,10 @@ never a reason to create one.
 resource's ``etag`` property (``ResourceWithEtag``; the spec declares no
 ``If-Match`` header parameter), and the service answers a stale etag with 409
 Conflict ("Newer version of resource ... exists"). An update sends the etag it
-read in the body *and* as ``If-Match`` (the local simulator checks the header
-and answers 412), and on 409 or 412 re-reads and merges again, a bounded number
-of times.
+read in the body *and* as ``If-Match`` (in case ARM honours the header, which is
+not documented: a 412 then), and on 409 or 412 re-reads and merges again, a
+bounded number of times. The local simulator checks the body etag (409) first
+and the header (412) as an extension.
 
 **Comments are read before they are written.** ``add_comment`` GETs the comment
 id first and leaves an existing comment alone: a comment records what one run

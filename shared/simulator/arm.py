@@ -7,11 +7,22 @@ resources are ``{"id", "name", "etag", "type", "properties"}`` and errors
 * Sentinel (``Microsoft.SecurityInsights``, api-version ``2025-09-01`` only):
   ``PUT``/``GET`` an incident, ``PUT``/``GET`` a comment and ``GET`` the list
   of an incident's comments. ``PUT`` creates (201) or replaces (200) and mints a
-  new etag on every change; an ``If-Match`` header that is neither ``*`` nor the
-  current etag is a 412. Incidents need ``title``, ``severity`` and ``status``,
+  new etag on every change. Incidents need ``title``, ``severity`` and ``status``,
   comments a ``message``; ``incidentNumber``, ``createdTimeUtc`` and
-  ``lastModifiedTimeUtc`` are the service's. The body's own ``etag`` is not
-  checked (only ``If-Match``).
+  ``lastModifiedTimeUtc`` are the service's.
+* Optimistic concurrency is the service's: the 2025-09-01 spec declares no
+  ``If-Match`` parameter on these PUTs; the body's ``etag`` property
+  (``ResourceWithEtag``) is the precondition. A body ``etag`` that is not the
+  current one is answered 409 ``Conflict`` ("Newer version of resource '{name}'
+  exists. Data was not saved", as Azure/Azure-Sentinel issues #883 and #909
+  show); a body without ``etag`` replaces unconditionally. An ``etag`` on a PUT
+  to a resource that does not exist is also a 409 (the simulator's choice; the
+  service's answer there is not documented).
+* Extension, not the service's documented behaviour: an ``If-Match`` header that
+  is neither ``*`` nor the current etag is a 412 ``PreconditionFailed``. Whether
+  ARM honours or ignores the header for Sentinel is not documented; the body
+  ``etag`` is checked first, so a client that sends both sees the 409 the
+  service would send.
 * ``POST .../providers/Microsoft.Web/sites/{name}/restart?api-version=...``:
   200 with an empty body, counted per site in ``state.site_restarts``.
 
@@ -73,9 +84,10 @@ def put_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
     failure = _api_version(context, SENTINEL_API_VERSION)
     if failure is not None:
         return failure
-    body = _json_properties(context)
-    if isinstance(body, GraphResponse):
-        return body
+    parsed = _json_put(context)
+    if isinstance(parsed, GraphResponse):
+        return parsed
+    body, etag = parsed
     invalid = _invalid_incident(body)
     if invalid is not None:
         return arm_error(400, "BadRequest", invalid)
@@ -83,7 +95,7 @@ def put_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
     now = graph_datetime(context.ids.date, fraction=True)
     with app.state.lock:
         existing = app.state.arm_resources.get(resource_id.lower())
-        mismatch = _if_match_failure(context, existing)
+        mismatch = _precondition_failure(context, etag, existing, context.params["incident"])
         if mismatch is not None:
             return mismatch
         if existing is None:
@@ -140,9 +152,10 @@ def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
     failure = _api_version(context, SENTINEL_API_VERSION)
     if failure is not None:
         return failure
-    body = _json_properties(context)
-    if isinstance(body, GraphResponse):
-        return body
+    parsed = _json_put(context)
+    if isinstance(parsed, GraphResponse):
+        return parsed
+    body, etag = parsed
     message = body.get("message")
     if not isinstance(message, str) or not message:
         return arm_error(400, "BadRequest", "The 'message' property is required and must be a non-empty string.")
@@ -154,7 +167,7 @@ def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
         if incident is None:
             return _not_found(context.params["incident"], "Incident")
         existing = app.state.arm_resources.get(resource_id.lower())
-        mismatch = _if_match_failure(context, existing)
+        mismatch = _precondition_failure(context, etag, existing, context.params["comment"])
         if mismatch is not None:
             return mismatch
         created = now if existing is None else _properties(existing)["createdTimeUtc"]
@@ -214,7 +227,8 @@ def _api_version(context: RequestContext, required: str | None) -> GraphResponse
     return None
 
 
-def _json_properties(context: RequestContext) -> dict[str, Any] | GraphResponse:
+def _json_put(context: RequestContext) -> tuple[dict[str, Any], str | None] | GraphResponse:
+    """A PUT body's ``properties`` object and its optional top-level ``etag``."""
     try:
         body = json.loads(context.body or b"")
     except (ValueError, UnicodeDecodeError):
@@ -223,7 +237,10 @@ def _json_properties(context: RequestContext) -> dict[str, Any] | GraphResponse:
     properties = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(properties, dict):
         return arm_error(400, "BadRequest", "The request body must be a JSON object with a 'properties' object.")
-    return properties
+    etag = body.get("etag")
+    if etag is not None and not isinstance(etag, str):
+        return arm_error(400, "BadRequest", "The 'etag' property must be a string.")
+    return properties, etag or None
 
 
 def _invalid_incident(properties: Mapping[str, Any]) -> str | None:
@@ -239,6 +256,17 @@ def _invalid_incident(properties: Mapping[str, Any]) -> str | None:
             isinstance(label, dict) and isinstance(label.get("labelName"), str) for label in labels)):
         return "The 'labels' property must be an array of objects with a 'labelName'."
     return None
+
+
+def _precondition_failure(context: RequestContext, etag: str | None, existing: Mapping[str, Any] | None,
+                          name: str) -> GraphResponse | None:
+    """The service's check (body ``etag``, 409) first, then the simulator's ``If-Match`` extension (412)."""
+    if etag is not None and existing is None:
+        return arm_error(409, "Conflict", f"Resource '{name}' does not exist, so etag '{etag}' names no version "
+                                          "of it. Data was not saved")
+    if etag is not None and existing is not None and _bare(etag) != _bare(str(existing["etag"])):
+        return arm_error(409, "Conflict", f"Newer version of resource '{name}' exists. Data was not saved")
+    return _if_match_failure(context, existing)
 
 
 def _if_match_failure(context: RequestContext, existing: Mapping[str, Any] | None) -> GraphResponse | None:

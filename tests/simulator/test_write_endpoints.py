@@ -268,6 +268,7 @@ def test_incident_put_creates_then_updates_with_new_etags(fixed: SimulatorServer
     assert updated.json()["properties"]["incidentNumber"] == 1
     assert updated.json()["etag"] != first_etag
 
+    # If-Match is the simulator's extension (not in the 2025-09-01 spec): a stale one is a 412.
     stale = arm_send(fixed, "PUT", path, {"properties": INCIDENT_PROPERTIES}, headers={"If-Match": first_etag})
     assert stale.status_code == 412
     assert stale.json()["error"]["code"] == "PreconditionFailed"
@@ -328,6 +329,45 @@ def test_incident_comments(fixed: SimulatorServer, demo_state: TenantState) -> N
     assert arm_send(fixed, "GET", f"{incident}/comments/c9").status_code == 404
     assert [w.details["message"] for w in demo_state.writes_of("putIncidentComment")] == [
         "Session revoked.", "Edited.", "Second."]
+
+
+def test_a_stale_body_etag_is_a_409_conflict(fixed: SimulatorServer, demo_state: TenantState) -> None:
+    # Sentinel 2025-09-01 has no If-Match parameter: the body's etag is the precondition, and a stale one is
+    # answered 409 Conflict (Azure/Azure-Sentinel #883, #909), with nothing written.
+    path = f"{WORKSPACE}/incidents/inc-4"
+    first = arm_send(fixed, "PUT", path, {"properties": INCIDENT_PROPERTIES}).json()["etag"]
+    active = {**INCIDENT_PROPERTIES, "status": "Active"}
+    updated = arm_send(fixed, "PUT", path, {"etag": first, "properties": active})
+    assert updated.status_code == 200 and updated.json()["etag"] != first
+
+    stale = arm_send(fixed, "PUT", path, {"etag": first, "properties": {**INCIDENT_PROPERTIES, "status": "Closed"}})
+    assert stale.status_code == 409
+    assert stale.json() == {"error": {"code": "Conflict",
+                                      "message": "Newer version of resource 'inc-4' exists. Data was not saved"}}
+    assert arm_send(fixed, "GET", path).json()["properties"]["status"] == "Active"
+    # Checked before the If-Match extension: a client sending both stale values gets the service's 409.
+    both = arm_send(fixed, "PUT", path, {"etag": first, "properties": active}, headers={"If-Match": first})
+    assert both.status_code == 409
+    # Without an etag the PUT replaces unconditionally, as the portal's last writer does.
+    blind = arm_send(fixed, "PUT", path, {"properties": {**INCIDENT_PROPERTIES, "status": "Closed"}})
+    assert blind.status_code == 200
+    # An etag for an incident that does not exist is a conflict too, never a create.
+    absent = arm_send(fixed, "PUT", f"{WORKSPACE}/incidents/inc-5", {"etag": first, "properties": active})
+    assert absent.status_code == 409 and absent.json()["error"]["code"] == "Conflict"
+    assert arm_send(fixed, "GET", f"{WORKSPACE}/incidents/inc-5").status_code == 404
+    not_text = arm_send(fixed, "PUT", path, {"etag": 7, "properties": active})
+    assert not_text.status_code == 400
+
+    comment_path = f"{path}/comments/c1"
+    comment = arm_send(fixed, "PUT", comment_path, {"properties": {"message": "One."}}).json()
+    edited = arm_send(fixed, "PUT", comment_path, {"etag": comment["etag"], "properties": {"message": "Two."}})
+    assert edited.status_code == 200
+    stale_comment = arm_send(fixed, "PUT", comment_path, {"etag": comment["etag"], "properties": {"message": "x"}})
+    assert stale_comment.status_code == 409
+    assert stale_comment.json()["error"]["message"] == "Newer version of resource 'c1' exists. Data was not saved"
+    assert arm_send(fixed, "GET", comment_path).json()["properties"]["message"] == "Two."
+    assert [w.details["created"] for w in demo_state.writes_of("putIncident")] == [True, False, False]
+    assert [w.details["message"] for w in demo_state.writes_of("putIncidentComment")] == ["One.", "Two."]
 
 
 # --- ARM: App Service restart ----------------------------------------------------------------------
