@@ -1,7 +1,8 @@
 // What needs Tokenwarden's code to be running, deployed by the azd postdeploy hook after `azd deploy`
 // (hooks/postdeploy.sh). Deployed to Tokenwarden's resource group:
-//   * the Key Vault key-events subscription to the `events` function (Event Grid validates the
-//     endpoint when the subscription is created, so the function must exist first);
+//   * the Event Grid subscriptions to the `events` function: the Key Vault's key events, and the
+//     inbound types on Tokenwarden's custom topic (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert);
+//     Event Grid validates the endpoint when a subscription is created, so the function must exist first;
 //   * the Sentinel playbook, which needs the Function App's host key (created when the host first runs);
 //   * Sentinel's right to run the playbook, the playbook's Sentinel Reader role, and the automation
 //     rule that runs the playbook for incidents from Tokenwarden's analytics rules.
@@ -27,6 +28,9 @@ param keyVaultResourceId string = ''
 @description('Name of the vault\'s Event Grid system topic (main.bicep output KEY_VAULT_SYSTEM_TOPIC_NAME).')
 param keyVaultSystemTopicName string = ''
 
+@description('Name of Tokenwarden\'s Event Grid custom topic in this resource group (main.bicep output EVENT_GRID_TOPIC_NAME). Empty: the name main.bicep gives it.')
+param eventGridTopicName string = ''
+
 @description('Object id, in this tenant, of the Microsoft Sentinel service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
 param sentinelServicePrincipalObjectId string
 
@@ -41,16 +45,43 @@ var workspaceSubscriptionId = split(workspaceResourceId, '/')[2]
 var workspaceResourceGroupName = split(workspaceResourceId, '/')[4]
 var workspaceName = last(split(workspaceResourceId, '/'))
 var subscribeToKeyVault = !empty(keyVaultResourceId)
+var topicName = !empty(eventGridTopicName) ? eventGridTopicName : '${abbrs.eventGridDomainsTopics}tokenwarden-${resourceToken}'
+// What Tokenwarden receives on its own topic; Tokenwarden.SigningKeys.Untrusted there is outbound
+// (apps subscribe to it), so it is left out (shared/resource_names.py: EVENT_TYPE_*).
+var inboundEventTypes = [
+  'Tokenwarden.TokenAnomaly'
+  'Tokenwarden.MonitorAlert'
+]
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
 }
 
-module keyVaultSubscription 'app/keyvault-subscription.bicep' = if (subscribeToKeyVault) {
+module keyVaultSubscription 'app/topic-subscription.bicep' = if (subscribeToKeyVault) {
   name: 'tokenwarden-keyvault-subscription'
   scope: resourceGroup(split(keyVaultResourceId, '/')[2], split(keyVaultResourceId, '/')[4])
   params: {
-    systemTopicName: keyVaultSystemTopicName
+    topicKind: 'system'
+    topicName: keyVaultSystemTopicName
+    subscriptionName: 'tokenwarden-key-events'
+    includedEventTypes: [
+      'Microsoft.KeyVault.KeyNewVersionCreated'
+      'Microsoft.KeyVault.KeyNearExpiry'
+      'Microsoft.KeyVault.KeyExpired'
+    ]
+    functionAppResourceId: functionApp.id
+  }
+}
+
+// Token anomalies reported by apps and relayed Azure Monitor alerts, sent to Tokenwarden's own topic
+// by the principals in main.bicep's eventPublisherPrincipalIds.
+module inboundSubscription 'app/topic-subscription.bicep' = {
+  name: 'tokenwarden-inbound-subscription'
+  params: {
+    topicKind: 'custom'
+    topicName: topicName
+    subscriptionName: 'tokenwarden-inbound-events'
+    includedEventTypes: inboundEventTypes
     functionAppResourceId: functionApp.id
   }
 }
@@ -101,5 +132,6 @@ module automationRule 'sentinel/automation-rule.bicep' = {
   ]
 }
 
+output INBOUND_EVENT_SUBSCRIPTION_ID string = inboundSubscription.outputs.id
 output PLAYBOOK_RESOURCE_ID string = playbook.outputs.id
 output AUTOMATION_RULE_ID string = automationRule.outputs.id

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "BLOB_CONTAINER_SIGNING_KEYS",
+    "EVENT_TYPE_MONITOR_ALERT",
     "EVENT_TYPE_TOKEN_ANOMALY",
     "EVENT_TYPE_UNTRUSTED_KEYS",
+    "INBOUND_EVENT_TYPES",
     "QUEUE_RESPOND",
     "STORAGE_TABLES",
     "TABLE_ACTIONS",
@@ -35,4 +37,10 @@ UNTRUSTED_KEYS_BLOB = "untrusted-keys.json"
 """The current untrusted-key list, for apps that poll instead of subscribing."""
 
 EVENT_TYPE_UNTRUSTED_KEYS = "Tokenwarden.SigningKeys.Untrusted"
+"""Outbound on Tokenwarden's Event Grid topic: published by Tokenwarden, subscribed to by apps."""
 EVENT_TYPE_TOKEN_ANOMALY = "Tokenwarden.TokenAnomaly"  # noqa: S105 - an event type, not a secret
+"""Inbound on the topic: sent by apps' token-validation middleware, delivered to the ``events`` function."""
+EVENT_TYPE_MONITOR_ALERT = "Tokenwarden.MonitorAlert"
+"""Inbound on the topic: an Azure Monitor alert (common alert schema), relayed; delivered to ``events``."""
+INBOUND_EVENT_TYPES = (EVENT_TYPE_TOKEN_ANOMALY, EVENT_TYPE_MONITOR_ALERT)
+"""What the ``events`` function's subscription to the topic delivers (``infra/postdeploy.bicep``)."""

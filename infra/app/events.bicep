@@ -1,7 +1,11 @@
-// The Event Grid custom topic Tokenwarden publishes to: Tokenwarden.SigningKeys.Untrusted when a
-// signing key must no longer be trusted, Tokenwarden.TokenAnomaly for each confirmed finding.
-// Apps subscribe to it to drop cached keys at once. Publishing needs an Entra token (EventGrid
-// Data Sender on this topic, granted to Tokenwarden in rbac.bicep); access keys are disabled.
+// Tokenwarden's Event Grid custom topic, both ways:
+//   * outbound: Tokenwarden publishes Tokenwarden.SigningKeys.Untrusted when a signing key must no
+//     longer be trusted; apps subscribe to it to drop cached keys at once;
+//   * inbound: apps' token-validation middleware sends Tokenwarden.TokenAnomaly, and the alert relay
+//     sends Tokenwarden.MonitorAlert (an Azure Monitor alert in the common alert schema); Tokenwarden's
+//     `events` function subscribes to exactly these two (postdeploy.bicep, app/topic-subscription.bicep).
+// Publishing needs an Entra token with EventGrid Data Sender on this topic (rbac.bicep: Tokenwarden's
+// identity and the principals in eventPublisherPrincipalIds); access keys are disabled.
 
 @description('Topic name.')
 param name string
@@ -29,12 +33,16 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
       kind: 'Inline'
       inlineEventTypes: {
         'Tokenwarden.SigningKeys.Untrusted': {
-          displayName: 'Signing keys no longer trusted'
-          description: 'A signing key must no longer be accepted: drop it from every key cache now.'
+          displayName: 'Signing keys no longer trusted (outbound)'
+          description: 'Published by Tokenwarden: a signing key must no longer be accepted. Apps subscribe and drop it from every key cache now.'
         }
         'Tokenwarden.TokenAnomaly': {
-          displayName: 'Token anomaly'
-          description: 'Tokenwarden confirmed a finding about an access token your app accepted.'
+          displayName: 'Token anomaly (inbound)'
+          description: 'Sent by an app\'s token-validation middleware: one token it found suspect, as a TokenValidation_CL row with its FailureReason. Tokenwarden\'s events function receives it.'
+        }
+        'Tokenwarden.MonitorAlert': {
+          displayName: 'Azure Monitor alert (inbound)'
+          description: 'An Azure Monitor alert in the common alert schema, relayed onto this topic. Tokenwarden\'s events function receives it.'
         }
       }
     }

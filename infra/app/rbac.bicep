@@ -19,6 +19,9 @@ param signingKeysReaderPrincipalIds array = []
 @description('Principals (apps that validate tokens) allowed to send TokenValidation_CL rows through the DCR.')
 param tokenValidationPublisherPrincipalIds array = []
 
+@description('Principals allowed to send events to the topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert.')
+param eventPublisherPrincipalIds array = []
+
 // Built-in role definition ids.
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
 var storageBlobDataReaderRoleId = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
@@ -114,7 +117,7 @@ resource dcrMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Publishing Tokenwarden.SigningKeys.Untrusted and Tokenwarden.TokenAnomaly events.
+// Publishing Tokenwarden.SigningKeys.Untrusted events.
 resource topicDataSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(eventGridTopic.id, principalId, eventGridDataSenderRoleId)
   scope: eventGridTopic
@@ -122,7 +125,7 @@ resource topicDataSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSenderRoleId)
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'Tokenwarden: publish untrusted-key and token-anomaly events.'
+    description: 'Tokenwarden: publish untrusted-key events.'
   }
 }
 
@@ -148,6 +151,20 @@ resource tokenValidationPublishers 'Microsoft.Authorization/roleAssignments@2022
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisherRoleId)
       principalId: publisherId
       description: 'Send TokenValidation_CL rows to the Tokenwarden data collection rule.'
+    }
+  }
+]
+
+// Apps and the alert relay send their inbound events (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert)
+// to the topic. Data Sender cannot be narrowed to event types: see docs/deployment.md.
+resource eventPublishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for publisherId in eventPublisherPrincipalIds: {
+    name: guid(eventGridTopic.id, publisherId, eventGridDataSenderRoleId)
+    scope: eventGridTopic
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSenderRoleId)
+      principalId: publisherId
+      description: 'Send Tokenwarden.TokenAnomaly or Tokenwarden.MonitorAlert events to the Tokenwarden topic.'
     }
   }
 ]

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from shared.errors import DataError
 from shared.findings import Finding
-from shared.resource_names import EVENT_TYPE_TOKEN_ANOMALY
+from shared.resource_names import EVENT_TYPE_MONITOR_ALERT, EVENT_TYPE_TOKEN_ANOMALY
 
 __all__ = [
     "ANOMALY_RULE_ID",
@@ -54,9 +54,6 @@ __all__ = [
     "event_from_eventgrid",
     "parse_event",
 ]
-
-EVENT_TYPE_MONITOR_ALERT = "Tokenwarden.MonitorAlert"
-"""The event type an Azure Monitor alert (common alert schema) is relayed under."""
 
 KEY_VAULT_EVENT_TYPES: Mapping[str, Literal["new_version", "near_expiry", "expired"]] = {
     "Microsoft.KeyVault.KeyNewVersionCreated": "new_version",

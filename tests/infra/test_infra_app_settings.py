@@ -137,8 +137,9 @@ def test_flex_consumption_python_311() -> None:
 
 
 def test_event_grid_trigger_is_the_subscription_target() -> None:
-    # The Key Vault subscription delivers to the function named in keyvault-subscription.bicep.
-    target = infra_file("app/keyvault-subscription.bicep")["parameters"]["functionName"]["default"]
+    # Every Event Grid subscription (Key Vault, inbound topic events) delivers to the function named in
+    # topic-subscription.bicep.
+    target = infra_file("app/topic-subscription.bicep")["parameters"]["functionName"]["default"]
     event_grid = [
         name
         for name, definition in indexed_functions().items()

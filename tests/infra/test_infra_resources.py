@@ -164,29 +164,3 @@ def test_workbook_covers_actions_cases_and_containment() -> None:
         assert query.startswith("TokenwardenAudit_CL"), name
     resource = body(infra_file("monitoring/workbook.bicep")["resources"]["workbook"])
     assert resource["properties"]["serializedData"]["function"]["parameters"]["file_path"] == "workbook.json"
-
-
-# --- Event Grid -----------------------------------------------------------------------------------
-
-
-def test_key_events_topic_accepts_only_entra_publishers() -> None:
-    topic = body(infra_file("app/events.bicep")["resources"]["topic"])["properties"]
-    assert topic["disableLocalAuth"] is True
-
-
-def test_key_vault_subscription_targets_the_events_function() -> None:
-    tree = infra_file("app/keyvault-subscription.bicep")
-    subscription = body(tree["resources"]["toTokenwarden"])["properties"]
-    assert subscription["destination"]["endpointType"] == "AzureFunction"
-    assert tree["parameters"]["functionName"]["default"] == "events"
-    assert set(subscription["filter"]["includedEventTypes"]) == {
-        "Microsoft.KeyVault.KeyNewVersionCreated",
-        "Microsoft.KeyVault.KeyNearExpiry",
-        "Microsoft.KeyVault.KeyExpired",
-    }
-
-
-def test_custom_event_types_match_the_code() -> None:
-    topic = body(infra_file("app/events.bicep")["resources"]["topic"])["properties"]
-    declared = {key.strip("'") for key in topic["eventTypeInfo"]["inlineEventTypes"]}
-    assert declared == {names.EVENT_TYPE_UNTRUSTED_KEYS, names.EVENT_TYPE_TOKEN_ANOMALY}
