@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from functions import start_telemetry
+
 bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.events")
 
@@ -32,6 +34,7 @@ QUEUE = "tokenwarden-respond"
 @bp.event_grid_trigger(arg_name="event")
 @bp.queue_output(arg_name="work", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def events(event: func.EventGridEvent, work: func.Out[list[str]], context: func.Context) -> None:
+    start_telemetry()
     from shared.errors import DataError, TokenwardenError
     from shared.event_dispatch import dispatch_event
     from shared.events.parse import event_from_cloudevent, event_from_eventgrid

@@ -15,12 +15,15 @@ import os
 
 import azure.functions as func
 
+from functions import start_telemetry
+
 bp = func.Blueprint()
 
 
 @bp.function_name("list_cases")
 @bp.route(route="cases", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_cases(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.cases import list_cases as route
     from shared.api.http import handle
     from shared.settings import load_settings
@@ -31,6 +34,7 @@ def list_cases(req: func.HttpRequest, context: func.Context) -> func.HttpRespons
 @bp.function_name("get_case")
 @bp.route(route="cases/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.cases import get_case as route
     from shared.api.http import handle
     from shared.settings import load_settings
@@ -41,6 +45,7 @@ def get_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @bp.function_name("manual_scan")
 @bp.route(route="scan", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def manual_scan(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.http import handle
     from shared.api.scan import run_manual_scan
     from shared.settings import load_settings
@@ -51,6 +56,7 @@ def manual_scan(req: func.HttpRequest, context: func.Context) -> func.HttpRespon
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.health import health as route
     from shared.api.http import handle
 
@@ -60,6 +66,7 @@ def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @bp.function_name("openapi")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.http import Reply, handle
     from shared.api.openapi import openapi_document
 
@@ -69,6 +76,7 @@ def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 @bp.function_name("analyze_token")
 @bp.route(route="tokens/analyze", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.analyze import analyze as route
     from shared.api.http import handle
     from shared.settings import load_settings
@@ -79,6 +87,7 @@ def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResp
 @bp.function_name("manual_respond")
 @bp.route(route="respond", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def manual_respond(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.http import handle
     from shared.api.respond import respond as route
     from shared.settings import load_settings
@@ -89,6 +98,7 @@ def manual_respond(req: func.HttpRequest, context: func.Context) -> func.HttpRes
 @bp.function_name("approve_case")
 @bp.route(route="cases/{id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def approve_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    start_telemetry()
     from shared.api.approve import approve as route
     from shared.api.http import handle
     from shared.settings import load_settings

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from functions import start_telemetry
+
 bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.key_drift")
 
@@ -17,6 +19,7 @@ log = logging.getLogger("tokenwarden.key_drift")
 @bp.function_name("key_drift")
 @bp.timer_trigger(arg_name="timer", schedule="%KEY_DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def key_drift(timer: func.TimerRequest, context: func.Context) -> None:
+    start_telemetry()
     from shared.key_drift_job import run_key_drift
     from shared.ledger.connection import open_ledger
     from shared.settings import load_settings

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from functions import start_telemetry
+
 bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.respond")
 
@@ -18,6 +20,7 @@ QUEUE = "tokenwarden-respond"
 @bp.function_name("respond")
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def respond(message: func.QueueMessage, context: func.Context) -> None:
+    start_telemetry()
     from shared.ledger.connection import open_ledger
     from shared.respond.run import respond_to_cases
     from shared.respond.work_queue import parse_work_item
@@ -38,6 +41,7 @@ def respond(message: func.QueueMessage, context: func.Context) -> None:
 @bp.function_name("respond_poison")
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE + "-poison", connection="AzureWebJobsStorage")
 def respond_poison(message: func.QueueMessage, context: func.Context) -> None:
+    start_telemetry()
     from shared.errors import DataError
     from shared.ledger.connection import open_ledger
     from shared.respond.poison import fail_poisoned_case

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from functions import start_telemetry
+
 bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.scan")
 
@@ -17,6 +19,7 @@ log = logging.getLogger("tokenwarden.scan")
 @bp.timer_trigger(arg_name="timer", schedule="%SCAN_SCHEDULE%", run_on_startup=False, use_monitor=True)
 @bp.queue_output(arg_name="work", queue_name="tokenwarden-respond", connection="AzureWebJobsStorage")
 def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
+    start_telemetry()
     from shared.respond.work_queue import WorkItem
     from shared.scan import run_scan
     from shared.settings import load_settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
@@ -75,6 +75,9 @@ def _record(case_id: str, row_key: str, properties: Mapping[str, Any]) -> Action
 @dataclass(frozen=True)
 class ActionStore:
     table: TableClient
+    on_record: Callable[[ActionRecord], None] | None = None
+    """Called with each record this store wrote (an audit sink); a replay that wrote nothing sends nothing.
+    It must not block; an exception from it is logged and never fails the recording."""
 
     def get(self, case_id: str, step: str, target: str) -> ActionRecord | None:
         row_key = action_id(case_id, step, target)
@@ -100,6 +103,12 @@ class ActionStore:
         record = kept[0] if kept else _record(case_id, row_key, result.properties)
         audit_log.info("action %s", json.dumps({**record.to_json(), "written": result.written}, default=str),
                        extra={"case_id": case_id, "action_id": row_key, "invocation_id": invocation_id})
+        if self.on_record is not None and result.written:
+            try:
+                self.on_record(record)
+            except Exception:
+                audit_log.warning("audit sink refused action %s", row_key, exc_info=True,
+                                  extra={"case_id": case_id, "action_id": row_key, "invocation_id": invocation_id})
         return record
 
     def for_case(self, case_id: str) -> list[ActionRecord]:

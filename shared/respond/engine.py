@@ -35,7 +35,7 @@ from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
 from shared.policy.model import Policy
-from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionStore, action_id
+from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
 from shared.respond.confirm_batcher import ConfirmBatcher
 from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
@@ -114,12 +114,14 @@ class ResponseEngine:
     incidents: SentinelIncidents | None = None
     notifier: Notifier | None = None
     publisher: UntrustedKeyPublisher | None = None
+    on_record: Callable[[ActionRecord], None] | None = None
+    """Called with every action record written (the TokenwardenAudit_CL sink), after the Actions table."""
     concurrency: int = DEFAULT_CONCURRENCY
     _actions: ActionStore = field(init=False)
     _cases: CaseStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self._actions = ActionStore(self.ledger.actions)
+        self._actions = ActionStore(self.ledger.actions, on_record=self.on_record)
         self._cases = CaseStore(self.ledger.cases)
 
     # --- public ------------------------------------------------------------------------------------

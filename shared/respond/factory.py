@@ -77,9 +77,14 @@ async def build_engine(settings: Settings, ledger: Ledger, *, invocation_id: str
             from shared.respond.notify import Notifier
 
             notifier = await stack.enter_async_context(Notifier(settings.notify_webhook_url, retry=retry))
+        from shared.audit.ingestion import AuditSink
+
+        audit = AuditSink.from_settings(settings, credential, retry=retry)
+        if audit is not None:  # entered last, closed first: it flushes while the other clients are still open
+            await stack.enter_async_context(audit)
         acted = ActionStore(ledger.actions).principals_actioned_since(now - timedelta(hours=1))
         yield ResponseEngine(
             ledger=ledger, guardrails=rails, graph=graph, invocation_id=invocation_id, actor=actor,
             policy=policy or load_policy(Path(settings.triage_policy_file) if settings.triage_policy_file else None),
             blast=BlastRadius(rails, actioned_this_hour=acted), key_cache=key_cache, incidents=incidents,
-            notifier=notifier, publisher=publisher)
+            notifier=notifier, publisher=publisher, on_record=audit)

@@ -226,10 +226,11 @@ class _Recorder:
 def _builtin_mounts() -> list[tuple[str, Router, bool]]:
     """ARM (bearer), the Event Grid topic and the webhook sink (their own keys or none) beside Graph."""
     from shared.simulator.arm import ARM_ROOT, arm_router
+    from shared.simulator.ingestion import INGESTION_ROOT, ingestion_router
     from shared.simulator.sinks import EVENT_GRID_ROOT, SINK_ROOT, event_grid_router, sink_router
 
     return [(ARM_ROOT, arm_router(), True), (EVENT_GRID_ROOT, event_grid_router(), False),
-            (SINK_ROOT, sink_router(), False)]
+            (SINK_ROOT, sink_router(), False), (INGESTION_ROOT, ingestion_router(), False)]
 
 
 def _has_bearer(header: str | None) -> bool:

@@ -262,6 +262,8 @@ class TenantState:
         """EventGridEvent-schema events published to ``/api/events``, oldest first."""
         self.refresh_calls: dict[str, list[dict[str, object]]] = {}
         """Calls to ``/_sinks/refresh/{name}`` per name, oldest first: ``{"body", "audience", "scope"}``."""
+        self.ingested: dict[str, list[dict[str, object]]] = {}
+        """Rows uploaded through the Logs Ingestion API, per ``{dcrImmutableId}/{stream}``, oldest first."""
 
     # --- seeding -------------------------------------------------------------------------------
     def stable_id(self, kind: str, name: str) -> str:
