@@ -4,8 +4,10 @@
 // data collection (DCE, DCR, custom tables), the Event Grid topics, every Azure role Tokenwarden
 // needs (each on the one resource it is for), the Sentinel analytics rules and the audit workbook.
 // Optional: Microsoft Graph app roles (graph/graph-permissions.bicep, needs Entra rights).
-// After `azd deploy`, postdeploy.bicep adds what needs the running code: the Key Vault event
-// subscription, the Sentinel playbook and the automation rule that runs it.
+// After `azd deploy`, postdeploy.bicep adds what needs the running code: the Event Grid
+// subscriptions to the `events` function (Key Vault key events; the inbound Tokenwarden.TokenAnomaly
+// and Tokenwarden.MonitorAlert on Tokenwarden's topic), the Sentinel playbook and the automation
+// rule that runs it.
 
 targetScope = 'subscription'
 
@@ -118,6 +120,9 @@ param triagePolicyFile string = ''
 @description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
 param protectedPrincipals string = ''
 
+@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API origin; change only for a national cloud.')
+param logAnalyticsEndpoint string = 'https://api.loganalytics.io'
+
 @description('GRAPH_ENDPOINT: Microsoft Graph origin; change only for a national cloud.')
 param graphEndpoint string = 'https://graph.microsoft.com'
 
@@ -149,6 +154,9 @@ param signingKeysReaderPrincipalIds array = []
 
 @description('Principals allowed to send TokenValidation_CL rows (apps that report validated tokens).')
 param tokenValidationPublisherPrincipalIds array = []
+
+@description('Principals allowed to send events to Tokenwarden\'s topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert (EventGrid Data Sender on the topic).')
+param eventPublisherPrincipalIds array = []
 
 // ---------------------------------------------------------------------------------------------
 // Microsoft Graph and hosting
@@ -294,6 +302,7 @@ var tokenwardenSettings = {
   KEY_DRIFT_SCHEDULE: keyDriftSchedule
   RESPONSE_MODE: responseMode
   LOG_ANALYTICS_WORKSPACE_ID: logTables.outputs.customerId
+  LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
   ENTRA_TENANT_ID: entraTenantId
   EXTRA_COMPROMISED_KEYS: extraCompromisedKeys
   GRAPH_ACTIVITY_ALLOWLIST_APPS: graphActivityAllowlistApps
@@ -358,6 +367,7 @@ module rbac 'app/rbac.bicep' = {
     signingKeysContainerName: storage.outputs.signingKeysContainerName
     signingKeysReaderPrincipalIds: signingKeysReaderPrincipalIds
     tokenValidationPublisherPrincipalIds: tokenValidationPublisherPrincipalIds
+    eventPublisherPrincipalIds: eventPublisherPrincipalIds
   }
 }
 
@@ -446,4 +456,5 @@ output LOGS_INGESTION_ENDPOINT string = dataCollection.outputs.logsIngestionEndp
 output TOKEN_VALIDATION_DCR_IMMUTABLE_ID string = dataCollection.outputs.ruleImmutableId
 output TOKEN_VALIDATION_STREAM string = dataCollection.outputs.tokenValidationStream
 output EVENT_GRID_TOPIC_ENDPOINT string = events.outputs.endpoint
+output EVENT_GRID_TOPIC_NAME string = events.outputs.name
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions

@@ -53,6 +53,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         purpose="Workspace (customer) id of the Log Analytics workspace the rules run against.",
     ),
     SettingSpec(
+        name="LOG_ANALYTICS_ENDPOINT",
+        default="https://api.loganalytics.io",
+        purpose="Log Analytics query API origin (national clouds differ); https, or loopback http for a local "
+                "`workspace serve`.",
+    ),
+    SettingSpec(
         name="ENTRA_TENANT_ID",
         default="",
         purpose="The customer's Entra tenant id; its own v1 and v2 issuers are watched for key drift.",
@@ -224,6 +230,7 @@ class Settings:
     scan_schedule: str
     response_mode: str
     workspace_id: str
+    log_analytics_endpoint: str
     entra_tenant_id: str
     extra_compromised_keys: tuple[str, ...]
     graph_allowlist_apps: tuple[str, ...]
@@ -341,6 +348,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
         workspace_id=get("LOG_ANALYTICS_WORKSPACE_ID"),
+        log_analytics_endpoint=_endpoint(get, "LOG_ANALYTICS_ENDPOINT"),
         entra_tenant_id=get("ENTRA_TENANT_ID"),
         extra_compromised_keys=_csv(get("EXTRA_COMPROMISED_KEYS")),
         graph_allowlist_apps=_csv(get("GRAPH_ACTIVITY_ALLOWLIST_APPS")),

@@ -2,14 +2,20 @@
 
 Under ``python -m tools.azurite run --`` (Azurite, with ``AzureWebJobsStorage``
 set), this generates a tenant with planted attacks, checks the rules against it
-(``tokenwarden demo``), then starts the local Graph/ARM simulator and drives the
-functions as the host would: the ``scan`` timer queues cases, the ``respond``
-worker triages and plans each in ``approval`` mode, a Sentinel automation rule
-posts an incident to ``/api/sentinel/incident``, and an operator approves every
-waiting case through ``/api/cases/{id}/approve``. It prints the cases, what was
-done to the simulated tenant, and the Sentinel incidents and comments, and
-writes ``report.html`` with a timeline per case. Everything it started is
-stopped when it returns; Azurite is stopped by the wrapper.
+(``tokenwarden demo``), then starts the local Graph/ARM simulator and the local
+Log Analytics endpoint (``workspace serve`` over HTTPS, its certificate from a
+throwaway CA) and drives the functions as the host would: the ``scan`` timer
+queries the endpoint through ``LogsQueryClient`` and queues cases (checked
+against the planted attacks), the ``respond`` worker triages and plans each in
+``approval`` mode, the ``events`` trigger takes an app's
+``Tokenwarden.TokenAnomaly`` report and a Key Vault key rotation (restarting a
+registered site and publishing to the Event Grid topic, both on the simulator),
+a Sentinel automation rule posts an incident to ``/api/sentinel/incident``, and
+an operator approves every waiting case through ``/api/cases/{id}/approve``.
+It prints the cases, what was done to the simulated tenant, and the Sentinel
+incidents and comments, and writes ``report.html`` with a timeline per case.
+Everything it started (threads, servers, the certificate folder) is stopped or
+removed when it returns; Azurite is stopped by the wrapper.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import contextlib
 import html
 import importlib
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,15 @@ from typing import Any
 WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-tokenwarden-demo/providers/"
              "Microsoft.OperationalInsights/workspaces/log-tokenwarden-demo")
 APPROVER = "demo-operator@contoso.example"
+WORKSPACE_ID = "5b3e9c1a-7d2f-4e8b-9a61-3c0d2e7f4a19"
+"""The workspace (customer) id the local endpoint answers for."""
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+SITE = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-contoso-apps/providers/Microsoft.Web/sites/contoso-orders-api"
+"""The App Service whose key cache a Key Vault rotation restarts (CACHE_REFRESH_APPS, mechanism restart)."""
+VAULT_TOPIC = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-tokenwarden-demo/providers/Microsoft.KeyVault/"
+               "vaults/kv-demo")
+APP_TOPIC = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-tokenwarden-demo/providers/Microsoft.EventGrid/topics/"
+             "evgt-tokenwarden-demo")
 
 
 @dataclass(frozen=True)
@@ -38,17 +56,94 @@ class _Context:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (``None``: unset) the given variables for the block, then restore them."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
     try:
-        yield
-    finally:
-        for name, value in saved.items():
+        for name, value in values.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+
+
+class _CountingSource:
+    """The endpoint's workspace, counting the queries it answers (so the demo shows the scan went through it)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.queries = 0
+
+    @property
+    def description(self) -> str:
+        return str(self._inner.description)
+
+    def query(self, text: str, *, parameters: Mapping[str, object], timespan: Any, label: str) -> Any:
+        with self._lock:
+            self.queries += 1
+        return self._inner.query(text, parameters=parameters, timespan=timespan, label=label)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    url: str
+    ca_bundle: Path
+    source: _CountingSource
+
+
+@contextlib.contextmanager
+def _workspace_endpoint(logs: Path, folder: Path) -> Iterator[_Endpoint]:
+    """``workspace serve`` over *logs*, in a thread, on HTTPS with a certificate from a throwaway trustme CA.
+
+    ``ca_bundle`` is the public roots (certifi) plus that CA: give it to requests (``REQUESTS_CA_BUNDLE``),
+    which azure-core's transport uses, so ``LogsQueryClient`` verifies the endpoint like any other.
+    """
+    import certifi
+    import trustme
+
+    from shared.logsources.local import LocalWorkspace
+    from shared.workspace.server import LogAnalyticsServer, serve
+
+    ca = trustme.CA()
+    server_pem, bundle = folder / "server.pem", folder / "ca-bundle.pem"
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    bundle.write_bytes(Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + ca.cert_pem.bytes())
+    source = _CountingSource(LocalWorkspace.from_exports(logs))
+    bound: list[LogAnalyticsServer] = []
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            serve(source, workspace_id=WORKSPACE_ID, certfile=server_pem,
+                  ready=lambda server: (bound.append(server), ready.set()))
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, name="workspace-serve", daemon=True)
+    thread.start()
+    try:
+        ready.wait()
+        if failure:
+            raise failure[0]
+        yield _Endpoint(url=bound[0].url, ca_bundle=bundle, source=source)
+    finally:
+        if bound:
+            bound[0].shutdown()
+        thread.join(timeout=10)
+        source.close()
 
 
 def _functions() -> dict[str, Callable[..., Any]]:
@@ -88,38 +183,55 @@ def _incident_trigger(user_id: str, upn: str, incident: str) -> dict[str, Any]:
     }
 
 
-def _report(out: Path, ledger: Any, simulator: Any) -> Path:
-    from shared.ledger.case_store import CaseStore
-    from shared.respond.actions import ActionStore
+@dataclass
+class _Run:
+    """What one demo run drives and what it saw, for the summary and the report."""
 
-    rows = []
-    for case in sorted(CaseStore(ledger.cases).cases(), key=lambda c: c.created_at):
-        events = [(t.at, f"case {t.from_state or '—'} → {t.to_state}", t.reason) for t in case.transitions]
-        events += [(a.updated_at, f"{a.step} on {a.target}: {a.phase}",
-                    json.dumps(dict(a.detail), default=str)[:300]) for a in ActionStore(ledger.actions).for_case(
-                        case.case_id)]
-        items = "".join(f"<li><time>{html.escape(at.isoformat())}</time> <b>{html.escape(what)}</b> "
-                        f"<span>{html.escape(why)}</span></li>" for at, what, why in sorted(events))
-        who = case.user_upns[0] if case.user_upns else case.principal.value
-        rows.append(f"<section><h2>{html.escape(case.case_id)} — {html.escape(who)} "
-                    f"({html.escape(case.severity)}, {html.escape(case.state)})</h2>"
-                    f"<p>rules: {html.escape(', '.join(case.rule_ids))}</p><ol>{items}</ol></section>")
-    writes = "".join(f"<li>{html.escape(w.action)} → {html.escape(w.target)}</li>" for w in simulator.state.writes_of())
-    page = ("<!doctype html><meta charset=utf-8><title>Tokenwarden demo</title><style>body{font:14px system-ui;"
-            "margin:2em}time{color:#666}li{margin:.2em 0}section{border-top:1px solid #ddd}</style>"
-            f"<h1>Tokenwarden demo — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</h1>"
-            f"<h2>Writes to the simulated tenant</h2><ul>{writes}</ul>{''.join(rows)}")
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    functions: dict[str, Callable[..., Any]]
+    ledger: Any
+    simulator: Any
+    endpoint: _Endpoint
+    out: Path
+    checks: list[tuple[str, bool]] = field(default_factory=list)
+    deliveries: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """Per event delivered to ``events``: (what, outcome lines, refresh action lines)."""
+
+
+class _Collect:
+    """A queue output binding as the host hands it over: ``set()`` once per invocation."""
+
+    def __init__(self) -> None:
+        self.value: list[str] = []
+
+    def set(self, val: list[str]) -> None:
+        self.value = list(val)
+
+    def get(self) -> list[str]:
+        return self.value
+
+
+@contextlib.contextmanager
+def _captured(logger: str) -> Iterator[list[str]]:
+    """The INFO-and-above messages *logger* emits inside the block."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    target, handler = logging.getLogger(logger), Keep(logging.INFO)
+    level = target.level
+    target.setLevel(logging.INFO)
+    target.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(level)
 
 
 def run(out: Path, users: int) -> int:
-    from azure.functions.queue import QueueMessage
-    from azure.functions.timer import TimerRequest
-
     from shared.demo import run_demo
-    from shared.ledger.case_store import CaseStore
     from shared.ledger.connection import open_ledger
     from shared.settings import load_settings
     from shared.simulator import build_simulator, load_tenant_state
@@ -132,93 +244,260 @@ def run(out: Path, users: int) -> int:
     hunt_ok = run_demo(out, users=users, stdout=sys.stdout, stderr=sys.stderr, environ=None) == 0
     logs = out / "logs"
     simulator = build_simulator(load_tenant_state(logs))
-    import threading
-
+    _quiet_resets(simulator)
     thread = threading.Thread(target=simulator.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     jwks = logs / "jwks"
-    settings_env = {
-        "LOCAL_LOGS_DIR": str(logs), "APP_CATALOG_FILE": str(logs / "apps.json"),
-        "KEY_SOURCES": f"{jwks / 'organizations.json'},{jwks / 'consumers.json'}",
-        "SCAN_LOOKBACK": "24h", "SCAN_MAX_CHUNK": "25h", "INGESTION_DELAY": "0m",
-        "RESPONSE_MODE": "approval", "GRAPH_ENDPOINT": simulator.url, "ARM_ENDPOINT": simulator.url,
-        "SENTINEL_WORKSPACE_RESOURCE_ID": WORKSPACE, "NOTIFY_WEBHOOK_URL": f"{simulator.url}/_sinks/webhook/teams",
-        "BLAST_RADIUS_PER_RUN": "25",
-    }
     try:
-        with _environment(settings_env):
-            functions = _functions()
-            ledger = open_ledger(load_settings(os.environ))
-            try:
-                return _drive(functions, ledger, simulator, out, hunt_ok, QueueMessage, TimerRequest, CaseStore)
-            finally:
-                ledger.close()
+        with tempfile.TemporaryDirectory(prefix="tokenwarden-demo-tls-") as tls, \
+                _workspace_endpoint(logs, Path(tls)) as endpoint:
+            print(f"\nLocal Log Analytics endpoint: {endpoint.url} (workspace {WORKSPACE_ID}); "
+                  f"local Graph/ARM/Event Grid simulator: {simulator.url}")
+            settings_env: dict[str, str | None] = {
+                "LOCAL_LOGS_DIR": None,  # the scan goes through the endpoint, as in Azure
+                "LOG_ANALYTICS_WORKSPACE_ID": WORKSPACE_ID, "LOG_ANALYTICS_ENDPOINT": endpoint.url,
+                "REQUESTS_CA_BUNDLE": str(endpoint.ca_bundle),
+                "APP_CATALOG_FILE": str(logs / "apps.json"),
+                "KEY_SOURCES": f"{jwks / 'organizations.json'},{jwks / 'consumers.json'}",
+                "SCAN_LOOKBACK": "24h", "SCAN_MAX_CHUNK": "25h", "INGESTION_DELAY": "0m",
+                "RESPONSE_MODE": "approval", "GRAPH_ENDPOINT": simulator.url, "ARM_ENDPOINT": simulator.url,
+                "SENTINEL_WORKSPACE_RESOURCE_ID": WORKSPACE,
+                "NOTIFY_WEBHOOK_URL": f"{simulator.url}/_sinks/webhook/teams",
+                "BLAST_RADIUS_PER_RUN": "25",
+                "CACHE_REFRESH_APPS": json.dumps([{"app_id": "*", "mechanism": "restart", "target": SITE},
+                                                  {"app_id": "*", "mechanism": "event_grid"}]),
+                "EVENT_GRID_TOPIC_ENDPOINT": f"{simulator.url}/api/events",
+            }
+            with _environment(settings_env):
+                functions = _functions()
+                ledger = open_ledger(load_settings(os.environ))
+                try:
+                    demo = _Run(functions=functions, ledger=ledger, simulator=simulator, endpoint=endpoint, out=out)
+                    demo.checks.append(("the rules find every planted attack on the embedded workspace", hunt_ok))
+                    return _drive(demo, logs)
+                finally:
+                    ledger.close()
     finally:
         simulator.shutdown()
         simulator.server_close()
         thread.join(timeout=5)
 
 
-def _drive(functions: dict[str, Callable[..., Any]], ledger: Any, simulator: Any, out: Path, hunt_ok: bool,
-           queue_message: Any, timer_request: Any, case_store: Any) -> int:
-    import azure.functions as func
+def _quiet_resets(server: Any) -> None:
+    """A client that drops a keep-alive connection with a reset is not a failure worth a traceback on stderr."""
+    default = server.handle_error
 
-    class Collect(func.Out[list[str]]):
-        def __init__(self) -> None:
-            self.value: list[str] = []
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            default(request, client_address)
 
-        def set(self, val: list[str]) -> None:
-            self.value = val
+    server.handle_error = handle_error
 
-        def get(self) -> list[str]:
-            return self.value
 
-    print("\n== scan timer ==")
-    queued = Collect()
-    functions["scan"](timer=timer_request(past_due=False), work=queued)
-    print(f"{len(queued.get())} case(s) queued on tokenwarden-respond")
+def _drive(demo: _Run, logs: Path) -> int:
+    from shared.ledger.case_store import CaseStore
+
+    queued = _scan(demo, logs)
     print("\n== respond queue worker (approval mode) ==")
-    for n, body in enumerate(queued.get()):
-        functions["respond"](message=queue_message(id=f"demo-msg-{n}", body=body.encode(), dequeue_count=1),
-                             context=_Context(f"demo-respond-{n}"))
-    store = case_store(ledger.cases)
-    print("\n== Sentinel automation rule -> POST /api/sentinel/incident ==")
-    mailed = next((c for c in store.cases() if "mail-access-by-unexpected-app" in c.rule_ids), None)
-    user = next((u for u in (mailed.enrichment or {}).get("users", []) if u.get("id")), None) if mailed else None
-    if user is not None:
-        incident = "5c1f0d2e-7a34-4b8e-9c61-0d2e7a344b8e"
-        _put_source_incident(simulator, incident)
-        trigger = _incident_trigger(user["id"], user.get("user_principal_name") or "someone@contoso.example",
-                                    incident)
-        for attempt in ("first", "Logic App retry"):
-            status, body = _http(functions["sentinel_incident"], "POST", "/api/sentinel/incident", trigger,
-                                 f"demo-incident-{attempt}")
-            print(f"{attempt}: {status} {json.dumps(body)[:160]}")
+    _respond(demo, queued, "scan")
+    print("\n== events trigger: an app's token anomaly, then a Key Vault key rotation ==")
+    _respond(demo, _events(demo), "events")
+    store = CaseStore(demo.ledger.cases)
+    _incident(demo, store)
     print(f"\n== operator approves every waiting case as {APPROVER} ==")
     for case in sorted(store.cases(), key=lambda c: c.case_id):
         if case.state == "awaiting_approval":
-            status, body = _http(functions["approve_case"], "POST", f"/api/cases/{case.case_id}/approve",
+            status, body = _http(demo.functions["approve_case"], "POST", f"/api/cases/{case.case_id}/approve",
                                  {"approver": APPROVER, "comment": "demo approval"}, f"demo-approve-{case.case_id}",
                                  route_params={"id": case.case_id})
             print(f"{case.case_id}: {status} {body.get('state', body.get('error'))}")
-    cases = sorted(store.cases(), key=lambda c: c.case_id)
+    return _summary(demo, sorted(store.cases(), key=lambda c: c.case_id))
+
+
+def _scan(demo: _Run, logs: Path) -> list[str]:
+    from azure.functions.timer import TimerRequest
+
+    from shared.demo import check_planted
+    from shared.ledger.finding_store import FindingStore
+
+    print("\n== scan timer (LogsQueryClient -> local workspace endpoint) ==")
+    queued = _Collect()
+    demo.functions["scan"](timer=TimerRequest(past_due=False), work=queued)
+    findings = tuple(f.to_finding() for f in FindingStore(demo.ledger.findings).all())
+    missed, noisy, attacks, lookalikes = check_planted(findings, logs / "planted.json")
+    print(f"{demo.endpoint.source.queries} rule queries answered by {demo.endpoint.url}; "
+          f"{len(findings)} findings in the ledger; {len(queued.get())} case(s) queued on tokenwarden-respond")
+    print(f"Planted attacks the scan found through the endpoint: {attacks - len(missed)}/{attacks}; "
+          f"look-alikes left alone: {lookalikes - len(noisy)}/{lookalikes}")
+    for line in missed:
+        print(f"  MISSED {line}")
+    for line in noisy:
+        print(f"  FALSE POSITIVE {line}")
+    demo.checks.append(("the scan finds every planted attack through the workspace endpoint, and no look-alike",
+                        not missed and not noisy and demo.endpoint.source.queries > 0))
+    return queued.get()
+
+
+def _respond(demo: _Run, queued: list[str], tag: str) -> None:
+    from azure.functions.queue import QueueMessage
+
+    with _captured("tokenwarden.respond") as lines:
+        for n, body in enumerate(queued):
+            demo.functions["respond"](message=QueueMessage(id=f"demo-{tag}-{n}", body=body.encode(), dequeue_count=1),
+                                      context=_Context(f"demo-respond-{tag}-{n}"))
+    for line in lines:
+        print(f"  {line[:150]}")
+
+
+def _events(demo: _Run) -> list[str]:
+    """Deliver the two events; return the respond-queue messages they produced."""
+    import azure.functions as func
+
+    from shared.events.parse import ANOMALY_RULE_ID
+    from shared.key_refresh import refresh_case_id
+    from shared.ledger.finding_store import FindingStore
+    from shared.resource_names import EVENT_TYPE_TOKEN_ANOMALY
+    from shared.respond.actions import ActionStore
+
+    now = datetime.now(UTC)
+    victim = next((f for f in sorted(FindingStore(demo.ledger.findings).all(), key=lambda f: f.rule_id)
+                   if f.source_table == "TokenValidation_CL" and f.user_upn and f.user_object_id and f.token_id), None)
+    queued: list[str] = []
+    deliveries: list[tuple[str, Any]] = []
+    if victim is not None:
+        anomaly = {
+            "TimeGenerated": now.isoformat(), "AppId": victim.app_ids[0] if victim.app_ids else SUBSCRIPTION,
+            "AppName": "Contoso Orders API", "Audience": f"api://{victim.app_ids[0] if victim.app_ids else 'orders'}",
+            "Issuer": victim.issuer or "https://login.microsoftonline.com/common/v2.0",
+            "TokenTenantId": victim.tenant_id or SUBSCRIPTION, "KeyId": victim.key_id or "unknown",
+            "TokenId": victim.token_id, "ObjectId": victim.user_object_id, "Upn": victim.user_upn,
+            "ClientIp": victim.ip_addresses[0] if victim.ip_addresses else None, "Outcome": "Rejected",
+            "FailureReason": "signing key is not in the issuer's published JWKS",
+        }
+        deliveries.append((f"{EVENT_TYPE_TOKEN_ANOMALY} (Event Grid schema) from Contoso Orders API's validation "
+                           f"middleware, for {victim.user_upn}",
+                           func.EventGridEvent(id="demo-anomaly-1", data=anomaly, topic=APP_TOPIC,
+                                               subject="/apps/contoso-orders-api/token-validation",
+                                               event_type=EVENT_TYPE_TOKEN_ANOMALY, event_time=now,
+                                               data_version="1.0")))
+    version = "6c1f0b8d2e3a4f5b9c7d8e9f0a1b2c3d"
+    key = {"Id": f"https://kv-demo.vault.azure.net/keys/app-signing/{version}", "VaultName": "kv-demo",
+           "ObjectType": "Key", "ObjectName": "app-signing", "Version": version,
+           "NBF": int(now.timestamp()), "EXP": int(now.timestamp()) + 180 * 86400}
+    deliveries.append(("Microsoft.KeyVault.KeyNewVersionCreated (CloudEvents schema) for kv-demo/app-signing",
+                       func.CloudEvent(id="demo-keyvault-1", source=VAULT_TOPIC,
+                                       type="Microsoft.KeyVault.KeyNewVersionCreated", specversion="1.0", data=key,
+                                       time=now, subject="app-signing")))
+    for n, (what, event) in enumerate(deliveries):
+        out = _Collect()
+        with _captured("tokenwarden.events") as lines:
+            demo.functions["events"](event=event, work=out, context=_Context(f"demo-events-{n}"))
+        queued += out.get()
+        print(f"{what}:")
+        for line in lines:
+            print(f"  {line[:200]}")
+        actions = [f"{a.step} on {a.target}: {a.phase}" for a in
+                   ActionStore(demo.ledger.actions).for_case(refresh_case_id("keys", f"event:{event.id}"))]
+        for line in actions:
+            print(f"  {line}")
+        demo.deliveries.append((what, "; ".join(lines), actions))
+    from shared.ledger.case_store import CaseStore
+
+    reported = [c for c in CaseStore(demo.ledger.cases).cases() if ANOMALY_RULE_ID in c.rule_ids]
+    demo.checks.append(("the app's token anomaly joins its victim's case", victim is not None and bool(reported)))
+    return queued
+
+
+def _incident(demo: _Run, store: Any) -> None:
+    print("\n== Sentinel automation rule -> POST /api/sentinel/incident ==")
+    mailed = next((c for c in store.cases() if "mail-access-by-unexpected-app" in c.rule_ids), None)
+    user = next((u for u in (mailed.enrichment or {}).get("users", []) if u.get("id")), None) if mailed else None
+    if user is None:
+        print("no mail-access case with an enriched user: nothing for the automation rule to hand over")
+        return
+    incident = "5c1f0d2e-7a34-4b8e-9c61-0d2e7a344b8e"
+    _put_source_incident(demo.simulator, incident)
+    trigger = _incident_trigger(user["id"], user.get("user_principal_name") or "someone@contoso.example", incident)
+    for attempt in ("first", "Logic App retry"):
+        status, body = _http(demo.functions["sentinel_incident"], "POST", "/api/sentinel/incident", trigger,
+                             f"demo-incident-{attempt}")
+        print(f"{attempt}: {status} {json.dumps(body)[:160]}")
+
+
+def _summary(demo: _Run, cases: list[Any]) -> int:
+    state = demo.simulator.state
     print(f"\n{'CASE':<34} {'STATE':<18} {'SEVERITY':<9} RULES")
     for case in cases:
         print(f"{case.case_id:<34} {case.state:<18} {case.severity:<9} {', '.join(case.rule_ids)}")
-    writes = simulator.state.writes_of()
+    writes = state.writes_of()
     print(f"\nWrites to the simulated tenant: {len(writes)}")
     for action in sorted({w.action for w in writes}):
         print(f"  {action}: {sum(1 for w in writes if w.action == action)}")
-    incidents = [k for k in simulator.state.arm_resources if "/comments/" not in k]
-    comments = [k for k in simulator.state.arm_resources if "/comments/" in k]
+    incidents = [k for k in state.arm_resources if "/comments/" not in k]
+    comments = [k for k in state.arm_resources if "/comments/" in k]
     print(f"Sentinel incidents: {len(incidents)}, comments: {len(comments)}, "
-          f"notifications: {sum(len(v) for v in simulator.state.webhooks.values())}")
-    report = _report(out, ledger, simulator)
-    print(f"Report with a timeline per case: {report}")
+          f"notifications: {sum(len(v) for v in state.webhooks.values())}")
+    restarts = dict(state.site_restarts)
+    published = list(state.events)
+    rotation = [line for _, _, actions in demo.deliveries for line in actions]
+    by_rotation = sum(1 for line in rotation if line.startswith("refresh_app_key_cache on restart:")
+                      and line.endswith(": succeeded"))
+    print("Site restarts: " + (", ".join(f"{site} x{n}" for site, n in sorted(restarts.items())) or "none")
+          + f" ({by_rotation} for the Key Vault rotation, the rest by contained cases' key-cache refresh)")
+    print(f"Events published to the Event Grid topic: {len(published)}")
+    for event in published:
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        print(f"  {event.get('eventType')}: {str(data.get('reason', ''))[:90]}")
     contained = [c for c in cases if c.state == "contained"]
-    ok = hunt_ok and bool(contained) and bool(incidents) and bool(comments)
-    print("demo " + ("passed" if ok else "FAILED: expected contained cases, incidents and comments"))
-    return 0 if ok else 1
+    demo.checks += [
+        ("cases are contained after approval", bool(contained)),
+        ("Sentinel incidents and comments were written", bool(incidents) and bool(comments)),
+        ("the Key Vault rotation restarted the registered site and published to the topic",
+         by_rotation == 1 and any(line == "refresh_app_key_cache on event_grid: succeeded" for line in rotation)),
+    ]
+    report = _report(demo, cases, restarts, published)
+    print(f"Contained cases: {len(contained)}/{len(cases)}; report with a timeline per case: {report}")
+    failed = [what for what, ok in demo.checks if not ok]
+    print("demo " + ("passed" if not failed else "FAILED: " + "; ".join(failed)))
+    return 0 if not failed else 1
+
+
+def _report(demo: _Run, cases: list[Any], restarts: dict[str, int], published: list[dict[str, Any]]) -> Path:
+    from shared.respond.actions import ActionStore
+
+    def esc(value: object) -> str:
+        return html.escape(str(value))
+
+    rows = []
+    for case in sorted(cases, key=lambda c: c.created_at):
+        events = [(t.at, f"case {t.from_state or '—'} → {t.to_state}", t.reason) for t in case.transitions]
+        events += [(a.updated_at, f"{a.step} on {a.target}: {a.phase}",
+                    json.dumps(dict(a.detail), default=str)[:300]) for a in ActionStore(demo.ledger.actions).for_case(
+                        case.case_id)]
+        items = "".join(f"<li><time>{esc(at.isoformat())}</time> <b>{esc(what)}</b> "
+                        f"<span>{esc(why)}</span></li>" for at, what, why in sorted(events))
+        who = case.user_upns[0] if case.user_upns else case.principal.value
+        rows.append(f"<section><h2>{esc(case.case_id)} — {esc(who)} ({esc(case.severity)}, {esc(case.state)})</h2>"
+                    f"<p>rules: {esc(', '.join(case.rule_ids))}</p><ol>{items}</ol></section>")
+    checks = "".join(f"<li>{'✔' if ok else '✘'} {esc(what)}</li>" for what, ok in demo.checks)
+    writes = "".join(f"<li>{esc(w.action)} → {esc(w.target)}</li>" for w in demo.simulator.state.writes_of())
+    delivered = "".join(f"<li><b>{esc(what)}</b><br>{esc(outcome)}<ul>{''.join(f'<li>{esc(a)}</li>' for a in acts)}"
+                        "</ul></li>" for what, outcome, acts in demo.deliveries)
+    restarted = "".join(f"<li>{esc(site)}: {n}</li>" for site, n in sorted(restarts.items())) or "<li>none</li>"
+    topic = "".join(f"<li>{esc(e.get('eventType'))} {esc(e.get('subject'))} <code>{esc(e.get('id'))}</code> "
+                    f"<span>{esc(json.dumps(e.get('data'), default=str)[:300])}</span></li>" for e in published)
+    page = ("<!doctype html><meta charset=utf-8><title>Tokenwarden demo</title><style>body{font:14px system-ui;"
+            "margin:2em}time{color:#666}li{margin:.2em 0}section{border-top:1px solid #ddd}</style>"
+            f"<h1>Tokenwarden demo — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</h1>"
+            f"<p>Scan source: Log Analytics query API at {esc(demo.endpoint.url)} (local workspace {WORKSPACE_ID}), "
+            f"{demo.endpoint.source.queries} queries.</p><h2>Checks</h2><ul>{checks}</ul>"
+            f"<h2>Events delivered to the events function</h2><ul>{delivered}</ul>"
+            f"<h2>Site restarts</h2><ul>{restarted}</ul>"
+            f"<h2>Events published to the Event Grid topic</h2><ul>{topic or '<li>none</li>'}</ul>"
+            f"<h2>Writes to the simulated tenant</h2><ul>{writes}</ul>{''.join(rows)}")
+    path = demo.out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def _put_source_incident(simulator: Any, name: str) -> None:
