@@ -19,7 +19,8 @@ from shared.errors import ConfigurationError
 from shared.loopback import is_loopback
 from shared.timeparse import parse_duration
 
-__all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "SETTINGS", "SettingSpec", "Settings", "load_settings"]
+__all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "HOST_TELEMETRY_SETTINGS", "SETTINGS", "SettingSpec",
+           "Settings", "load_settings", "settings_table"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +222,34 @@ HOST_STORAGE_SETTINGS: tuple[SettingSpec, ...] = (
 Named by the host's convention (``AzureWebJobsStorage__*``), not Tokenwarden's, so they live apart
 from :data:`SETTINGS`: the deployment defines them in the host settings of ``infra/app/api.bicep``.
 """
+
+
+HOST_TELEMETRY_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="APPLICATIONINSIGHTS_CONNECTION_STRING",
+        default="",
+        purpose="App Insights the host (and, when enabled, OpenTelemetry) sends logs and the audit trail to.",
+    ),
+    SettingSpec(
+        name="APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        default="",
+        purpose="'ClientId=<identity>;Authorization=AAD': telemetry is sent with the app's identity, not a key.",
+    ),
+)
+"""Named by the host's convention and set in ``infra/app/api.bicep``; read only by ``shared/audit/telemetry.py``
+(from the mapping an adapter passes), never through :class:`Settings`."""
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, for docs/operations.md (a test keeps the doc equal to this)."""
+    groups = (("Tokenwarden", SETTINGS), ("set by the deployment", DEPLOYMENT_SETTINGS),
+              ("host storage", HOST_STORAGE_SETTINGS), ("host telemetry", HOST_TELEMETRY_SETTINGS))
+    rows = ["| setting | group | default | meaning |", "|---|---|---|---|"]
+    for group, specs in groups:
+        for spec in specs:
+            default = f"`{spec.default}`" if spec.default else "(none)"
+            rows.append(f"| `{spec.name}` | {group} | {default} | {spec.purpose.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,6 +100,12 @@ def test_every_host_storage_setting_is_a_host_setting() -> None:
     assert not missing, f"add these to hostSettings in infra/app/api.bicep: {missing}"
 
 
+def test_every_host_telemetry_setting_is_a_host_setting() -> None:
+    host = set(infra_file("app/api.bicep")["variables"]["hostSettings"]["value"])
+    missing = sorted(spec.name for spec in shared.settings.HOST_TELEMETRY_SETTINGS if spec.name not in host)
+    assert not missing, f"add these to hostSettings in infra/app/api.bicep: {missing}"
+
+
 def test_derived_settings_still_exist_in_the_registry() -> None:
     registry = {spec.name for spec in shared.settings.SETTINGS}
     assert set(DERIVED) <= registry
