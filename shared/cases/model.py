@@ -39,12 +39,13 @@ ALLOWED_TRANSITIONS: dict[CaseState, frozenset[CaseState]] = {
     "awaiting_approval": frozenset({"responding", "failed", "closed"}),
     "responding": frozenset({"contained", "failed"}),
     "contained": frozenset({"responding", "closed"}),
-    "failed": frozenset({"enriched", "responding", "closed"}),
+    "failed": frozenset({"enriched", "awaiting_approval", "responding", "closed"}),
     "closed": frozenset(),
 }
 """``responding`` may only end in ``contained`` or ``failed``: an action under way is never silently
 dropped by a close. A contained case may respond again (new findings after containment); a failed
-one may be re-enriched or retried. ``closed`` is final: re-detection opens the next generation."""
+one may be re-enriched, retried, or wait for an approver to retry it. ``closed`` is final: re-detection
+opens the next generation."""
 
 _SEVERITY_ORDER: tuple[Severity, ...] = ("Informational", "Low", "Medium", "High")
 

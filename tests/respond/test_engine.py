@@ -141,3 +141,21 @@ def test_a_step_that_fails_for_good_fails_the_case_with_the_error(world: World) 
     assert response.state == "failed" and "disable_user" in response.reason and "403" in response.reason
     stored = CaseStore(world.ledger.cases).get(case.case_id)
     assert stored is not None and stored.state == "failed"
+
+
+def test_a_failed_case_is_planned_again_and_an_approval_finishes_only_what_was_left(world: World) -> None:
+    case = world.case("compromised-signing-key")
+    user = next(u["id"] for u in case.enrichment["users"])  # type: ignore[index]
+    world.simulator.faults.fail(f"/users/{user}", status=403, times=None, method="PATCH")
+    failed = asyncio.run(world.engine(RESPONSE_MODE="auto").respond(case, now=NOW))
+    assert failed.state == "failed"
+    revoked = _writes(world).count(("revokeSignInSessions", user))
+    world.simulator.faults.clear()
+    waiting = asyncio.run(world.engine("inv-retry", RESPONSE_MODE="approval").respond(
+        case, now=NOW + timedelta(minutes=1)))
+    assert waiting.state == "awaiting_approval"
+    done = asyncio.run(world.engine("inv-approve", RESPONSE_MODE="approval").respond(
+        case, now=NOW + timedelta(minutes=2), approved_by="alice"))
+    assert done.state == "contained", done.reason
+    assert _writes(world).count(("revokeSignInSessions", user)) == revoked == 1  # the finished step is not redone
+    assert ("updateUser", user) in _writes(world)
