@@ -88,8 +88,9 @@ class _Decision:
     case: Case
     verdict: Verdict
     phase: ActionPhase | None
-    """``refused`` or ``planned`` for a hold."""
+    """``refused`` or ``planned`` for a hold; None for a case only reported (nothing can act on it)."""
     reason: str
+    steps: list[PlannedStep] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -147,12 +148,12 @@ class ResponseEngine:
         current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
                                          for c in cases))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
-        verdicts = [self._decide(case, stored, approved_by=approved_by) for case, stored in zip(cases, current,
-                                                                                                strict=True)]
+        verdicts = [self._decide(case, stored, approved_by=approved_by, run=run)
+                     for case, stored in zip(cases, current, strict=True)]
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
 
         async def answer(verdict: _Decision) -> CaseResponse:
-            item = await asyncio.to_thread(self._persist, verdict, now=now, run=run)
+            item = await asyncio.to_thread(self._persist, verdict, now=now)
             if item.verdict == "act":
                 await self._act(item, now=now, batcher=batcher)
             if item.verdict != "done" and self.guardrails.mode != "dry-run":
@@ -162,46 +163,47 @@ class ResponseEngine:
         return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in verdicts)))
 
     # --- stages ------------------------------------------------------------------------------------
-    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None) -> _Decision:
+    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str) -> _Decision:
         """What the guardrails allow for one case; no I/O, except that the blast radius counts admissions."""
         if current is None:
             raise TokenwardenError(f"there is no case {case.case_id}")
         if not current.is_open or (current.state == "contained" and approved_by is None):
             return _Decision(case=current, verdict="done", phase=None, reason=f"case is {current.state}; nothing to do")
+        steps = plan_steps(current, self.policy, refresh_targets=self._refresh_targets(current), run_id=run,
+                           incident=self._incident_name(current))
         protected = self.guardrails.protected_reason(identifiers(current))
         if protected:
-            return _Decision(case=current, verdict="hold", phase="refused", reason=protected)
+            return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)
+        if not any(s.name not in REPORTING_STEPS and s.target != NO_TARGET for s in steps):
+            # Nothing can act here (an "investigate" playbook, an app principal, no registered refresh): report,
+            # but never call the case contained, count it against the blast radius, or ask an approver to
+            # approve nothing. Its state stays.
+            return _Decision(case=current, verdict="hold", phase=None, steps=steps,
+                             reason=f"nothing in playbook {playbook_for(current, self.policy).name} can act on "
+                                    "this case's principal; reported for an analyst")
         if self.guardrails.mode == "dry-run":
-            return _Decision(case=current, verdict="hold", phase="planned",
+            return _Decision(case=current, verdict="hold", phase="planned", steps=steps,
                              reason="dry run: the plan is recorded and nothing was changed")
         if self.guardrails.mode == "approval" and approved_by is None:
-            return _Decision(case=current, verdict="hold", phase="planned",
+            return _Decision(case=current, verdict="hold", phase="planned", steps=steps,
                              reason="approval mode: the planned steps wait for an approver")
         refusal = self.blast.admit(current.case_id) if approved_by is None else None
         if refusal:
-            return _Decision(case=current, verdict="hold", phase="planned", reason=refusal)
+            return _Decision(case=current, verdict="hold", phase="planned", reason=refusal, steps=steps)
         who = f"approved by {approved_by}" if approved_by else "automatic response"
-        return _Decision(case=current, verdict="act", phase=None, reason=who)
+        return _Decision(case=current, verdict="act", phase=None, reason=who, steps=steps)
 
-    def _persist(self, decision: _Decision, *, now: datetime, run: str) -> _Prepared:
+    def _persist(self, decision: _Decision, *, now: datetime) -> _Prepared:
         """Record the plan (or the refusal) and move the case; runs in a worker thread."""
-        case = decision.case
+        case, steps = decision.case, decision.steps
         if decision.verdict == "done":
             return _Prepared(case=case, steps=[], verdict="done", reason=decision.reason)
-        steps = plan_steps(case, self.policy, refresh_targets=self._refresh_targets(case), run_id=run,
-                           incident=self._incident_name(case))
         acting = [s for s in steps if s.name not in REPORTING_STEPS]
         reporting = [s for s in steps if s.name in REPORTING_STEPS]
-        able = [s for s in acting if not (s.name == "refresh_app_key_cache" and s.target == NO_TARGET)]
-        if not able and decision.phase != "refused":
-            # Nothing can act here (an "investigate" playbook, an app principal, no registered refresh): report,
-            # but never call the case contained, nor ask an approver to approve nothing. Its state stays.
-            reason = (f"nothing in playbook {playbook_for(case, self.policy).name} can act on this case's "
-                      "principal; reported for an analyst")
-            return _Prepared(case=case, steps=[] if self.guardrails.mode == "dry-run" else reporting,
-                             verdict="hold", reason=reason)
         if decision.verdict == "hold":
-            assert decision.phase is not None
+            if decision.phase is None:  # reported only
+                return _Prepared(case=case, steps=[] if self.guardrails.mode == "dry-run" else reporting,
+                                 verdict="hold", reason=decision.reason)
             if self.guardrails.mode == "dry-run" and decision.phase == "planned":
                 return self._hold(case, steps, [], "planned", decision.reason, now, move=False)
             return self._hold(case, acting, reporting, decision.phase, decision.reason, now)
