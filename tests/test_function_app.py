@@ -34,6 +34,51 @@ def test_scan_timer_binding_reads_its_schedule_from_an_app_setting() -> None:
                                 "queueName": "tokenwarden-respond", "connection": "AzureWebJobsStorage"}
 
 
+QUEUE = {"connection": "AzureWebJobsStorage", "queueName": "tokenwarden-respond"}
+
+
+def _http(route: str, method: str, auth: str = "FUNCTION") -> set[str]:
+    trigger = {"type": "httpTrigger", "direction": "IN", "route": route, "methods": [method], "authLevel": auth}
+    return {json.dumps(trigger, sort_keys=True), json.dumps({"type": "http", "direction": "OUT"}, sort_keys=True)}
+
+
+def _bindings(*bindings: dict[str, object]) -> set[str]:
+    return {json.dumps(b, sort_keys=True) for b in bindings}
+
+
+EXPECTED_BINDINGS: dict[str, set[str]] = {
+    "scan": _bindings({"type": "timerTrigger", "direction": "IN", "schedule": "%SCAN_SCHEDULE%",
+                       "runOnStartup": False, "useMonitor": True}, {"type": "queue", "direction": "OUT", **QUEUE}),
+    "key_drift": _bindings({"type": "timerTrigger", "direction": "IN", "schedule": "%KEY_DRIFT_SCHEDULE%",
+                            "runOnStartup": False, "useMonitor": True}),
+    "respond": _bindings({"type": "queueTrigger", "direction": "IN", **QUEUE}),
+    "respond_poison": _bindings({"type": "queueTrigger", "direction": "IN", "connection": "AzureWebJobsStorage",
+                                 "queueName": "tokenwarden-respond-poison"}),
+    "events": _bindings({"type": "eventGridTrigger", "direction": "IN"},
+                        {"type": "queue", "direction": "OUT", **QUEUE}),
+    "sentinel_incident": _http("sentinel/incident", "POST"),
+    "manual_scan": _http("scan", "POST"),
+    "manual_respond": _http("respond", "POST"),
+    "analyze_token": _http("tokens/analyze", "POST"),
+    "list_cases": _http("cases", "GET"),
+    "get_case": _http("cases/{id}", "GET"),
+    "approve_case": _http("cases/{id}/approve", "POST"),
+    "health": _http("health", "GET"),
+    "openapi": _http("openapi.json", "GET", "ANONYMOUS"),
+}
+
+
+def test_every_function_has_exactly_the_bindings_the_host_and_the_deployment_expect() -> None:
+    """Schedules come from app settings, queues and connections are the ones Bicep grants, routes and auth
+    levels are the API's. A new function or a changed binding must be added here on purpose."""
+    found = {}
+    for function in INDEXED:
+        bindings = json.loads(function.get_function_json())["bindings"]
+        found[function.get_function_name()] = {json.dumps({k: v for k, v in b.items() if k != "name"}, sort_keys=True)
+                                               for b in bindings}
+    assert found == EXPECTED_BINDINGS
+
+
 def test_exactly_one_function_app_is_registered() -> None:
     assert isinstance(function_app.app, func.FunctionApp)
     names = [f.get_function_name() for f in INDEXED]
