@@ -3,7 +3,7 @@
 One function takes both delivery schemas. azure-functions 1.26 decodes a CloudEvents 1.0 body (it has
 ``specversion``) into ``func.CloudEvent`` and an Event Grid schema body into ``func.EventGridEvent``, whatever the
 parameter's annotation says; the annotation must be one class, so it names EventGridEvent and the body checks.
-The Key Vault subscription (infra/app/keyvault-subscription.bicep) delivers to this function by name.
+Its Event Grid subscriptions (infra/app/topic-subscription.bicep) deliver to this function by name.
 
 Outcomes for Event Grid: a malformed event is logged in one line and acknowledged (a retry cannot fix it), an
 unknown type is logged and acknowledged; anything else that fails (an app's key cache could not be refreshed,

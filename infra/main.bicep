@@ -1,12 +1,13 @@
 // Tokenwarden: the whole responder, deployed with `azd up` into the customer's own subscription.
 //
 // Provisioned here, before the code exists: identity, storage, Function App, Application Insights,
-// data collection (DCE, DCR, custom tables), the Event Grid topics, every Azure role Tokenwarden
+// data collection (DCE, DCR, custom tables), the Event Grid topics (an outbound one only Tokenwarden
+// sends to, an inbound one only eventPublisherPrincipalIds send to), every Azure role Tokenwarden
 // needs (each on the one resource it is for), the Sentinel analytics rules and the audit workbook.
 // Optional: Microsoft Graph app roles (graph/graph-permissions.bicep, needs Entra rights).
 // After `azd deploy`, postdeploy.bicep adds what needs the running code: the Event Grid
-// subscriptions to the `events` function (Key Vault key events; the inbound Tokenwarden.TokenAnomaly
-// and Tokenwarden.MonitorAlert on Tokenwarden's topic), the Sentinel playbook and the automation
+// subscriptions to the `events` function (Key Vault key events; Tokenwarden.TokenAnomaly and
+// Tokenwarden.MonitorAlert on the inbound topic), the Sentinel playbook and the automation
 // rule that runs it.
 
 targetScope = 'subscription'
@@ -155,7 +156,7 @@ param signingKeysReaderPrincipalIds array = []
 @description('Principals allowed to send TokenValidation_CL rows (apps that report validated tokens).')
 param tokenValidationPublisherPrincipalIds array = []
 
-@description('Principals allowed to send events to Tokenwarden\'s topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert (EventGrid Data Sender on the topic).')
+@description('Principals allowed to send events to Tokenwarden\'s inbound topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert (EventGrid Data Sender on that topic only, never on the outbound one).')
 param eventPublisherPrincipalIds array = []
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +277,27 @@ module dataCollection 'monitoring/data-collection.bicep' = {
   }
 }
 
+// Two topics, one per direction: EventGrid Data Sender cannot be narrowed to event types, so a principal
+// allowed to send inbound events must not be able to send Tokenwarden.SigningKeys.Untrusted to the apps.
+// Event type names: shared/resource_names.py (EVENT_TYPE_*, OUTBOUND_EVENT_TYPES, INBOUND_EVENT_TYPES).
+var outboundEventTypes = {
+  'Tokenwarden.SigningKeys.Untrusted': {
+    displayName: 'Signing keys no longer trusted (outbound)'
+    description: 'Published by Tokenwarden: a signing key must no longer be accepted. Apps subscribe and drop it from every key cache now.'
+  }
+}
+var inboundEventTypes = {
+  'Tokenwarden.TokenAnomaly': {
+    displayName: 'Token anomaly (inbound)'
+    description: 'Sent by an app\'s token-validation middleware: one token it found suspect, as a TokenValidation_CL row with its FailureReason. Tokenwarden\'s events function receives it.'
+  }
+  'Tokenwarden.MonitorAlert': {
+    displayName: 'Azure Monitor alert (inbound)'
+    description: 'An Azure Monitor alert in the common alert schema, relayed onto this topic. Tokenwarden\'s events function receives it.'
+  }
+}
+
+// Outbound: Tokenwarden publishes (EVENT_GRID_TOPIC_ENDPOINT), apps subscribe. Only Tokenwarden sends.
 module events 'app/events.bicep' = {
   name: 'events'
   scope: rg
@@ -283,6 +305,19 @@ module events 'app/events.bicep' = {
     name: '${abbrs.eventGridDomainsTopics}tokenwarden-${resourceToken}'
     location: location
     tags: tags
+    eventTypes: outboundEventTypes
+  }
+}
+
+// Inbound: apps and the alert relay publish, Tokenwarden's events function subscribes (postdeploy.bicep).
+module inboundEvents 'app/events.bicep' = {
+  name: 'inbound-events'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}tokenwarden-in-${resourceToken}'
+    location: location
+    tags: tags
+    eventTypes: inboundEventTypes
   }
 }
 
@@ -363,7 +398,8 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: appInsights.outputs.name
     dataCollectionRuleName: dataCollection.outputs.ruleName
-    eventGridTopicName: events.outputs.name
+    outboundTopicName: events.outputs.name
+    inboundTopicName: inboundEvents.outputs.name
     signingKeysContainerName: storage.outputs.signingKeysContainerName
     signingKeysReaderPrincipalIds: signingKeysReaderPrincipalIds
     tokenValidationPublisherPrincipalIds: tokenValidationPublisherPrincipalIds
@@ -455,6 +491,11 @@ output KEY_VAULT_SYSTEM_TOPIC_NAME string = subscribeToKeyVault ? systemTopicNam
 output LOGS_INGESTION_ENDPOINT string = dataCollection.outputs.logsIngestionEndpoint
 output TOKEN_VALIDATION_DCR_IMMUTABLE_ID string = dataCollection.outputs.ruleImmutableId
 output TOKEN_VALIDATION_STREAM string = dataCollection.outputs.tokenValidationStream
+// The outbound topic: Tokenwarden publishes Tokenwarden.SigningKeys.Untrusted there, apps subscribe.
 output EVENT_GRID_TOPIC_ENDPOINT string = events.outputs.endpoint
 output EVENT_GRID_TOPIC_NAME string = events.outputs.name
+// Where apps and the alert relay send Tokenwarden.TokenAnomaly and Tokenwarden.MonitorAlert; the
+// postdeploy hook passes the name to postdeploy.bicep.
+output EVENT_GRID_INBOUND_TOPIC_ENDPOINT string = inboundEvents.outputs.endpoint
+output EVENT_GRID_INBOUND_TOPIC_NAME string = inboundEvents.outputs.name
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions

@@ -1,7 +1,7 @@
 // What needs Tokenwarden's code to be running, deployed by the azd postdeploy hook after `azd deploy`
 // (hooks/postdeploy.sh). Deployed to Tokenwarden's resource group:
 //   * the Event Grid subscriptions to the `events` function: the Key Vault's key events, and the
-//     inbound types on Tokenwarden's custom topic (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert);
+//     inbound types on Tokenwarden's inbound topic (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert);
 //     Event Grid validates the endpoint when a subscription is created, so the function must exist first;
 //   * the Sentinel playbook, which needs the Function App's host key (created when the host first runs);
 //   * Sentinel's right to run the playbook, the playbook's Sentinel Reader role, and the automation
@@ -28,8 +28,9 @@ param keyVaultResourceId string = ''
 @description('Name of the vault\'s Event Grid system topic (main.bicep output KEY_VAULT_SYSTEM_TOPIC_NAME).')
 param keyVaultSystemTopicName string = ''
 
-@description('Name of Tokenwarden\'s Event Grid custom topic in this resource group (main.bicep output EVENT_GRID_TOPIC_NAME). Empty: the name main.bicep gives it.')
-param eventGridTopicName string = ''
+@description('Name of Tokenwarden\'s inbound Event Grid topic in this resource group (main.bicep output EVENT_GRID_INBOUND_TOPIC_NAME), where apps and the alert relay send their events.')
+@minLength(3)
+param inboundTopicName string
 
 @description('Object id, in this tenant, of the Microsoft Sentinel service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
 param sentinelServicePrincipalObjectId string
@@ -45,9 +46,8 @@ var workspaceSubscriptionId = split(workspaceResourceId, '/')[2]
 var workspaceResourceGroupName = split(workspaceResourceId, '/')[4]
 var workspaceName = last(split(workspaceResourceId, '/'))
 var subscribeToKeyVault = !empty(keyVaultResourceId)
-var topicName = !empty(eventGridTopicName) ? eventGridTopicName : '${abbrs.eventGridDomainsTopics}tokenwarden-${resourceToken}'
-// What Tokenwarden receives on its own topic; Tokenwarden.SigningKeys.Untrusted there is outbound
-// (apps subscribe to it), so it is left out (shared/resource_names.py: EVENT_TYPE_*).
+// What Tokenwarden receives on its inbound topic: exactly the types declared there (shared/resource_names.py:
+// INBOUND_EVENT_TYPES). Tokenwarden.SigningKeys.Untrusted is on the outbound topic, for the apps.
 var inboundEventTypes = [
   'Tokenwarden.TokenAnomaly'
   'Tokenwarden.MonitorAlert'
@@ -73,13 +73,13 @@ module keyVaultSubscription 'app/topic-subscription.bicep' = if (subscribeToKeyV
   }
 }
 
-// Token anomalies reported by apps and relayed Azure Monitor alerts, sent to Tokenwarden's own topic
-// by the principals in main.bicep's eventPublisherPrincipalIds.
+// Token anomalies reported by apps and relayed Azure Monitor alerts, sent to Tokenwarden's inbound topic
+// by the principals in main.bicep's eventPublisherPrincipalIds (the only senders there).
 module inboundSubscription 'app/topic-subscription.bicep' = {
   name: 'tokenwarden-inbound-subscription'
   params: {
     topicKind: 'custom'
-    topicName: topicName
+    topicName: inboundTopicName
     subscriptionName: 'tokenwarden-inbound-events'
     includedEventTypes: inboundEventTypes
     functionAppResourceId: functionApp.id

@@ -12,6 +12,7 @@ __all__ = [
     "EVENT_TYPE_TOKEN_ANOMALY",
     "EVENT_TYPE_UNTRUSTED_KEYS",
     "INBOUND_EVENT_TYPES",
+    "OUTBOUND_EVENT_TYPES",
     "QUEUE_RESPOND",
     "STORAGE_TABLES",
     "TABLE_ACTIONS",
@@ -37,10 +38,13 @@ UNTRUSTED_KEYS_BLOB = "untrusted-keys.json"
 """The current untrusted-key list, for apps that poll instead of subscribing."""
 
 EVENT_TYPE_UNTRUSTED_KEYS = "Tokenwarden.SigningKeys.Untrusted"
-"""Outbound on Tokenwarden's Event Grid topic: published by Tokenwarden, subscribed to by apps."""
+"""On the outbound Event Grid topic: published by Tokenwarden, subscribed to by apps."""
 EVENT_TYPE_TOKEN_ANOMALY = "Tokenwarden.TokenAnomaly"  # noqa: S105 - an event type, not a secret
-"""Inbound on the topic: sent by apps' token-validation middleware, delivered to the ``events`` function."""
+"""On the inbound topic: sent by apps' token-validation middleware, delivered to the ``events`` function."""
 EVENT_TYPE_MONITOR_ALERT = "Tokenwarden.MonitorAlert"
-"""Inbound on the topic: an Azure Monitor alert (common alert schema), relayed; delivered to ``events``."""
+"""On the inbound topic: an Azure Monitor alert (common alert schema), relayed; delivered to ``events``."""
+OUTBOUND_EVENT_TYPES = (EVENT_TYPE_UNTRUSTED_KEYS,)
+"""What the outbound topic (``EVENT_GRID_TOPIC_ENDPOINT``) carries; only Tokenwarden may send to it."""
 INBOUND_EVENT_TYPES = (EVENT_TYPE_TOKEN_ANOMALY, EVENT_TYPE_MONITOR_ALERT)
-"""What the ``events`` function's subscription to the topic delivers (``infra/postdeploy.bicep``)."""
+"""What the inbound topic carries, and what the ``events`` function's subscription to it delivers
+(``infra/postdeploy.bicep``); only the principals in ``eventPublisherPrincipalIds`` may send to it."""

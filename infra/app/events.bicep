@@ -1,11 +1,14 @@
-// Tokenwarden's Event Grid custom topic, both ways:
+// One of Tokenwarden's two Event Grid custom topics (main.bicep deploys this module twice). Each topic
+// carries events in one direction only, because EventGrid Data Sender cannot be narrowed to event types:
+// whoever may send to a topic may send every type on it.
 //   * outbound: Tokenwarden publishes Tokenwarden.SigningKeys.Untrusted when a signing key must no
-//     longer be trusted; apps subscribe to it to drop cached keys at once;
+//     longer be trusted; apps subscribe to it to drop cached keys at once. Only Tokenwarden's identity
+//     may send here (rbac.bicep).
 //   * inbound: apps' token-validation middleware sends Tokenwarden.TokenAnomaly, and the alert relay
 //     sends Tokenwarden.MonitorAlert (an Azure Monitor alert in the common alert schema); Tokenwarden's
 //     `events` function subscribes to exactly these two (postdeploy.bicep, app/topic-subscription.bicep).
-// Publishing needs an Entra token with EventGrid Data Sender on this topic (rbac.bicep: Tokenwarden's
-// identity and the principals in eventPublisherPrincipalIds); access keys are disabled.
+//     Only the principals in main.bicep's eventPublisherPrincipalIds may send here (rbac.bicep).
+// Publishing needs an Entra token with EventGrid Data Sender on the topic; access keys are disabled.
 
 @description('Topic name.')
 param name string
@@ -14,6 +17,9 @@ param name string
 param location string
 
 param tags object = {}
+
+@description('The event types this topic carries, declared for subscribers: each event type name mapped to { displayName, description } (shared/resource_names.py: EVENT_TYPE_*).')
+param eventTypes object
 
 resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   name: name
@@ -28,23 +34,10 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
     minimumTlsVersionAllowed: '1.2'
     publicNetworkAccess: 'Enabled'
     dataResidencyBoundary: 'WithinGeopair'
-    // What subscribers can expect on this topic (shared/resource_names.py: EVENT_TYPE_*).
+    // What subscribers can expect on this topic.
     eventTypeInfo: {
       kind: 'Inline'
-      inlineEventTypes: {
-        'Tokenwarden.SigningKeys.Untrusted': {
-          displayName: 'Signing keys no longer trusted (outbound)'
-          description: 'Published by Tokenwarden: a signing key must no longer be accepted. Apps subscribe and drop it from every key cache now.'
-        }
-        'Tokenwarden.TokenAnomaly': {
-          displayName: 'Token anomaly (inbound)'
-          description: 'Sent by an app\'s token-validation middleware: one token it found suspect, as a TokenValidation_CL row with its FailureReason. Tokenwarden\'s events function receives it.'
-        }
-        'Tokenwarden.MonitorAlert': {
-          displayName: 'Azure Monitor alert (inbound)'
-          description: 'An Azure Monitor alert in the common alert schema, relayed onto this topic. Tokenwarden\'s events function receives it.'
-        }
-      }
+      inlineEventTypes: eventTypes
     }
   }
 }

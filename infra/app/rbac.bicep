@@ -8,7 +8,12 @@ param principalId string
 param storageAccountName string
 param applicationInsightsName string
 param dataCollectionRuleName string
-param eventGridTopicName string
+
+@description('Name of the outbound Event Grid topic (Tokenwarden.SigningKeys.Untrusted): only Tokenwarden\'s identity may send to it.')
+param outboundTopicName string
+
+@description('Name of the inbound Event Grid topic (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert): only eventPublisherPrincipalIds may send to it.')
+param inboundTopicName string
 
 @description('Name of the blob container that holds the published untrusted-key list.')
 param signingKeysContainerName string
@@ -19,7 +24,7 @@ param signingKeysReaderPrincipalIds array = []
 @description('Principals (apps that validate tokens) allowed to send TokenValidation_CL rows through the DCR.')
 param tokenValidationPublisherPrincipalIds array = []
 
-@description('Principals allowed to send events to the topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert.')
+@description('Principals allowed to send events to the inbound topic: apps whose validation middleware reports Tokenwarden.TokenAnomaly, and the relay of Tokenwarden.MonitorAlert. They get no role on the outbound topic.')
 param eventPublisherPrincipalIds array = []
 
 // Built-in role definition ids.
@@ -52,8 +57,12 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
   name: dataCollectionRuleName
 }
 
-resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
-  name: eventGridTopicName
+resource outboundTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: outboundTopicName
+}
+
+resource inboundTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: inboundTopicName
 }
 
 // Host storage (deployment package, timer leases, host secrets) and the untrusted-key list. The
@@ -117,10 +126,11 @@ resource dcrMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Publishing Tokenwarden.SigningKeys.Untrusted events.
+// Publishing Tokenwarden.SigningKeys.Untrusted events: Tokenwarden is the only sender on the outbound
+// topic, so no other principal can make the apps drop valid signing keys.
 resource topicDataSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventGridTopic.id, principalId, eventGridDataSenderRoleId)
-  scope: eventGridTopic
+  name: guid(outboundTopic.id, principalId, eventGridDataSenderRoleId)
+  scope: outboundTopic
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSenderRoleId)
     principalId: principalId
@@ -156,15 +166,16 @@ resource tokenValidationPublishers 'Microsoft.Authorization/roleAssignments@2022
 ]
 
 // Apps and the alert relay send their inbound events (Tokenwarden.TokenAnomaly, Tokenwarden.MonitorAlert)
-// to the topic. Data Sender cannot be narrowed to event types: see docs/deployment.md.
+// to the inbound topic, and only there: Data Sender cannot be narrowed to event types, so a role on the
+// outbound topic would let them publish Tokenwarden.SigningKeys.Untrusted (see docs/deployment.md).
 resource eventPublishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for publisherId in eventPublisherPrincipalIds: {
-    name: guid(eventGridTopic.id, publisherId, eventGridDataSenderRoleId)
-    scope: eventGridTopic
+    name: guid(inboundTopic.id, publisherId, eventGridDataSenderRoleId)
+    scope: inboundTopic
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSenderRoleId)
       principalId: publisherId
-      description: 'Send Tokenwarden.TokenAnomaly or Tokenwarden.MonitorAlert events to the Tokenwarden topic.'
+      description: 'Send Tokenwarden.TokenAnomaly or Tokenwarden.MonitorAlert events to the Tokenwarden inbound topic.'
     }
   }
 ]

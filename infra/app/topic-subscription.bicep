@@ -1,5 +1,5 @@
 // Delivers chosen event types from one Event Grid topic to Tokenwarden's `events` function: the Key
-// Vault's key events (its system topic) and the inbound events on Tokenwarden's custom topic
+// Vault's key events (its system topic) and the events on Tokenwarden's inbound custom topic
 // (Tokenwarden.TokenAnomaly from apps' validation middleware, Tokenwarden.MonitorAlert from the alert
 // relay). Deployed into the topic's resource group after the code is deployed (postdeploy.bicep):
 // Event Grid validates the endpoint when the subscription is created and fails with "Destination

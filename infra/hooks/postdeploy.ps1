@@ -3,7 +3,7 @@
 $ErrorActionPreference = 'Stop'
 
 foreach ($name in 'AZURE_ENV_NAME', 'AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME',
-                  'SENTINEL_WORKSPACE_RESOURCE_ID', 'SENTINEL_ANALYTIC_RULE_IDS') {
+                  'SENTINEL_WORKSPACE_RESOURCE_ID', 'SENTINEL_ANALYTIC_RULE_IDS', 'EVENT_GRID_INBOUND_TOPIC_NAME') {
     if (-not [Environment]::GetEnvironmentVariable($name)) {
         throw "postdeploy: $name is not set: run azd provision first"
     }
@@ -28,6 +28,7 @@ $parameters = @{
         analyticRuleIds                  = @{ value = @(ConvertFrom-Json $env:SENTINEL_ANALYTIC_RULE_IDS) }
         keyVaultResourceId               = @{ value = "$env:KEY_VAULT_RESOURCE_ID" }
         keyVaultSystemTopicName          = @{ value = "$env:KEY_VAULT_SYSTEM_TOPIC_NAME" }
+        inboundTopicName                 = @{ value = $env:EVENT_GRID_INBOUND_TOPIC_NAME }
         sentinelServicePrincipalObjectId = @{ value = $sentinelSp }
     }
 }
@@ -46,4 +47,4 @@ try {
 } finally {
     Remove-Item $file -ErrorAction SilentlyContinue
 }
-Write-Output 'postdeploy: Event Grid subscription, Sentinel playbook and automation rule are in place.'
+Write-Output 'postdeploy: Event Grid subscriptions, Sentinel playbook and automation rule are in place.'

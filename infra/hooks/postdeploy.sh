@@ -10,6 +10,7 @@ set -eu
 : "${AZURE_FUNCTION_APP_NAME:?main.bicep output missing: run azd provision first}"
 : "${SENTINEL_WORKSPACE_RESOURCE_ID:?main.bicep output missing: run azd provision first}"
 : "${SENTINEL_ANALYTIC_RULE_IDS:?main.bicep output missing: run azd provision first}"
+: "${EVENT_GRID_INBOUND_TOPIC_NAME:?main.bicep output missing: run azd provision first}"
 
 command -v az >/dev/null 2>&1 || { echo "postdeploy: the Azure CLI (az) is required" >&2; exit 1; }
 
@@ -36,6 +37,7 @@ cat >"$params" <<JSON
     "analyticRuleIds": { "value": $SENTINEL_ANALYTIC_RULE_IDS },
     "keyVaultResourceId": { "value": "${KEY_VAULT_RESOURCE_ID:-}" },
     "keyVaultSystemTopicName": { "value": "${KEY_VAULT_SYSTEM_TOPIC_NAME:-}" },
+    "inboundTopicName": { "value": "$EVENT_GRID_INBOUND_TOPIC_NAME" },
     "sentinelServicePrincipalObjectId": { "value": "$sentinel_sp" }
   }
 }
@@ -59,4 +61,4 @@ until az deployment group create \
   echo "postdeploy: retrying in 60 s (the Function host may still be starting)" >&2
   sleep 60
 done
-echo "postdeploy: Event Grid subscription, Sentinel playbook and automation rule are in place."
+echo "postdeploy: Event Grid subscriptions, Sentinel playbook and automation rule are in place."

@@ -1,13 +1,15 @@
 """Azure RBAC: every role assignment uses a known built-in role, on one resource, never the subscription.
 
 Role definition ids are held in named variables (one per role, with a comment naming it); each
-assignment's scope is a resource symbol whose type is read from the same file.
+assignment's scope is a resource symbol whose type is read from the same file, and its grantee is the
+principal parameter it names (or the principal list its loop runs over).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra_bicep import GUID, INFRA, ROOT, bicep_files, body, parse, resolve, target_scope
 
@@ -25,22 +27,34 @@ KNOWN_ROLES = {
     "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
 }
 
-# The whole permission model: which role, on which kind of resource. A new grant, or a grant moved to a
-# broader scope, changes this set and must be reviewed (and documented in docs/permissions.md).
+# Grantees: Tokenwarden's identity is the `principalId` parameter of every module that takes one
+# (test_tokenwarden_is_the_principal_id_of_every_module); the others are named by their parameter.
+TOKENWARDEN = "principalId"
+
+# The whole permission model: which role, on which kind of resource (and which one, where a file holds
+# two of a kind), for whom. A new grant, a new grantee, or a grant moved to a broader scope or to another
+# resource changes this set and must be reviewed (and documented in docs/permissions.md).
 EXPECTED_GRANTS = {
-    ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces"),
-    ("Microsoft Sentinel Responder", "Microsoft.OperationalInsights/workspaces"),
-    ("Microsoft Sentinel Reader", "Microsoft.OperationalInsights/workspaces"),
-    ("Microsoft Sentinel Automation Contributor", "resourceGroup"),
-    ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
-    ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
-    ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
-    ("Storage Blob Data Reader", "Microsoft.Storage/storageAccounts/blobServices/containers"),
-    ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
-    ("Monitoring Metrics Publisher", "Microsoft.Insights/dataCollectionRules"),
-    ("EventGrid Data Sender", "Microsoft.EventGrid/topics"),
-    ("Website Contributor", "Microsoft.Web/sites"),
-    ("Website Contributor", "Microsoft.Web/serverfarms"),
+    ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces", "workspace", TOKENWARDEN),
+    ("Microsoft Sentinel Responder", "Microsoft.OperationalInsights/workspaces", "workspace", TOKENWARDEN),
+    ("Microsoft Sentinel Reader", "Microsoft.OperationalInsights/workspaces", "workspace", "playbookPrincipalId"),
+    ("Microsoft Sentinel Automation Contributor", "resourceGroup", "resourceGroup",
+     "sentinelServicePrincipalObjectId"),
+    ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts", "storageAccount", TOKENWARDEN),
+    ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts", "storageAccount", TOKENWARDEN),
+    ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts", "storageAccount", TOKENWARDEN),
+    ("Storage Blob Data Reader", "Microsoft.Storage/storageAccounts/blobServices/containers", "signingKeysContainer",
+     "signingKeysReaderPrincipalIds"),
+    ("Monitoring Metrics Publisher", "Microsoft.Insights/components", "applicationInsights", TOKENWARDEN),
+    ("Monitoring Metrics Publisher", "Microsoft.Insights/dataCollectionRules", "dataCollectionRule", TOKENWARDEN),
+    ("Monitoring Metrics Publisher", "Microsoft.Insights/dataCollectionRules", "dataCollectionRule",
+     "tokenValidationPublisherPrincipalIds"),
+    # Only Tokenwarden may publish Tokenwarden.SigningKeys.Untrusted; the inbound publishers send
+    # elsewhere (Data Sender cannot be narrowed to event types: test_infra_events.py).
+    ("EventGrid Data Sender", "Microsoft.EventGrid/topics", "outboundTopic", TOKENWARDEN),
+    ("EventGrid Data Sender", "Microsoft.EventGrid/topics", "inboundTopic", "eventPublisherPrincipalIds"),
+    ("Website Contributor", "Microsoft.Web/sites", "site", TOKENWARDEN),
+    ("Website Contributor", "Microsoft.Web/serverfarms", "plan", TOKENWARDEN),
 }
 
 
@@ -50,6 +64,11 @@ class Grant:
     symbol: str
     role: str
     scope: str
+    scope_symbol: str
+    grantee: str
+
+    def model(self) -> tuple[str, str, str, str]:
+        return (KNOWN_ROLES[self.role], self.scope, self.scope_symbol, self.grantee)
 
 
 def role_assignments() -> list[Grant]:
@@ -66,12 +85,22 @@ def role_assignments() -> list[Grant]:
             role_id = resolve(tree, definition["parameters"]["resource_name_1"])
             scope = config.get("scope")
             if scope is None:
-                scope_type = target_scope(tree)
+                scope_type = scope_symbol = target_scope(tree)
             else:
                 assert isinstance(scope, str), f"{path}:{symbol}: scope must be a resource symbol"
-                scope_type = tree["resources"][scope]["type"]
-            grants.append(Grant(path, symbol, role_id, scope_type))
+                scope_type, scope_symbol = tree["resources"][scope]["type"], scope
+            grants.append(Grant(path, symbol, role_id, scope_type, scope_symbol, grantee(tree, declaration)))
     return grants
+
+
+def grantee(tree: dict[str, Any], declaration: dict[str, Any]) -> str:
+    """The principal parameter an assignment grants to, or the parameter its loop runs over."""
+    principal = body(declaration)["properties"]["principalId"]
+    loop = declaration["config"].get("loop_type")
+    if loop is not None and loop["detail"]["item_name"] == principal:
+        principal = loop["detail"]["array_name"]
+    assert isinstance(principal, str) and principal in tree["parameters"], principal
+    return principal
 
 
 def test_role_assignments_are_found() -> None:
@@ -89,8 +118,21 @@ def test_no_role_assignment_at_subscription_scope() -> None:
 
 
 def test_the_grants_are_exactly_the_permission_model() -> None:
-    actual = {(KNOWN_ROLES[g.role], g.scope) for g in role_assignments()}
-    assert actual == EXPECTED_GRANTS
+    actual = [g.model() for g in role_assignments()]
+    assert len(actual) == len(set(actual)), "one role granted twice on one resource to one principal"
+    assert set(actual) == EXPECTED_GRANTS
+
+
+def test_tokenwarden_is_the_principal_id_of_every_module() -> None:
+    # Every module main.bicep gives a `principalId` gets Tokenwarden's identity, so TOKENWARDEN means it.
+    given = {symbol: body(module)["params"][TOKENWARDEN]
+             for symbol, module in parse(INFRA / "main.bicep")["modules"].items()
+             if TOKENWARDEN in body(module).get("params", {})}
+    assert {"rbac", "workspaceRbac", "cacheRefreshRbac"} <= set(given)
+    for symbol, value in given.items():
+        operands = value["operator"]["operands"]
+        assert operands["operand_1"] == "identity", symbol
+        assert operands["operand_2"]["operator"]["operands"] == {"operand_1": "outputs", "operand_2": "principalId"}
 
 
 def test_assignment_names_are_deterministic() -> None:
@@ -110,7 +152,7 @@ def test_role_id_variables_name_their_role() -> None:
 
 def test_the_permission_model_is_documented() -> None:
     permissions = (ROOT / "docs" / "permissions.md").read_text()
-    for role in {role for role, _ in EXPECTED_GRANTS}:
+    for role in {grant[0] for grant in EXPECTED_GRANTS}:
         assert role in permissions, role
 
 
