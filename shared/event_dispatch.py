@@ -122,7 +122,7 @@ def _token_anomaly(anomaly: TokenAnomaly, ledger: Ledger, *, now: datetime) -> D
     from shared.ledger.recorder import record_findings
 
     recorded = record_findings(ledger, [anomaly.finding], now=now)
-    case_ids = tuple(c.case_id for c in recorded.changes if c.needs_work or c.state == "new")
+    case_ids = recorded.cases_to_queue
     return DispatchResult(event_id=anomaly.event_id, kind="token_anomaly", action="recorded", case_ids=case_ids,
                           detail={"reason": anomaly.reason, "app_id": anomaly.finding.app_id,
                                   "key_id": anomaly.finding.key_id, "findings_new": recorded.findings_new,

@@ -30,9 +30,7 @@ class WindowScan:
 
     @property
     def case_ids(self) -> tuple[str, ...]:
-        """Cases to hand to response: changed by this scan, or still ``new`` (a redelivered event finds its
-        findings already stored, and its cases must still be queued)."""
-        return tuple(c.case_id for c in self.recorded.changes if c.needs_work or c.state == "new")
+        return self.recorded.cases_to_queue
 
 
 def hunt_window(settings: Settings, *, window: TimeRange, rule_ids: Sequence[str] | None) -> HuntReport:

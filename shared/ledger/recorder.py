@@ -59,6 +59,12 @@ class RecordResult:
     findings_unchanged: int
     changes: tuple[CaseChange, ...]
 
+    @property
+    def cases_to_queue(self) -> tuple[str, ...]:
+        """Cases to hand to response: changed by this recording, or still ``new`` (a redelivered event finds its
+        findings already stored, and its cases must still be queued)."""
+        return tuple(c.case_id for c in self.changes if c.needs_work or c.state == "new")
+
 
 def _principals(cases: CaseStore, batch: list[Sighting], *, now: datetime) -> dict[Principal, list[Sighting]]:
     for pair in dict.fromkeys(alias for s in batch if (alias := upn_alias(s.finding)) is not None):
