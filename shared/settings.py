@@ -13,10 +13,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
-from shared.loopback import is_loopback
+from shared.loopback import uses_tls
 from shared.timeparse import parse_duration
 
 __all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "HOST_TELEMETRY_SETTINGS", "SETTINGS", "SettingSpec",
@@ -311,9 +310,7 @@ def _endpoint(get: Callable[[str], str], name: str, *, required: bool = True, sh
     text = get(name).rstrip("/")
     if not text and not required:
         return ""
-    parts = urlsplit(text)
-    local = parts.scheme == "http" and is_loopback(parts.hostname or "")
-    if not parts.hostname or (parts.scheme != "https" and not local):
+    if uses_tls(text) is None:
         shown = repr(text) if show else "a value that is not one"
         raise ConfigurationError(f"{name} must be an https URL (http only on loopback), got {shown}")
     return text

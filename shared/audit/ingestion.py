@@ -29,10 +29,9 @@ import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
-from shared.loopback import is_loopback
+from shared.loopback import require_tls
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -88,16 +87,6 @@ def audit_row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _require_https(url: str) -> bool:
-    """True for https; False for plain http on loopback (the simulator); anything else is refused."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
-        return False
-    raise ConfigurationError(f"LOGS_INGESTION_ENDPOINT {url!r} must be https (plain http only on loopback)")
-
-
 class AuditSink:
     """Buffers audit rows and uploads them to one DCR stream; use as ``ActionStore(table, on_record=sink)``.
 
@@ -125,7 +114,7 @@ class AuditSink:
         """Rows given up on after the retries (or refused by the service); they are only in the Actions table."""
         self.dropped = 0
         """Rows pushed out of a full buffer before they could be sent."""
-        self._enforce_https = _require_https(self.endpoint)
+        self._enforce_https = require_tls(self.endpoint, "LOGS_INGESTION_ENDPOINT")
         self._credential = credential
         self._retry = retry
         self._rows: list[dict[str, Any]] = []

@@ -20,10 +20,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from shared.errors import ThrottledError, UpstreamError
-from shared.loopback import is_loopback
+from shared.loopback import require_tls
 from shared.respond.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -90,10 +89,7 @@ class ArmClient:
         self.endpoint = endpoint.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        parts = urlsplit(self.endpoint)
-        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
-            raise ValueError(f"ARM endpoint {endpoint!r} must be https (plain http only on loopback)")
-        self._enforce_https = parts.scheme == "https"
+        self._enforce_https = require_tls(self.endpoint, "ARM endpoint")
         self._credential = credential
         self._scope = scope
         self._client: AsyncPipelineClient[Any, Any] | None = None

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
-from shared.loopback import is_loopback
+from shared.loopback import require_tls, uses_tls
 from shared.resource_names import EVENT_TYPE_UNTRUSTED_KEYS
 from shared.respond.arm_client import ARM_ENDPOINT, ArmClient, bearer_pipeline
 from shared.respond.retry import RetryPolicy, parse_retry_after
@@ -128,8 +128,7 @@ def _text(entry: Mapping[str, Any], index: int, field: str, *, required: bool) -
 
 def _endpoint_url(index: int, url: str) -> str:
     parts = urlsplit(url)
-    local = parts.scheme == "http" and is_loopback(parts.hostname or "")
-    if not parts.hostname or (parts.scheme != "https" and not local):
+    if uses_tls(url) is None:
         raise _problem(index, "target", f"{url!r} must be an https URL (plain http only on loopback)")
     if parts.username or parts.password or parts.fragment:
         raise _problem(index, "target", "the URL must not carry credentials or a fragment")
@@ -225,7 +224,7 @@ class KeyCacheRefresher:
             if not self._event_grid_endpoint:
                 index = next(i for i, app in enumerate(self.apps) if app.mechanism == "event_grid")
                 raise _problem(index, "mechanism", "event_grid needs EVENT_GRID_TOPIC_ENDPOINT to be set")
-            self._event_grid_https = _require_https(self._event_grid_endpoint, "EVENT_GRID_TOPIC_ENDPOINT")
+            self._event_grid_https = require_tls(self._event_grid_endpoint, "EVENT_GRID_TOPIC_ENDPOINT")
 
     @classmethod
     def from_settings(cls, settings: Settings, credential: TokenCredential | AsyncTokenCredential, *,
@@ -308,7 +307,7 @@ class KeyCacheRefresher:
                              reason: str) -> dict[str, Any]:
         if target.scope is None:
             raise ConfigurationError(f"endpoint {target.target} has no token scope")
-        enforce_https = _require_https(target.target, "the refresh endpoint")
+        enforce_https = require_tls(target.target, "the refresh endpoint")
         body = {"event_id": event_id, "event_type": EVENT_TYPE_UNTRUSTED_KEYS, "untrusted_kids": kids,
                 "reason": reason, "published_at": _iso(self._now())}
         attempts = 0
@@ -400,17 +399,6 @@ class KeyCacheRefresher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def _require_https(url: str, name: str) -> bool:
-    """True for https; False for plain http on loopback (the simulator), where the bearer policy may send a
-    token without TLS; anything else is a :class:`ConfigurationError`."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
-        return False
-    raise ConfigurationError(f"{name} {url!r} must be https (plain http only on loopback)")
 
 
 def _retry_after_of(error: Any) -> float | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
-from shared.loopback import is_loopback
+from shared.loopback import uses_tls
 from shared.respond.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ class Notifier:
     def __init__(self, url: str, *, retry: RetryPolicy | None = None, timeout: float = 15.0,
                  sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         parts = urlsplit(url)
-        local = parts.scheme == "http" and is_loopback(parts.hostname or "")
-        if not parts.hostname or (parts.scheme != "https" and not local):
+        if uses_tls(url) is None:
             raise ConfigurationError(f"the notify webhook must be an https URL (plain http only on loopback), "
                                      f"not {parts.scheme or 'a URL without a scheme'}://{parts.hostname or ''}")
         if parts.username or parts.password:
