@@ -3,13 +3,10 @@ app restarts on the simulator's ARM. A removed key restarts the registered apps 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import azure.functions as func
 import pytest
@@ -23,6 +20,7 @@ from shared.ledger.key_snapshot_store import KeySnapshotStore, key_snapshot_stor
 from shared.respond.actions import ActionStore
 from shared.simulator import SimulatorServer, TenantState
 from tests.support.graph import serving
+from tests.support.issuers import IssuerServer, kid
 from tests.support.ledgers import LedgerFactory
 from tests.support.servers import running
 
@@ -31,44 +29,6 @@ pytest_plugins = ("tests.support.azurite",)
 SUB = "00000000-0000-0000-0000-0000000000aa"
 SITE = f"/subscriptions/{SUB}/resourceGroups/rg-apps/providers/Microsoft.Web/sites/orders-api"
 SITE_KEY = "rg-apps/orders-api"
-
-
-def kid(name: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha1(name.encode()).digest()).decode().rstrip("=")
-
-
-class IssuerServer(ThreadingHTTPServer):
-    """One issuer: its discovery document and its JWKS, publishing ``kids``."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.kids: list[str] = []
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: IssuerServer
-
-    def do_GET(self) -> None:
-        if self.path == "/tenant/v2.0/.well-known/openid-configuration":
-            body: object = {"issuer": "https://login.example/tenant/v2.0", "jwks_uri": f"{self.server.origin}/keys"}
-        elif self.path == "/keys":
-            body = {"keys": [{"kty": "RSA", "use": "sig", "kid": k, "x5t": k} for k in self.server.kids]}
-        else:
-            self.send_error(404)
-            return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @dataclass
@@ -104,7 +64,7 @@ def harness(ledger_factory: LedgerFactory, ledger_names: LedgerTableNames, stora
     ledger = ledger_factory(names)
     with running(IssuerServer()) as issuer, \
             serving(TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000001")) as simulator:
-        issuer.kids = [kid("a1"), kid("a2")]
+        issuer.keys["tenant"] = [kid("a1"), kid("a2")]
         environment = {**storage_environment, "KEY_SOURCES": f"{issuer.origin}/tenant/v2.0/.well-known/openid-"
                                                              "configuration",
                        "GRAPH_ENDPOINT": simulator.url, "ARM_ENDPOINT": simulator.url,
@@ -130,7 +90,7 @@ def test_removed_key_restarts_registered_apps_once_and_a_replay_does_not_restart
     harness.tick()  # baseline: stored, no drift, nothing to refresh
     assert harness.restarts == 0 and harness.snapshots.history() == ()
 
-    harness.issuer.kids = [kid("a1"), kid("a3")]  # a2 removed, a3 added
+    harness.issuer.keys["tenant"] = [kid("a1"), kid("a3")]  # a2 removed, a3 added
     harness.tick()
     assert harness.restarts == 1
     (drift,) = harness.snapshots.history()
@@ -161,7 +121,7 @@ def test_removed_key_restarts_registered_apps_once_and_a_replay_does_not_restart
 
 def test_refresh_that_fails_is_retried_by_the_next_run(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     harness.tick()
-    harness.issuer.kids = [kid("a1")]
+    harness.issuer.keys["tenant"] = [kid("a1")]
     monkeypatch.setenv("ARM_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("GRAPH_ENDPOINT", "http://127.0.0.1:9")
     harness.tick()
