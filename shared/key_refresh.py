@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,7 +34,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from shared.respond.actions import ActionPhase, ActionStore
+    from shared.respond.actions import ActionPhase, ActionRecord, ActionStore
 
 __all__ = [
     "PUBLISH_STEP",
@@ -117,19 +117,34 @@ def refresh_registered_apps(settings: Settings, ledger: Ledger, *, kids: Sequenc
 
 async def _refresh(settings: Settings, ledger: Ledger, *, kids: Sequence[str], reason: str, case_id: str,
                    now: datetime, invocation_id: str, credential: TokenCredential | None) -> RefreshReport:
+    from contextlib import AsyncExitStack
+
+    from shared.audit.ingestion import AuditSink
     from shared.credentials import credential_for
+
+    signer = credential or credential_for(settings)
+    async with AsyncExitStack() as stack:
+        audit = AuditSink.from_settings(settings, signer)
+        if audit is not None:  # the same audit trail as the response engine's, flushed on the way out
+            await stack.enter_async_context(audit)
+        return await _refresh_recorded(settings, ledger, kids=kids, reason=reason, case_id=case_id, now=now,
+                                       invocation_id=invocation_id, signer=signer, on_record=audit)
+
+
+async def _refresh_recorded(settings: Settings, ledger: Ledger, *, kids: Sequence[str], reason: str, case_id: str,
+                            now: datetime, invocation_id: str, signer: Any,
+                            on_record: Callable[[ActionRecord], None] | None) -> RefreshReport:
     from shared.respond.actions import ActionStore
     from shared.respond.key_cache import KeyCacheRefresher
     from shared.respond.untrusted_keys import UntrustedKeyPublisher
 
     mode = settings.response_mode
-    store = ActionStore(ledger.actions)
+    store = ActionStore(ledger.actions, on_record=on_record)
     flagged = sorted({k.strip() for k in kids if k and k.strip()})
     notes: list[str] = []
     outcomes: list[TargetOutcome] = []
     if not settings.cache_refresh_apps:
         notes.append("CACHE_REFRESH_APPS is not set: no app is told to reload its keys")
-    signer = credential or credential_for(settings)
     refresher = KeyCacheRefresher.from_settings(settings, signer)
     async with refresher:
         targets = refresher.targets_for(None)

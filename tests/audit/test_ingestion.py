@@ -230,3 +230,19 @@ def test_the_simulated_endpoint_checks_auth_version_body_and_size(simulator: Sim
     assert _post(simulator, rows) == 204
     assert _post(simulator, gzip.compress(rows), encoding="gzip") == 204
     assert _ingested(simulator) == [{"CaseId": "x"}, {"CaseId": "x"}]
+
+
+def test_key_cache_refreshes_outside_a_case_reach_the_audit_table_too(simulator: SimulatorServer, ledger: Ledger,
+                                                                      storage_environment: dict[str, str]) -> None:
+    from shared.key_refresh import REFRESH_STEP, refresh_registered_apps
+
+    settings = load_settings({
+        **storage_environment, "RESPONSE_MODE": "approval", "ARM_ENDPOINT": simulator.url,
+        "GRAPH_ENDPOINT": simulator.url, "EVENT_GRID_TOPIC_ENDPOINT": f"{simulator.url}/api/events",
+        "CACHE_REFRESH_APPS": json.dumps([{"app_id": "*", "mechanism": "event_grid"}]),
+        "LOGS_INGESTION_ENDPOINT": simulator.url, "AUDIT_DCR_IMMUTABLE_ID": RULE, "AUDIT_STREAM_NAME": AUDIT_STREAM})
+    report = refresh_registered_apps(settings, ledger, kids=["kid-removed"], reason="key removed",
+                                     event_id_seed="drift:test", now=NOW, case_prefix="drift")
+    assert [o.phase for o in report.outcomes if o.step == REFRESH_STEP] == ["succeeded"]
+    rows = [r for r in _ingested(simulator) if r["Step"] == REFRESH_STEP]
+    assert [r["Status"] for r in rows] == ["intent", "succeeded"] and rows[0]["CaseId"] == report.case_id
