@@ -244,7 +244,6 @@ def run(out: Path, users: int) -> int:
     hunt_ok = run_demo(out, users=users, stdout=sys.stdout, stderr=sys.stderr, environ=None) == 0
     logs = out / "logs"
     simulator = build_simulator(load_tenant_state(logs))
-    _quiet_resets(simulator)
     thread = threading.Thread(target=simulator.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     jwks = logs / "jwks"
@@ -281,17 +280,6 @@ def run(out: Path, users: int) -> int:
         simulator.shutdown()
         simulator.server_close()
         thread.join(timeout=5)
-
-
-def _quiet_resets(server: Any) -> None:
-    """A client that drops a keep-alive connection with a reset is not a failure worth a traceback on stderr."""
-    default = server.handle_error
-
-    def handle_error(request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionResetError):
-            default(request, client_address)
-
-    server.handle_error = handle_error
 
 
 def _drive(demo: _Run, logs: Path) -> int:

@@ -14,16 +14,16 @@ latency waits and held (timeout-fault) connections at once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.local_http import LocalHTTPServer, serve_until_interrupted
 from shared.loopback import is_loopback
 from shared.simulator.engine import Simulator
 from shared.simulator.faults import FaultInjector
@@ -40,12 +40,8 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
 
-class SimulatorServer(ThreadingHTTPServer):
+class SimulatorServer(LocalHTTPServer):
     """A bound simulator; ``url`` is the origin (``http://127.0.0.1:PORT``), ``graph_url`` adds ``/v1.0``."""
-
-    daemon_threads = True
-    block_on_close = False
-    server_address: tuple[str, int] | tuple[str, int, int, int]
 
     def __init__(self, simulator: Simulator, *, host: str, port: int, max_body_bytes: int,
                  socket_timeout: float) -> None:
@@ -146,11 +142,7 @@ def serve_simulator(
     """Build the simulator and serve until interrupted; ``ready`` is told the bound server first."""
     server = build_simulator(state, host=host, port=port, limits=limits, latency=latency,
                              control_endpoint=control_endpoint)
-    with server:
-        if ready is not None:
-            ready(server)
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    serve_until_interrupted(server, ready)
 
 
 class _Handler(BaseHTTPRequestHandler):

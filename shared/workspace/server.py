@@ -15,19 +15,19 @@ socket timeout so an idle client cannot pin a worker thread.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.errors import ConfigurationError
+from shared.local_http import LocalHTTPServer, serve_until_interrupted
 from shared.logsources.base import LogSource
 from shared.loopback import is_loopback
 from shared.workspace.api import ApiResponse, QueryRequest, error_response, parse_body, run_query
@@ -39,12 +39,8 @@ _log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-class LogAnalyticsServer(ThreadingHTTPServer):
+class LogAnalyticsServer(LocalHTTPServer):
     """The server; ``url`` is the endpoint to give ``LogsQueryClient`` (``https://127.0.0.1:PORT``)."""
-
-    daemon_threads = True
-    block_on_close = False
-    server_address: tuple[str, int] | tuple[str, int, int, int]
 
     def __init__(
         self,
@@ -152,11 +148,7 @@ def serve(
     server = build_server(
         workspace, workspace_id=workspace_id, host=host, port=port, certfile=certfile, keyfile=keyfile, token=token
     )
-    with server:
-        if ready is not None:
-            ready(server)
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    serve_until_interrupted(server, ready)
 
 
 class _Handler(BaseHTTPRequestHandler):
