@@ -81,10 +81,7 @@ def site_key(resource_group: str, site: str) -> str:
 
 # --- Sentinel --------------------------------------------------------------------------------------
 def put_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
-    failure = _api_version(context, SENTINEL_API_VERSION)
-    if failure is not None:
-        return failure
-    parsed = _json_put(context)
+    parsed = _sentinel_put(context)
     if isinstance(parsed, GraphResponse):
         return parsed
     body, etag = parsed
@@ -149,10 +146,7 @@ def get_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
 
 
 def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
-    failure = _api_version(context, SENTINEL_API_VERSION)
-    if failure is not None:
-        return failure
-    parsed = _json_put(context)
+    parsed = _sentinel_put(context)
     if isinstance(parsed, GraphResponse):
         return parsed
     body, etag = parsed
@@ -227,8 +221,11 @@ def _api_version(context: RequestContext, required: str | None) -> GraphResponse
     return None
 
 
-def _json_put(context: RequestContext) -> tuple[dict[str, Any], str | None] | GraphResponse:
-    """A PUT body's ``properties`` object and its optional top-level ``etag``."""
+def _sentinel_put(context: RequestContext) -> tuple[dict[str, Any], str | None] | GraphResponse:
+    """A Sentinel PUT's ``properties`` object and its optional top-level ``etag``, once its api-version is right."""
+    failure = _api_version(context, SENTINEL_API_VERSION)
+    if failure is not None:
+        return failure
     try:
         body = json.loads(context.body or b"")
     except (ValueError, UnicodeDecodeError):
