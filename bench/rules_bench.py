@@ -39,6 +39,7 @@ def run_scale(rows: int) -> dict[str, object]:
     from shared.keys.jwks import PublishedKey
     from shared.logsources.base import TimeRange
     from shared.logsources.local import LocalWorkspace
+    from shared.rule_forms import render_rule
     from shared.ruleset import load_rules
 
     with tempfile.TemporaryDirectory(prefix="tokenwarden-bench-") as scratch:
@@ -75,7 +76,9 @@ def run_scale(rows: int) -> dict[str, object]:
                 workspace.query(f"{floor_query} | count", parameters={}, timespan=timespan, label="floor")
                 floor = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                outcome = workspace.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id)
+                # The text production sends: the rule's log-analytics form, its parameters bound as lets.
+                text = render_rule(rule, "log-analytics", parameters)
+                outcome = workspace.query(text, parameters={}, timespan=timespan, label=rule.id)
                 elapsed = time.perf_counter() - t0
                 table = getattr(outcome, "table", None) or outcome.partial_table  # type: ignore[union-attr]
                 rows_read = rows * len(rule.meta.tables)

@@ -1,8 +1,11 @@
 """Which windows a rule scans next, from its watermark: overlapped, delayed, chunked and bounded.
 
-Each rule scans ``[watermark - SCAN_OVERLAP, now - INGESTION_DELAY)``. The overlap re-reads records
-that arrived late (the ledger deduplicates what it re-reads); the delay leaves rows still being
-ingested to a later scan. A rule with no watermark yet starts ``SCAN_LOOKBACK`` before that end.
+Each rule scans the rows that *arrived* (``ingestion_time()``) in ``[watermark - SCAN_OVERLAP,
+now - INGESTION_DELAY)``, so a row that reaches the workspace hours after it happened is read when it
+arrives (see :mod:`shared.ingestion_delay`). The overlap re-reads the rows at a window's edge, whose
+arrival the service may still be committing (the ledger deduplicates what it re-reads); the delay leaves
+rows still being ingested to a later scan. A rule with no watermark yet starts ``SCAN_LOOKBACK`` before
+that end.
 
 The span is cut into contiguous chunks of at most ``SCAN_MAX_CHUNK``, and one invocation runs at most
 ``SCAN_MAX_CHUNKS`` of them, oldest first. The watermark advances to each chunk's end once its

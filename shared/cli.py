@@ -12,10 +12,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from shared.errors import TokenwardenError
 from shared.timeparse import parse_duration, parse_instant
+
+if TYPE_CHECKING:
+    from shared.apps import AppCatalog
+    from shared.keys.intel import KeyIntelligence
+    from shared.ruleset import Rule
+    from shared.settings import Settings
 
 __all__ = ["main"]
 
@@ -108,8 +114,22 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
     demo.add_argument("--users", type=_positive_int, default=50, metavar="N")
 
-    rules = commands.add_parser("rules", help="list the detection rules")
+    rules = commands.add_parser("rules", help="list the detection rules, or render one for a target")
     rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    rules_commands = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
+    render = rules_commands.add_parser(
+        "render", help="print the text a target receives for a rule",
+        description="log-analytics: exactly what the scan and hunt send (with --since/--until, --jwks and --apps "
+                    "bound as a hunt binds them; the rule's defaults otherwise). sentinel: exactly what the "
+                    "Sentinel analytic rule deploys.")
+    render.add_argument("rule_id", metavar="ID")
+    render.add_argument("--for", dest="target", choices=("log-analytics", "sentinel"), required=True)
+    render.add_argument("--since", type=_instant, metavar="T", help="window start, ISO 8601 (log-analytics)")
+    render.add_argument("--until", type=_instant, metavar="T", help="window end, ISO 8601 (log-analytics)")
+    render.add_argument("--jwks", type=Path, action="append", default=[], metavar="FILE",
+                        help="JWKS document of a watched issuer (repeatable; log-analytics)")
+    render.add_argument("--apps", type=Path, action="append", default=[], metavar="FILE",
+                        help="JSON list of servicePrincipal objects (log-analytics)")
     return parser
 
 
@@ -129,13 +149,33 @@ def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return since, until
 
 
-def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from shared.apps import merge_catalogs, read_apps_file
-    from shared.hunt import HuntContext, run_hunt
+def _key_intelligence(jwks: Sequence[Path], settings: Settings, *, fetch: bool,
+                      tenant_id: str | None = None) -> KeyIntelligence:
+    """The keys ``--jwks`` names, or (``fetch``) the issuers' published keys fetched now; the compromised list."""
     from shared.keys.compromised import load_compromised_keys
     from shared.keys.discovery import JwksFetcher, default_discovery_urls
     from shared.keys.intel import KeyIntelligence
     from shared.keys.jwks import read_jwks_file
+
+    published = [key for path in jwks for key in read_jwks_file(path)]
+    failures: list[str] = []
+    if fetch:
+        outcome = JwksFetcher().fetch_all(default_discovery_urls(tenant_id or settings.entra_tenant_id))
+        published.extend(outcome.keys)
+        failures.extend(outcome.failures)
+    return KeyIntelligence(published=tuple(published),
+                           compromised=load_compromised_keys(settings.extra_compromised_keys),
+                           failures=tuple(failures))
+
+
+def _app_catalog(paths: Sequence[Path]) -> AppCatalog | None:
+    from shared.apps import merge_catalogs, read_apps_file
+
+    return merge_catalogs(read_apps_file(path) for path in paths) if paths else None
+
+
+def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from shared.hunt import HuntContext, run_hunt
     from shared.logsources.base import LogSource, TimeRange
     from shared.render import render_report
     from shared.ruleset import load_rules
@@ -146,16 +186,9 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     rule_ids = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     rules = load_rules().select(rule_ids)
 
-    published = [key for path in args.jwks for key in read_jwks_file(path)]
-    failures: list[str] = []
-    if not args.jwks and (args.workspace_id or args.fetch_jwks):
-        outcome = JwksFetcher().fetch_all(default_discovery_urls(args.tenant_id or settings.entra_tenant_id))
-        published.extend(outcome.keys)
-        failures.extend(outcome.failures)
-    keys = KeyIntelligence(published=tuple(published),
-                           compromised=load_compromised_keys(settings.extra_compromised_keys),
-                           failures=tuple(failures))
-    apps = merge_catalogs(read_apps_file(path) for path in args.apps) if args.apps else None
+    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
+                             tenant_id=args.tenant_id)
+    apps = _app_catalog(args.apps)
     context = HuntContext(keys=keys, apps=apps,
                           graph_allowlist_apps=(*settings.graph_allowlist_apps, *args.allow_app))
 
@@ -288,6 +321,8 @@ def _rules(args: argparse.Namespace, stdout: TextIO) -> int:
     from shared.ruleset import load_rules
 
     rules = load_rules()
+    if args.rules_command == "render":
+        return _render_rule(args, rules.get(args.rule_id), stdout)
     if args.format == "markdown":
         from shared.rule_docs import rules_markdown
 
@@ -300,6 +335,35 @@ def _rules(args: argparse.Namespace, stdout: TextIO) -> int:
         return EXIT_OK
     for rule in rules:
         stdout.write(f"{rule.id:<32} {rule.meta.severity:<7} {rule.meta.title}\n")
+    return EXIT_OK
+
+
+def _render_rule(args: argparse.Namespace, rule: Rule, stdout: TextIO) -> int:
+    from shared.hunt import HuntContext, rule_parameters
+    from shared.logsources.base import TimeRange
+    from shared.rule_forms import render_rule
+    from shared.settings import load_settings
+
+    if args.target == "sentinel":
+        if args.since or args.until or args.jwks or args.apps:
+            raise TokenwardenError("--since, --until, --jwks and --apps bind values for --for log-analytics only")
+        stdout.write(render_rule(rule, "sentinel"))
+        return EXIT_OK
+    values: dict[str, object] = {}
+    if args.since is not None or args.until is not None:
+        if args.since is None or args.until is None:
+            raise TokenwardenError("give both --since and --until, or neither (the rule's own default window)")
+        if args.since >= args.until:
+            raise TokenwardenError(f"--since {args.since.isoformat()} is not before --until {args.until.isoformat()}")
+        window = TimeRange(start=args.since, end=args.until)
+        settings = load_settings(os.environ)
+        context = HuntContext(keys=_key_intelligence(args.jwks, settings, fetch=False),
+                              apps=_app_catalog(args.apps), graph_allowlist_apps=settings.graph_allowlist_apps)
+        available, _ = context.values()
+        values = rule_parameters(rule, window, available)
+    elif args.jwks or args.apps:
+        raise TokenwardenError("--jwks and --apps are bound with a window: give --since and --until too")
+    stdout.write(render_rule(rule, "log-analytics", values))
     return EXIT_OK
 
 

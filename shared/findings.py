@@ -31,12 +31,16 @@ class Finding:
     tenant_id: str | None
     source_table: str
     evidence: Mapping[str, Any]
+    first_arrived: datetime | None = None
+    """When the earliest row behind the finding reached the workspace (``ingestion_time()``); None for findings
+    that do not come from a rule's rows. ``first_arrived - first_seen`` is the ingestion delay."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict with ISO 8601 UTC times, in the field order of the contract."""
         data = asdict(self)
-        for key in ("first_seen", "last_seen"):
-            data[key] = _iso(data[key])
+        for key in ("first_seen", "last_seen", "first_arrived"):
+            if data[key] is not None:
+                data[key] = _iso(data[key])
         data["evidence"] = _jsonable(data["evidence"])
         return data
 
@@ -98,4 +102,5 @@ def finding_from_row(rule: Rule, row: Mapping[str, object]) -> Finding:
         tenant_id=_text(row["TokenTenantId"]),
         source_table=_text(row["SourceTable"]) or rule.meta.tables[0],
         evidence=dict(evidence),
+        first_arrived=_time(row["FirstArrived"], "FirstArrived") if row["FirstArrived"] is not None else None,
     )

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.apps import AppCatalog
-from shared.errors import QueryError, UpstreamError
+from shared.errors import DataError, QueryError, UpstreamError
 from shared.findings import Finding, finding_from_row
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import CompleteResult, LogSource, TimeRange
+from shared.rule_forms import render_rule
 from shared.ruleset import Rule, RuleCollection
-from shared.timeparse import parse_duration
 
 __all__ = ["HuntContext", "HuntReport", "RuleRun", "rule_parameters", "rule_timespan", "run_hunt"]
 
@@ -94,22 +94,10 @@ def rule_parameters(rule: Rule, window: TimeRange, available: Mapping[str, objec
     return values
 
 
-def _as_timedelta(value: object, name: str) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"{name} is not a timespan: {value!r}")
-
-
 def rule_timespan(rule: Rule, window: TimeRange, parameters: Mapping[str, object]) -> TimeRange:
-    """The window widened by the rule's reach-back parameters (lookbacks, baselines)."""
-    reach = timedelta(0)
-    defaults = {d.name: d.default for d in rule.declarations}
-    for name in rule.meta.reach_back:
-        value = parameters.get(name, defaults.get(name))
-        reach = max(reach, _as_timedelta(value, name))
-    return TimeRange(start=window.start - reach, end=window.end)
+    """The window widened by the rule's reach-back (arrival delay, look-backs, baselines): the ``TimeGenerated``
+    range the source must hold for the rule to see everything that arrived in ``window``."""
+    return TimeRange(start=window.start - rule.reach_back(parameters), end=window.end)
 
 
 ProgressCallback = Callable[[int, int, Rule, RuleRun | None], None]
@@ -135,9 +123,11 @@ def run_hunt(
         timespan = rule_timespan(rule, window, parameters)
         started = time.perf_counter()
         try:
-            outcome = source.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id)
-        except (QueryError, UpstreamError) as exc:
-            # One rule's failure (a bad query, a timeout, throttling) must not hide the others' findings.
+            text = render_rule(rule, "log-analytics", parameters)
+            outcome = source.query(text, parameters={}, timespan=timespan, label=rule.id)
+        except (DataError, QueryError, UpstreamError) as exc:
+            # One rule's failure (a value it refuses, a bad query, a timeout, throttling) must not hide the
+            # others' findings.
             # Configuration errors (auth, unknown workspace) still stop the hunt: every rule would fail.
             run = RuleRun(rule_id=rule.id, status="failed", findings=0,
                           elapsed_seconds=time.perf_counter() - started, timespan=timespan, message=str(exc))

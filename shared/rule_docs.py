@@ -33,9 +33,14 @@ def rules_markdown(rules: RuleCollection) -> str:
             lines.append(f"| `{declaration.name}` | {declaration.kusto_type} | `{default}` | "
                          f"{meta.parameter_docs[declaration.name]} |")
         entities = ", ".join(f"{kind} ← `{column}`" for kind, column in meta.entities.items())
-        lines += ["", f"Entities: {entities}.", "",
-                  f"Sentinel: every {meta.sentinel_frequency} over {meta.sentinel_period}; "
-                  f"tactics {', '.join(meta.tactics)}."]
+        sentinel = (f"Sentinel: every {meta.sentinel_frequency} over {meta.sentinel_period}; "
+                    f"tactics {', '.join(meta.tactics)}")
+        if meta.sentinel_parameters:
+            sentinel += "; in Sentinel " + ", ".join(f"`{name}` = `{value}`"
+                                                    for name, value in meta.sentinel_parameters.items())
+        if meta.sentinel_disabled_reason:
+            sentinel += "; deployed disabled"
+        lines += ["", f"Entities: {entities}.", "", sentinel + "."]
         if meta.references:
             lines += ["", "References: " + "; ".join(f"<{ref}>" for ref in meta.references) + "."]
     return "\n".join(lines) + "\n"

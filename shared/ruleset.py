@@ -1,9 +1,18 @@
 """Detection rules as reviewed data: one folder per rule, loaded strictly and frozen.
 
-A rule folder holds ``rule.kql`` (opening with ``declare query_parameters``, every
-parameter with a default so Sentinel can run it unchanged), ``rule.toml`` (the
-metadata an analyst and the Bicep analytic rules read) and ``fixtures/`` (the
-positive and negative cases the tests run). The loader refuses anything
+A rule folder holds ``rule.kql`` (opening with ``declare query_parameters``, where
+each parameter is declared once with its type and default; no target receives that
+statement, see :mod:`shared.rule_forms`), ``rule.toml`` (the metadata an analyst and
+the generated Sentinel analytic rules read) and ``fixtures/`` (the positive and
+negative cases the tests run).
+
+Every rule selects rows by when they arrived (``ingestion_time()``) and bounds
+``TimeGenerated`` by its ``max_ingestion_delay`` parameter, whose default must cover
+the documented delay of every table it reads (:mod:`shared.ingestion_delay`). The
+``[reach_back]`` parameters add up to how far before the window the rule reads
+``TimeGenerated``; in Sentinel that reach plus one run's window must fit the rule's
+``query_period``, which may not exceed 14 days, so ``[sentinel.parameters]`` may
+shorten a look-back for the Sentinel form only. The loader refuses anything
 inconsistent and names the file, because a silently half-loaded rule set is a
 blind spot nobody notices.
 """
@@ -14,11 +23,14 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast, get_args
 
 from shared.errors import RuleError
+from shared.ingestion_delay import delay_bound
 from shared.kql.declare import Declaration, parse_declare
+from shared.timeparse import format_duration, parse_duration
 
 __all__ = [
     "ENTITY_KINDS",
@@ -37,6 +49,7 @@ ENTITY_KINDS = ("account_object_id", "account_upn", "ip", "cloud_application", "
 FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("FirstSeen", "datetime"),
     ("LastSeen", "datetime"),
+    ("FirstArrived", "datetime"),
     ("Count", "long"),
     ("UserUpn", "string"),
     ("UserObjectId", "string"),
@@ -52,7 +65,11 @@ FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
 """The columns every rule returns, in order: one contract for findings, Sentinel and tests."""
 
 RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")
-_ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?)?$")
+_ISO_DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?)?$")
+SENTINEL_MAX_QUERY_PERIOD = timedelta(days=14)
+"""A scheduled analytics rule may look back at most 14 days (Microsoft.SecurityInsights/alertRules, ScheduledAlertRule
+``queryPeriod``: azure-rest-api-specs, specification/securityinsights/.../AlertRules.json)."""
+ARRIVAL_PARAMETER = "max_ingestion_delay"
 _MITRE_TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 
 
@@ -74,6 +91,10 @@ class RuleMeta:
     reach_back: tuple[str, ...]
     sentinel_frequency: str
     sentinel_period: str
+    sentinel_parameters: Mapping[str, str] = field(default_factory=dict)
+    """Parameter defaults for the Sentinel form only, as written in ``[sentinel.parameters]``."""
+    sentinel_disabled_reason: str | None = None
+    """Why the Sentinel analytic rule is deployed disabled (None: it is enabled where its tables are connected)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +114,52 @@ class Rule:
 
     def fixtures(self, kind: Literal["positive", "negative"]) -> list[Path]:
         return sorted((self.folder / "fixtures" / kind).glob("*.json"))
+
+    def default_timespan(self, name: str) -> timedelta:
+        """The declared default of timespan parameter ``name``."""
+        declaration = next((d for d in self.declarations if d.name == name), None)
+        if declaration is None or declaration.kusto_type != "timespan" or declaration.default is None:
+            raise RuleError(f"{self.id}: {name} is not a timespan parameter with a default")
+        return timespan_literal(declaration.default)
+
+    def reach_back(self, values: Mapping[str, object] | None = None) -> timedelta:
+        """How far before its window the rule reads ``TimeGenerated``: the sum of its ``[reach_back]`` parameters,
+        each from ``values`` when there, else its default."""
+        total = timedelta(0)
+        for name in self.meta.reach_back:
+            value = (values or {}).get(name)
+            if value is None:
+                total += self.default_timespan(name)
+            elif isinstance(value, timedelta):
+                total += value
+            elif isinstance(value, str):
+                total += parse_duration(value)
+            else:
+                raise RuleError(f"{self.id}: {name} is not a timespan: {value!r}")
+        return total
+
+    def sentinel_values(self) -> dict[str, object]:
+        """Parameter values of the Sentinel form: one run covers one ``query_frequency``, with the
+        ``[sentinel.parameters]`` defaults."""
+        values: dict[str, object] = {"default_window": iso_duration(self.meta.sentinel_frequency)}
+        values.update({name: parse_duration(text) for name, text in self.meta.sentinel_parameters.items()})
+        return values
+
+
+def iso_duration(text: str) -> timedelta:
+    """``PT1H``, ``P1DT11H``... as a timedelta (days, hours and minutes: what Sentinel's periods use)."""
+    match = _ISO_DURATION.match(text)
+    if match is None or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration of days, hours and minutes")
+    return timedelta(days=int(match["days"] or 0), hours=int(match["hours"] or 0), minutes=int(match["minutes"] or 0))
+
+
+def timespan_literal(text: str) -> timedelta:
+    """A KQL timespan literal as rules write their defaults (``1h``, ``14d``, ``30m``)."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise RuleError(f"timespan default {text!r} is not of the form 1h, 14d, 30m") from None
 
 
 SYNTHETIC_RULE_IDS: frozenset[str] = frozenset({
@@ -199,7 +266,51 @@ def load_rule(rule_dir: Path) -> Rule:
     for table in meta.tables:
         if not re.search(rf"\b{re.escape(table)}\b", query):
             raise RuleError(f"declares table {table} but the query never reads it", location=str(toml_path))
-    return Rule(meta=meta, query=query, declarations=declarations, folder=rule_dir)
+    rule = Rule(meta=meta, query=query, declarations=declarations, folder=rule_dir)
+    _check_arrival_windowing(rule, kql_path)
+    _check_sentinel_fit(rule, toml_path)
+    return rule
+
+
+def _check_arrival_windowing(rule: Rule, kql_path: Path) -> None:
+    """The rule windows on arrival, and its delay bound covers the documented delay of every table it reads."""
+    if "ingestion_time()" not in rule.query:
+        raise RuleError("does not select rows by ingestion_time(); late rows would be skipped", location=str(kql_path))
+    if ARRIVAL_PARAMETER not in rule.meta.reach_back:
+        raise RuleError(f"[reach_back] must list {ARRIVAL_PARAMETER}", location=str(kql_path))
+    declared = rule.default_timespan(ARRIVAL_PARAMETER)
+    for table in rule.meta.tables:
+        bound = delay_bound(table)
+        if declared < bound.delay:
+            raise RuleError(
+                f"{ARRIVAL_PARAMETER} default {format_duration(declared)} is shorter than {table}'s delay bound "
+                f"{format_duration(bound.delay)} (shared/ingestion_delay.py)",
+                location=str(kql_path),
+            )
+
+
+def _check_sentinel_fit(rule: Rule, toml_path: Path) -> None:
+    """One Sentinel run reads its window plus the reach-back; all of it must lie inside ``query_period``."""
+    for name in rule.meta.sentinel_parameters:
+        declaration = next(d for d in rule.declarations if d.name == name)
+        if declaration.kusto_type != "timespan":
+            raise RuleError(f"sentinel.parameters.{name}: only timespan parameters may differ in Sentinel",
+                            location=str(toml_path))
+    period = iso_duration(rule.meta.sentinel_period)
+    frequency = iso_duration(rule.meta.sentinel_frequency)
+    if period > SENTINEL_MAX_QUERY_PERIOD:
+        raise RuleError(f"sentinel.query_period {rule.meta.sentinel_period} exceeds Sentinel's 14 days",
+                        location=str(toml_path))
+    if period < frequency:
+        raise RuleError("sentinel.query_period is shorter than sentinel.query_frequency", location=str(toml_path))
+    needed = frequency + rule.reach_back(rule.sentinel_values())
+    if needed > period:
+        raise RuleError(
+            f"the Sentinel form reads {format_duration(needed)} of data (one query_frequency plus "
+            f"{', '.join(rule.meta.reach_back)}) but sentinel.query_period is {rule.meta.sentinel_period}; "
+            "lengthen the period (at most 14 days) or shorten a look-back in [sentinel.parameters]",
+            location=str(toml_path),
+        )
 
 
 def _check_parameters(
@@ -286,7 +397,26 @@ def _parse_meta(raw: Mapping[str, object], path: Path) -> RuleMeta:
     docs = {name: text(name, parameters_raw, "parameters.") for name in parameters_raw}
 
     sentinel = section("sentinel")
+    unknown_sentinel = sorted(set(sentinel) - {"query_frequency", "query_period", "parameters", "disabled_reason"})
+    if unknown_sentinel:
+        raise RuleError(f"unknown keys in [sentinel]: {', '.join(unknown_sentinel)}", location=location)
     frequency, period = text("query_frequency", sentinel, "sentinel."), text("query_period", sentinel, "sentinel.")
+    disabled_reason = text("disabled_reason", sentinel, "sentinel.") if "disabled_reason" in sentinel else None
+    sentinel_parameters_raw = sentinel.get("parameters", {})
+    if not isinstance(sentinel_parameters_raw, dict):
+        raise RuleError("[sentinel.parameters] must be a table", location=location)
+    sentinel_parameters: dict[str, str] = {}
+    for name, value in sentinel_parameters_raw.items():
+        if name not in docs:
+            raise RuleError(f"sentinel.parameters.{name} is not a declared parameter", location=location)
+        if not isinstance(value, str):
+            raise RuleError(f"sentinel.parameters.{name} must be a timespan such as \"12d\"", location=location)
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise RuleError(f"sentinel.parameters.{name} {value!r} is not a timespan such as \"12d\"",
+                            location=location) from None
+        sentinel_parameters[name] = value
     for key, value in (("query_frequency", frequency), ("query_period", period)):
         if not _ISO_DURATION.match(value) or value in ("P", "PT"):
             raise RuleError(f"sentinel.{key} {value!r} is not an ISO 8601 duration", location=location)
@@ -307,4 +437,6 @@ def _parse_meta(raw: Mapping[str, object], path: Path) -> RuleMeta:
         reach_back=strings("parameters", reach_back, "reach_back.", required=False),
         sentinel_frequency=frequency,
         sentinel_period=period,
+        sentinel_parameters=sentinel_parameters,
+        sentinel_disabled_reason=disabled_reason,
     )

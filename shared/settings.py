@@ -96,7 +96,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         name="SCAN_OVERLAP",
         default="10m",
-        purpose="How far before its watermark each rule re-reads, for records that arrived late.",
+        purpose="How far before its watermark each rule re-reads (by arrival time), for rows at a window's edge.",
     ),
     SettingSpec(
         name="INGESTION_DELAY",

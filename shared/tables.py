@@ -1,10 +1,12 @@
 """The Log Analytics table schemas the rules query, loaded from ``shared/schemas/*.json``.
 
 The schemas are package data rather than code so that they can be refreshed
-from Microsoft's published reference without touching Python. Two columns every
-Log Analytics table carries, ``TenantId`` and ``Type``, are missing from some of
-the published documents; they are added here so a rule that filters on them
-runs the same locally as in a workspace.
+from Microsoft's published reference without touching Python. Columns every
+Log Analytics table carries are missing from some of the published documents:
+``TenantId`` and ``Type``, and the standard ``_TimeReceived`` (when the record
+reached the ingestion point; https://learn.microsoft.com/azure/azure-monitor/logs/log-standard-columns).
+They are added here so a rule that reads them runs the same locally as in a
+workspace; the embedded workspace takes a row's arrival time from ``_TimeReceived``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ __all__ = ["KUSTO_TYPES", "Column", "TableSchema", "load_table_schemas"]
 KUSTO_TYPES = frozenset({"bool", "datetime", "decimal", "dynamic", "guid", "int", "long", "real", "string", "timespan"})
 """The scalar type names a schema document may use, spelled the way Kusto reports them."""
 
-_ALWAYS_PRESENT = (("TenantId", "string"), ("Type", "string"))
+_ALWAYS_PRESENT = (("TenantId", "string"), ("Type", "string"), ("_TimeReceived", "datetime"))
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A table's name and its columns in document order (plus ``TenantId``/``Type`` when missing)."""
+    """A table's name and its columns in document order (plus ``TenantId``/``Type``/``_TimeReceived`` when missing)."""
 
     name: str
     columns: tuple[Column, ...]

@@ -16,7 +16,7 @@ from shared.findings import Finding
 
 FINDING_FIELDS = [
     "rule_id", "rule_title", "severity", "first_seen", "last_seen", "count", "user_upn", "user_object_id",
-    "app_id", "ip_address", "key_id", "token_id", "issuer", "tenant_id", "source_table", "evidence",
+    "app_id", "ip_address", "key_id", "token_id", "issuer", "tenant_id", "source_table", "evidence", "first_arrived",
 ]
 
 
@@ -55,7 +55,8 @@ def test_hunt_json_finds_every_planted_attack_and_no_lookalike(demo_logs: Path) 
     findings = json.loads(out)
     assert findings and all(list(f) == FINDING_FIELDS for f in findings)
     rebuilt = tuple(
-        Finding(**{**f, "first_seen": _dt(f["first_seen"]), "last_seen": _dt(f["last_seen"])}) for f in findings
+        Finding(**{**f, "first_seen": _dt(f["first_seen"]), "last_seen": _dt(f["last_seen"]),
+                    "first_arrived": _dt(f["first_arrived"])}) for f in findings
     )
     missed, noisy, attacks, lookalikes = check_planted(rebuilt, demo_logs / "planted.json")
     assert attacks >= 7 and lookalikes >= 4
@@ -141,3 +142,38 @@ def test_rules_catalogue_in_docs_is_current() -> None:
     code, out, _ = run("rules", "--format", "markdown")
     assert code == 0
     assert (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text() == out
+
+
+def test_rules_render_for_log_analytics_binds_the_window_as_lets() -> None:
+    code, out, err = run("rules", "render", "compromised-signing-key", "--for", "log-analytics",
+                         "--since", "2026-11-20T00:00:00Z", "--until", "2026-11-20T01:00:00Z")
+    assert (code, err) == (0, "")
+    assert "declare query_parameters" not in out
+    assert "let window_start = datetime(2026-11-20T00:00:00.0000000Z);" in out
+    assert "let window_end = datetime(2026-11-20T01:00:00.0000000Z);" in out
+    assert 'let compromised_thumbprints = dynamic([@"d4b4cccda9228624656bff33d8110955779632aa"]);' in out
+
+
+def test_rules_render_for_sentinel_is_what_the_bicep_deploys() -> None:
+    code, out, _ = run("rules", "render", "token-without-sign-in", "--for", "sentinel")
+    deployed = json.loads((Path(__file__).resolve().parents[1] / "infra" / "sentinel" / "analytic-rules.json")
+                          .read_text(encoding="utf-8"))
+    assert code == 0
+    assert out == next(r["query"] for r in deployed["rules"] if r["id"] == "token-without-sign-in")
+    assert "let window_start = datetime(null);" in out and "let signin_lookback = 28h;" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rules", "render", "no-such-rule", "--for", "sentinel"], "unknown rule 'no-such-rule'"),
+        (["rules", "render", "token-without-sign-in", "--for", "sentinel", "--since", "2026-11-20T00:00:00Z"],
+         "for --for log-analytics only"),
+        (["rules", "render", "token-without-sign-in", "--for", "log-analytics", "--since", "2026-11-20T00:00:00Z"],
+         "give both --since and --until"),
+    ],
+)
+def test_rules_render_refuses_bad_input_in_one_line(argv: list[str], message: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2 and out == ""
+    assert message in err and err.count("\n") == 1

@@ -32,9 +32,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.ledger.finding_store import StoredFinding
 
 WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-tokenwarden-demo/providers/"
              "Microsoft.OperationalInsights/workspaces/log-tokenwarden-demo")
@@ -86,10 +89,10 @@ class _CountingSource:
     def description(self) -> str:
         return str(self._inner.description)
 
-    def query(self, text: str, *, parameters: Mapping[str, object], timespan: Any, label: str) -> Any:
+    def run_received(self, text: str, *, timespan: Any, label: str) -> Any:
         with self._lock:
             self.queries += 1
-        return self._inner.query(text, parameters=parameters, timespan=timespan, label=label)
+        return self._inner.run_received(text, timespan=timespan, label=label)
 
     def close(self) -> None:
         self._inner.close()
@@ -308,10 +311,13 @@ def _scan(demo: _Run, logs: Path) -> list[str]:
     from shared.demo import check_planted
     from shared.ledger.finding_store import FindingStore
 
+    watermark = _seed_late_watermarks(demo, logs)
     print("\n== scan timer (LogsQueryClient -> local workspace endpoint) ==")
     queued = _Collect()
     demo.functions["scan"](timer=TimerRequest(past_due=False), work=queued)
-    findings = tuple(f.to_finding() for f in FindingStore(demo.ledger.findings).all())
+    stored = FindingStore(demo.ledger.findings).all()
+    findings = tuple(f.to_finding() for f in stored)
+    _check_late_arrivals(demo, stored, watermark)
     missed, noisy, attacks, lookalikes = check_planted(findings, logs / "planted.json")
     print(f"{demo.endpoint.source.queries} rule queries answered by {demo.endpoint.url}; "
           f"{len(findings)} findings in the ledger; {len(queued.get())} case(s) queued on tokenwarden-respond")
@@ -324,6 +330,40 @@ def _scan(demo: _Run, logs: Path) -> list[str]:
     demo.checks.append(("the scan finds every planted attack through the workspace endpoint, and no look-alike",
                         not missed and not noisy and demo.endpoint.source.queries > 0))
     return queued.get()
+
+
+LATE_RULES = ("token-without-sign-in", "mail-access-by-unexpected-app")
+"""Rules whose planted evidence (Graph activity, Exchange audit) reaches the workspace after it happened."""
+
+
+def _seed_late_watermarks(demo: _Run, logs: Path) -> datetime:
+    """As if earlier timer runs had scanned these rules up to 2.5 h before the data's end: their planted Graph and
+    Exchange evidence happened before that watermark but arrives after it (``_TimeReceived`` in the export)."""
+    from shared.ledger.checkpoint_store import CheckpointStore
+    from shared.logsources.base import TimeRange
+    from shared.timeparse import parse_instant
+
+    end = parse_instant(json.loads((logs / "planted.json").read_text(encoding="utf-8"))["end"])
+    watermark = end - timedelta(hours=2, minutes=30)
+    checkpoints = CheckpointStore(demo.ledger.checkpoints)
+    for rule_id in LATE_RULES:
+        checkpoints.advance(rule_id, TimeRange(start=watermark - timedelta(hours=1), end=watermark), now=watermark)
+    print(f"\n== earlier timer runs: {', '.join(LATE_RULES)} already scanned up to {watermark:%H:%M} ==")
+    return watermark
+
+
+def _check_late_arrivals(demo: _Run, stored: list[StoredFinding], watermark: datetime) -> None:
+    """Every finding of a late rule happened before the watermark and arrived after it: found once each."""
+    late = [f for f in stored if f.rule_id in LATE_RULES]
+    for finding in late:
+        delay = (finding.first_arrived - finding.observation.first_seen) if finding.first_arrived else None
+        print(f"late evidence: {finding.rule_id} {finding.token_id or finding.user_upn}: happened "
+              f"{finding.observation.first_seen:%H:%M}, arrived {delay} later, found once")
+    found_once = len({(f.rule_id, f.token_id or f.user_upn) for f in late}) == len(late) == 3
+    after_watermark = all(f.observation.first_seen < watermark and f.first_arrived is not None
+                          and f.first_arrived > watermark for f in late)
+    demo.checks.append(("evidence that happened before the watermark but arrived after it is found, once each",
+                        found_once and after_watermark))
 
 
 def _respond(demo: _Run, queued: list[str], tag: str) -> None:

@@ -166,7 +166,12 @@ def case_detail(ledger: Ledger, case_id: str, settings: Settings) -> CaseDetail:
         raise ApiError(404, "not_found", f"there is no case {shown!r}")
     stored = sorted(FindingStore(ledger.findings).for_case(case_id),
                     key=lambda f: (f.observation.last_seen, f.rule_id, f.row_key), reverse=True)
-    findings = [FindingModel.model_validate(f.to_finding().to_json()) for f in stored[:MAX_CASE_FINDINGS]]
+    findings = [FindingModel.model_validate({**f.to_finding().to_json(), "recorded_at": f.recorded_at,
+                                             "detection_latency_seconds": f.detection_latency_seconds})
+                for f in stored[:MAX_CASE_FINDINGS]]
+    # The case was detected when its first finding was recorded: that finding's latency is the case's.
+    recorded = [f for f in stored if f.recorded_at is not None]
+    opening = min(recorded, key=lambda f: f.recorded_at or f.observation.first_seen, default=None)
     actions = [ActionModel(action_id=a.action_id, step=a.step, target=a.target, phase=a.phase, mode=a.mode,
                            actor=a.actor, invocation_id=a.invocation_id, updated_at=a.updated_at,
                            attempts=a.attempts, detail=dict(a.detail))
@@ -184,6 +189,7 @@ def case_detail(ledger: Ledger, case_id: str, settings: Settings) -> CaseDetail:
         enrichment=dict(case.enrichment) if case.enrichment is not None else None,
         decision=dict(case.decision) if case.decision is not None else None,
         plan=_plan(case, settings), actions=actions, sentinel_incident=getattr(case, "sentinel_incident", None),
+        detection_latency_seconds=opening.detection_latency_seconds if opening is not None else None,
     )
 
 

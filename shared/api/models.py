@@ -149,6 +149,11 @@ class FindingModel(_Response):
     tenant_id: str | None = None
     source_table: str = ""
     evidence: Any = None
+    first_arrived: datetime | None = Field(
+        default=None, description="When the finding's earliest row reached the workspace (ingestion_time()).")
+    recorded_at: datetime | None = Field(default=None, description="When Tokenwarden first recorded the finding.")
+    detection_latency_seconds: float | None = Field(
+        default=None, description="From the event (first_seen) to Tokenwarden recording it.")
 
 
 class RuleRunModel(_Response):
@@ -344,6 +349,8 @@ class CaseDetail(CaseSummary):
     plan: PlanModel | None = Field(description="The decided playbook's steps; null before triage.")
     actions: list[ActionModel] = Field(description="The action log, oldest first.")
     sentinel_incident: str | None = Field(default=None, description="The Sentinel incident the case reports to.")
+    detection_latency_seconds: float | None = Field(
+        default=None, description="From the earliest event behind the case to Tokenwarden first recording it.")
 
 
 class ApproveRequest(_Request):

@@ -286,25 +286,43 @@ class _Generator:
                                 kid=self.tenant.tenant_keys[1].kid, lifetime=timedelta(days=90))
         self.attack("implausible-token-lifetime", "90-day token", token_id=uti)
 
+        # The Graph and Exchange evidence reaches the workspace late, as it does in production (Graph activity up
+        # to hours, Office 365 audit up to a day): each row carries its arrival in _TimeReceived, after
+        # LATE_WATERMARK, which a scan windowing on TimeGenerated from there would never read again.
         victim = users[7 % len(users)]
         uti = new_uti(rng)
         for offset in range(4):
-            self.out.write("MicrosoftGraphActivityLogs", graph_row(
-                rng, when=base + timedelta(minutes=110 + offset), tenant_id=self.tenant.tenant_id,
+            when = base + timedelta(minutes=110 + offset)
+            self.out.write("MicrosoftGraphActivityLogs", {**graph_row(
+                rng, when=when, tenant_id=self.tenant.tenant_id,
                 app_id=MICROSOFT_OFFICE_CLIENT.app_id, user_id=victim.object_id, service_principal_id=None,
                 ip=STORM_IPS[0], uti=uti, issued_at=base + timedelta(minutes=100), user_agent=STORM_USER_AGENT,
-                uri=f"https://graph.microsoft.com/v1.0/users/{victim.object_id}/messages?$top=999"))
-        self.attack("token-without-sign-in", "Graph calls with a token no sign-in issued", token_id=uti)
+                uri=f"https://graph.microsoft.com/v1.0/users/{victim.object_id}/messages?$top=999"),
+                "_TimeReceived": when + timedelta(hours=1, minutes=40)})
+        self.attack("token-without-sign-in", "Graph calls with a token no sign-in issued, logged 100 minutes late",
+                    token_id=uti)
+        uti = new_uti(rng)
+        when = end - timedelta(hours=8)
+        self.out.write("MicrosoftGraphActivityLogs", {**graph_row(
+            rng, when=when, tenant_id=self.tenant.tenant_id, app_id=MICROSOFT_OFFICE_CLIENT.app_id,
+            user_id=victim.object_id, service_principal_id=None, ip=STORM_IPS[0], uti=uti,
+            issued_at=when - timedelta(minutes=3), user_agent=STORM_USER_AGENT,
+            uri=f"https://graph.microsoft.com/v1.0/users/{victim.object_id}/mailFolders"),
+            "_TimeReceived": when + timedelta(hours=5, minutes=45)})
+        self.attack("token-without-sign-in", "a forged-token Graph call that reached the workspace 5.75 hours late",
+                    token_id=uti)
 
         victim = users[8 % len(users)]
         attacker_app, attacker_client = rng_uuid(rng), rng_uuid(rng)
         for offset in range(5):
-            self.out.write("OfficeActivity", mail_row(
-                rng, when=base + timedelta(minutes=130 + offset), tenant_id=self.tenant.tenant_id, user=victim,
+            when = base + timedelta(minutes=130 + offset)
+            self.out.write("OfficeActivity", {**mail_row(
+                rng, when=when, tenant_id=self.tenant.tenant_id, user=victim,
                 mailbox_upn=victim.upn, app_id=attacker_app, client_app_id=attacker_client,
-                client_ip=f"{STORM_IPS[1]}:443", client_info=STORM_USER_AGENT))
-        self.attack("mail-access-by-unexpected-app", "MailItemsAccessed through an unseen app pair",
-                    user_upn=victim.upn)
+                client_ip=f"{STORM_IPS[1]}:443", client_info=STORM_USER_AGENT),
+                "_TimeReceived": when + timedelta(hours=1, minutes=30)})
+        self.attack("mail-access-by-unexpected-app", "MailItemsAccessed through an unseen app pair, audited 90 "
+                    "minutes late", user_upn=victim.upn)
 
 
 def _jwks(keys: list[object]) -> dict[str, object]:

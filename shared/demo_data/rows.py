@@ -140,7 +140,7 @@ def mail_row(
         "UserId": upn,
         "UserType": "Regular",
         "MailboxOwnerUPN": mailbox_upn,
-        "ClientIP": client_ip,
+        "Client_IPAddress": client_ip,  # where real MailItemsAccessed records carry it (not ClientIP)
         "AppId": app_id,
         "ClientAppId": client_app_id,
         "ClientInfoString": client_info,

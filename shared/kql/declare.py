@@ -43,6 +43,12 @@ class DeclareBlock:
     def names(self) -> tuple[str, ...]:
         return tuple(declaration.name for declaration in self.declarations)
 
+    @property
+    def dynamic_defaults(self) -> tuple[str, ...]:
+        """Parameters of type ``dynamic`` with a default, which Kusto refuses (query-parameters-statement.md:
+        "query parameters of type dynamic cannot have default values")."""
+        return tuple(d.name for d in self.declarations if d.kusto_type == "dynamic" and d.default is not None)
+
     def get(self, name: str) -> Declaration | None:
         for declaration in self.declarations:
             if declaration.name == name:

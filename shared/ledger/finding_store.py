@@ -65,6 +65,16 @@ class StoredFinding:
     issuer: str = ""
     tenant_id: str = ""
     source_table: str = ""
+    first_arrived: datetime | None = None
+    """When the finding's earliest row reached the workspace; None for findings stored before it was recorded."""
+    recorded_at: datetime | None = None
+    """When Tokenwarden first stored the finding: ``recorded_at - first_seen`` is the detection latency."""
+
+    @property
+    def detection_latency_seconds(self) -> float | None:
+        if self.recorded_at is None:
+            return None
+        return max(0.0, (self.recorded_at - self.observation.first_seen).total_seconds())
 
     def to_finding(self) -> Finding:
         """The finding as a rule would return it, for enrichment and the incident summary."""
@@ -77,6 +87,7 @@ class StoredFinding:
             ip_address=self.ip_addresses[0] if self.ip_addresses else None, key_id=self.key_id or None,
             token_id=self.token_id or None, issuer=self.issuer or None, tenant_id=self.tenant_id or None,
             source_table=self.source_table, evidence=self.evidence if isinstance(self.evidence, dict) else {},
+            first_arrived=self.first_arrived,
         )
 
 
@@ -145,6 +156,7 @@ class FindingStore:
             "Severity": finding.severity,
             "FirstSeen": format_time(observation.first_seen),
             "LastSeen": format_time(observation.last_seen),
+            "FirstArrived": format_time(finding.first_arrived) if finding.first_arrived is not None else "",
             "Count": observation.count,
             "UserUpn": clip(finding.user_upn),
             "UserObjectId": clip(finding.user_object_id),
@@ -190,4 +202,11 @@ def _stored_finding(rule_id: str, row_key: str, properties: Mapping[str, Any]) -
         key_id=str(properties.get("KeyId", "") or ""), rule_title=str(properties.get("RuleTitle", "") or ""),
         issuer=str(properties.get("Issuer", "") or ""), tenant_id=str(properties.get("TenantId", "") or ""),
         source_table=str(properties.get("SourceTable", "") or ""),
+        first_arrived=_optional_time(properties, "FirstArrived"),
+        recorded_at=_optional_time(properties, "CreatedAt"),
     )
+
+
+def _optional_time(properties: Mapping[str, Any], name: str) -> datetime | None:
+    value = properties.get(name)
+    return parse_time(value, name) if value else None

@@ -1,11 +1,15 @@
 """The local log source: rules run with duckdb-kql over exports loaded into DuckDB.
 
-Parameter values are bound through duckdb-kql's parameter API, never spliced
-into the text, after the same type checks the Log Analytics source applies
-(:func:`shared.kql.types.normalize_value`), so a value is refused by both
-backends or by neither. The timespan is applied to every table the query reads
-(:mod:`shared.workspace.timefilter`), on a DuckDB cursor of the query's own,
-which is what makes one workspace safe to share between server threads.
+The workspace runs the same text Log Analytics receives: parameters are bound as
+``let`` statements by the same renderer (:func:`shared.kql.render.bind_parameters`),
+so a value is refused by both backends or by neither. Text it receives as it is
+(:meth:`LocalWorkspace.run_received`, the local endpoint's path) is refused where
+Kusto refuses it: a ``declare query_parameters`` default on a ``dynamic``
+parameter, so a form that Log Analytics or Sentinel would reject fails here first. ``ingestion_time()``
+reads each row's arrival time (:mod:`shared.workspace.arrival`). The timespan is
+applied to every table the query reads (:mod:`shared.workspace.timefilter`), on a
+DuckDB cursor of the query's own, which is what makes one workspace safe to share
+between server threads.
 
 Like Log Analytics, a result longer than ``max_rows`` (500,000 by default, the
 service's own limit) comes back truncated as a :class:`PartialResult`.
@@ -13,7 +17,6 @@ service's own limit) comes back truncated as a :class:`PartialResult`.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,8 +38,6 @@ DEFAULT_MAX_ROWS = 500_000
 """Log Analytics truncates a query result at 500,000 records; the local workspace does the same."""
 
 QueryErrorKind = Literal["syntax", "semantic", "parameter", "refused", "engine"]
-
-_NULL_LITERAL = re.compile(r"^[A-Za-z]+\(\s*null\s*\)$", re.IGNORECASE)
 
 
 class LocalQueryError(QueryError):
@@ -135,17 +136,32 @@ class LocalWorkspace:
         timespan: TimeRange | None,
         label: str,
     ) -> QueryOutcome:
+        """Run ``text`` as :class:`~shared.logsources.log_analytics.LogAnalyticsSource` would send it (its
+        parameters bound as ``let`` statements) and Log Analytics would run it."""
+        return self.run_received(_bind(text, parameters, label), timespan=timespan, label=label)
+
+    def run_received(self, text: str, *, timespan: TimeRange | None, label: str) -> QueryOutcome:
+        """Run ``text`` as Log Analytics runs a query it receives: the workspace server's path.
+
+        Like Kusto, it refuses a ``declare query_parameters`` default on a ``dynamic`` parameter
+        (MicrosoftDocs/dataexplorer-docs, ``data-explorer/kusto/query/query-parameters-statement.md``: "query
+        parameters of type dynamic cannot have default values"), and binds the other defaults.
+        """
         import duckdb_kql
 
-        bound = _bind(text, parameters, label)
-        _check_scope(text, label)
-        with self._cursor(label) as cursor:
-            if timespan is not None:
-                from shared.workspace.timefilter import restrict_to_timespan
+        from shared.workspace.arrival import INGESTION_TIME_COLUMN, rewrite_ingestion_time
+        from shared.workspace.sql import ident
+        from shared.workspace.timefilter import restrict_to_timespan
 
-                restrict_to_timespan(cursor, self._base_tables(), timespan)
+        _refuse_dynamic_defaults(text, label)
+        bound = _bind(text, {}, label)
+        _check_scope(bound, label)
+        with self._cursor(label) as cursor:
+            restrict_to_timespan(cursor, self._base_tables(), timespan)
             try:
-                relation = duckdb_kql.kql(cursor, text, bound, allow_write=False)
+                relation = duckdb_kql.kql(cursor, rewrite_ingestion_time(bound), allow_write=False)
+                if INGESTION_TIME_COLUMN in relation.columns:  # hidden, as in Log Analytics: `T | take 1` omits it
+                    relation = relation.select(*[ident(c) for c in relation.columns if c != INGESTION_TIME_COLUMN])
                 columns = [str(column) for column in relation.columns]
                 types = [str(kind) for kind in relation.types]
                 rows = relation.limit(self._max_rows + 1).fetchall()
@@ -190,42 +206,33 @@ class LocalWorkspace:
             cursor.close()
 
 
-def _bind(text: str, parameters: Mapping[str, object], label: str) -> dict[str, object]:
-    """Validated values for duckdb-kql, by parameter name; null defaults made explicit."""
+def _refuse_dynamic_defaults(text: str, label: str) -> None:
     from shared.kql.declare import parse_declare
-    from shared.kql.types import normalize_value
+    from shared.kql.lexer import KqlLexError
 
     try:
         block = parse_declare(text)
-    except RuleError as exc:
+    except (RuleError, KqlLexError) as exc:
         raise LocalQueryError(str(exc), rule_id=label, kind="syntax") from None
-    if block is None:
-        if parameters:
-            raise LocalQueryError(
-                f"the query declares no parameters but got values for {sorted(parameters)}",
-                rule_id=label,
-                kind="parameter",
-            )
-        return {}
-    unknown = sorted(set(parameters) - set(block.names))
-    if unknown:
+    if block is not None and block.dynamic_defaults:
+        names = ", ".join(block.dynamic_defaults)
         raise LocalQueryError(
-            f"unknown parameter(s) {unknown}; the query declares {list(block.names)}",
-            rule_id=label,
-            kind="parameter",
+            f"declare query_parameters: parameters of type dynamic cannot have default values ({names})",
+            rule_id=label, kind="semantic",
         )
-    bound: dict[str, object] = {}
-    for declaration in block.declarations:
-        if declaration.name in parameters:
-            try:
-                value = normalize_value(declaration.kusto_type, parameters[declaration.name], name=declaration.name)
-            except DataError as exc:
-                raise LocalQueryError(str(exc), rule_id=label, kind="parameter") from None
-            bound[declaration.name] = list(value) if isinstance(value, tuple) else value
-        elif declaration.default is not None and _NULL_LITERAL.match(declaration.default):
-            # duckdb-kql reads a null default as "no default"; Log Analytics binds null.
-            bound[declaration.name] = None
-    return bound
+
+
+def _bind(text: str, parameters: Mapping[str, object], label: str) -> str:
+    """``text`` with its parameters bound as ``let`` statements, as the Log Analytics source sends it."""
+    from shared.kql.lexer import KqlLexError
+    from shared.kql.render import bind_parameters
+
+    try:
+        return bind_parameters(text, parameters)
+    except (RuleError, KqlLexError) as exc:
+        raise LocalQueryError(str(exc), rule_id=label, kind="syntax") from None
+    except DataError as exc:
+        raise LocalQueryError(str(exc), rule_id=label, kind="parameter") from None
 
 
 def _check_scope(text: str, label: str) -> None:

@@ -1,9 +1,10 @@
 """The production log source: rules run in a Log Analytics workspace through ``azure-monitor-query``.
 
-The query API has no parameter channel, so values are written into the rule's
-``declare query_parameters`` block as literals that cannot escape their quotes
-(:func:`shared.kql.render.render_for_log_analytics`); the timespan goes in the
-request, as ``(start, end)``. A ``LogsQueryPartialResult`` becomes a
+The query API has no parameter channel, so parameters are bound as ``let``
+statements with literals that cannot escape their quotes
+(:func:`shared.kql.render.bind_parameters`); a hunt hands over the rule's
+log-analytics form (:mod:`shared.rule_forms`), already bound. The timespan goes in
+the request, as ``(start, end)``. A ``LogsQueryPartialResult`` becomes a
 :class:`PartialResult`, never a silently shorter complete one. Cells are
 decoded by :mod:`shared.kql.wire` into the same Python types the local
 workspace returns.
@@ -84,10 +85,10 @@ class LogAnalyticsSource:
         timespan: TimeRange | None,
         label: str,
     ) -> QueryOutcome:
-        from shared.kql.render import render_for_log_analytics
+        from shared.kql.render import bind_parameters
 
         try:
-            rendered = render_for_log_analytics(text, parameters)
+            rendered = bind_parameters(text, parameters)
         except (DataError, RuleError) as exc:
             raise QueryError(f"{label}: {exc}", rule_id=label) from None
         client = self._get_client(label)

@@ -21,11 +21,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.errors import QueryError
 from shared.kql.wire import encode_cell
-from shared.logsources.base import LogSource, PartialResult, ResultTable
+from shared.logsources.base import PartialResult, ResultTable
 from shared.workspace.timespan import TimespanError, intersect, parse_timespan
+
+if TYPE_CHECKING:
+    from shared.logsources.local import LocalWorkspace
 
 __all__ = ["ApiResponse", "QueryRequest", "error_response", "parse_body", "run_query"]
 
@@ -87,7 +91,7 @@ def parse_body(raw: bytes) -> QueryRequest | ApiResponse:
 
 
 def run_query(
-    workspace: LogSource,
+    workspace: LocalWorkspace,
     request: QueryRequest,
     *,
     workspace_id: str,
@@ -106,7 +110,7 @@ def run_query(
     except TimespanError as exc:
         return bad_request("InvalidTimespan", str(exc))
     try:
-        outcome = workspace.query(request.query, parameters={}, timespan=timespan, label="query")
+        outcome = workspace.run_received(request.query, timespan=timespan, label="query")
     except QueryError as exc:
         kind = getattr(exc, "kind", "semantic")
         detail = getattr(exc, "detail", exc.message)

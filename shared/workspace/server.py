@@ -23,14 +23,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.errors import ConfigurationError
 from shared.local_http import LocalHTTPServer, serve_until_interrupted
-from shared.logsources.base import LogSource
 from shared.loopback import is_loopback
 from shared.workspace.api import ApiResponse, QueryRequest, error_response, parse_body, run_query
+
+if TYPE_CHECKING:
+    from shared.logsources.local import LocalWorkspace
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "LogAnalyticsServer", "build_server", "serve"]
 
@@ -44,7 +46,7 @@ class LogAnalyticsServer(LocalHTTPServer):
 
     def __init__(
         self,
-        workspace: LogSource,
+        workspace: LocalWorkspace,
         *,
         workspace_id: str,
         host: str,
@@ -88,7 +90,7 @@ class LogAnalyticsServer(LocalHTTPServer):
 
 
 def build_server(
-    workspace: LogSource,
+    workspace: LocalWorkspace,
     *,
     workspace_id: str,
     host: str = "127.0.0.1",
@@ -134,7 +136,7 @@ def build_server(
 
 
 def serve(
-    workspace: LogSource,
+    workspace: LocalWorkspace,
     *,
     workspace_id: str,
     host: str = "127.0.0.1",

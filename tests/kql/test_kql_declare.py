@@ -21,6 +21,7 @@ def test_parses_a_real_rule() -> None:
         "window_start",
         "window_end",
         "default_window",
+        "max_ingestion_delay",
         "compromised_kids",
         "compromised_thumbprints",
     )
@@ -28,6 +29,7 @@ def test_parses_a_real_rule() -> None:
     assert kids is not None
     assert kids.kusto_type == "dynamic"
     assert kids.default == 'dynamic(["1LTMzakihiRla_8z2BEJVXeWMqo", "1LTMzakihiRla/8z2BEJVXeWMqo="])'
+    assert block.dynamic_defaults == ("compromised_kids", "compromised_thumbprints")
     assert block.get("window_start").default == "datetime(null)"  # type: ignore[union-attr]
     assert block.get("default_window").default == "1h"  # type: ignore[union-attr]
     assert block.prefix.startswith("// compromised-signing-key")

@@ -1,7 +1,7 @@
 """Literals carry any accepted value exactly, and nothing else, through a real KQL parser.
 
 Every round trip here renders a value into ``declare query_parameters`` with
-:func:`render_for_log_analytics`, runs the text on duckdb-kql (a separate,
+:func:`bind_parameters`, runs the text on duckdb-kql (a separate,
 ANTLR-based KQL implementation) without binding anything, and compares what
 comes back. A literal that broke out of its quotes would either fail to parse,
 print a different value, or add rows/columns; each test would see it.
@@ -18,7 +18,7 @@ import pytest
 
 from shared.errors import DataError
 from shared.kql.literals import render_literal, render_string
-from shared.kql.render import render_for_log_analytics
+from shared.kql.render import bind_parameters
 
 ADVERSARIAL = [
     "",
@@ -61,14 +61,14 @@ def _run(con, text: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped
 
 @pytest.mark.parametrize("value", ADVERSARIAL)
 def test_string_round_trips_exactly(con, value: str) -> None:  # type: ignore[no-untyped-def]
-    text = render_for_log_analytics('declare query_parameters(s:string = "x");\nprint v = s, n = 1', {"s": value})
+    text = bind_parameters('declare query_parameters(s:string = "x");\nprint v = s, n = 1', {"s": value})
     assert _run(con, text) == [(value, 1)]
 
 
 @pytest.mark.parametrize("value", ADVERSARIAL)
 def test_dynamic_string_array_round_trips_exactly(con, value: str) -> None:  # type: ignore[no-untyped-def]
     items = [value, "second", value + '"']
-    text = render_for_log_analytics(
+    text = bind_parameters(
         "declare query_parameters(k:dynamic = dynamic([]));\nprint n = array_length(k), a = tostring(k[0]), "
         'b = tostring(k[1]), c = tostring(k[2]), hit = "second" in (k)',
         {"k": items},
@@ -83,7 +83,7 @@ def test_seeded_random_strings_round_trip(con) -> None:  # type: ignore[no-untyp
     values = ["".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40))) for _ in range(150)]
     declares = ", ".join(f"p{index}:string = ''" for index in range(len(values)))
     projection = ", ".join(f"v{index} = p{index}" for index in range(len(values)))
-    text = render_for_log_analytics(
+    text = bind_parameters(
         f"declare query_parameters({declares});\nprint {projection}",
         {f"p{index}": value for index, value in enumerate(values)},
     )
@@ -172,7 +172,7 @@ def test_type_mismatches_are_refused(kusto_type: str, value: object, pattern: st
 def test_every_typed_literal_parses_and_round_trips(con) -> None:  # type: ignore[no-untyped-def]
     when = datetime(2026, 11, 19, 1, 2, 3, 456789, tzinfo=UTC)
     span = timedelta(days=1, hours=2, minutes=3, seconds=4, microseconds=5)
-    text = render_for_log_analytics(
+    text = bind_parameters(
         "declare query_parameters(d:datetime = datetime(null), t:timespan = 1h, b:bool = false, "
         "l:long = 0, i:int = int(0), r:real = 0.0, g:guid = guid(00000000-0000-0000-0000-000000000000));\n"
         "print d = d, t = t, b = b, l = l, i = i, r = r, g = tostring(g)",

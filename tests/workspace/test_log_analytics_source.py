@@ -23,6 +23,8 @@ from shared.errors import ConfigurationError, QueryError, UpstreamError
 from shared.logsources.base import CompleteResult, PartialResult, TimeRange
 from shared.logsources.local import LocalWorkspace
 from shared.logsources.log_analytics import LogAnalyticsSource
+from shared.rule_forms import render_rule
+from shared.ruleset import load_rules
 from shared.workspace.server import LogAnalyticsServer
 from tests.workspace.conftest import TOKEN, WORKSPACE_ID, Exports, ServerFactory, StaticCredential, TlsFiles
 
@@ -118,7 +120,7 @@ CASES: list[tuple[str, str, dict[str, object], TimeRange | None]] = [
     (
         "parameters",
         'declare query_parameters(user:string = "", since:datetime = datetime(null), window:timespan = 1h, '
-        "keys:dynamic = dynamic([]), lim:long = 10, flag:bool = false);\n"
+        "keys:dynamic, lim:long = 10, flag:bool = false);\n"
         "TokenValidation_CL | where TimeGenerated >= since and TimeGenerated < since + window "
         "| where Upn == user or KeyId in (keys) | project KeyId, Upn, flag, user, lim | order by KeyId asc",
         {
@@ -154,10 +156,11 @@ def test_remote_answers_equal_local_answers(
 
 
 def test_a_real_rule_finds_the_same_forged_token(workspace: LocalWorkspace, remote: LogAnalyticsSource) -> None:
-    text = RULE.read_text(encoding="utf-8")
-    parameters: dict[str, object] = {"window_start": at(0), "window_end": at(2)}
-    local = workspace.query(text, parameters=parameters, timespan=span(0, 2), label="compromised-signing-key")
-    via_api = remote.query(text, parameters=parameters, timespan=span(0, 2), label="compromised-signing-key")
+    # What production sends: the rule's log-analytics form, every parameter bound as a let.
+    rule = load_rules().get("compromised-signing-key")
+    text = render_rule(rule, "log-analytics", {"window_start": at(0), "window_end": at(2)})
+    local = workspace.query(text, parameters={}, timespan=span(0, 2), label="compromised-signing-key")
+    via_api = remote.query(text, parameters={}, timespan=span(0, 2), label="compromised-signing-key")
     assert isinstance(via_api, CompleteResult)
     assert via_api == local
     assert [record["TokenId"] for record in via_api.table.records()] == ["forged-1"]

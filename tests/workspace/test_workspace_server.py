@@ -150,6 +150,9 @@ def test_partial_result_shape(exports: Exports, serve: ServerFactory) -> None:
         ("SigninLogs | where", "SyntaxError", "could not parse"),
         ("NoSuchTable | count", "SemanticError", "NoSuchTable"),
         ('database("memory").SigninLogs', "SemanticError", "database() references"),
+        # Kusto refuses a default on a dynamic query parameter (query-parameters-statement.md).
+        ('declare query_parameters(k:dynamic = dynamic(["a"]));\nprint k', "SemanticError",
+         "dynamic cannot have default values"),
     ],
 )
 def test_query_errors_are_bad_argument_errors(
