@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test lint typecheck unit bench install node-deps checkov-deps clean
+.PHONY: demo test lint typecheck unit bench install node-deps checkov-deps sentinel-content clean
 
 install: $(VENV)/.stamp
 
@@ -44,6 +44,10 @@ unit: install node-deps checkov-deps
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
+
+# infra/sentinel/analytic-rules.json: every rule's Sentinel form and metadata (a test fails when it is stale).
+sentinel-content: install
+	$(PY) -m tools.sentinel_content
 
 bench: install node-deps
 	$(PY) -m bench

@@ -45,15 +45,10 @@ param logAnalyticsWorkspaceResourceId string = ''
 @maxValue(730)
 param logAnalyticsRetentionInDays int = 90
 
-@description('Tables connected to an existing workspace. A Sentinel rule is deployed only when every table it reads exists (TokenValidation_CL is created here). A new workspace has none connected yet: redeploy once its data connectors are on.')
-param connectedTables array = [
-  'SigninLogs'
-  'AADNonInteractiveUserSignInLogs'
-  'AADServicePrincipalSignInLogs'
-  'AADManagedIdentitySignInLogs'
-  'MicrosoftGraphActivityLogs'
-  'OfficeActivity'
-]
+@description('Comma-separated tables connected to an existing workspace (azd: CONNECTED_TABLES). A Sentinel rule is deployed enabled only when every table it reads exists (TokenValidation_CL is created here); otherwise it is deployed disabled with a placeholder query. A new workspace has none connected yet: set this and redeploy once its data connectors are on.')
+param connectedTables string = 'SigninLogs,AADNonInteractiveUserSignInLogs,AADServicePrincipalSignInLogs,AADManagedIdentitySignInLogs,MicrosoftGraphActivityLogs,OfficeActivity'
+
+var connectedTableNames = empty(connectedTables) ? [] : split(replace(connectedTables, ' ', ''), ',')
 
 @description('Analytics rule ids not to deploy at all.')
 param excludedAnalyticRuleIds array = []
@@ -451,7 +446,7 @@ module analyticRules 'sentinel/analytic-rules.bicep' = {
   scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
   params: {
     workspaceName: workspaceName
-    connectedTables: createWorkspace ? [] : connectedTables
+    connectedTables: createWorkspace ? [] : connectedTableNames
     excludedRuleIds: excludedAnalyticRuleIds
   }
   dependsOn: [

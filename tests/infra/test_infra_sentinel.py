@@ -1,17 +1,22 @@
-"""Sentinel content: the analytics rules match shared/rules/*, and the automation chain is complete.
+"""Sentinel content: the analytics rules are the rule folders' Sentinel forms, and the automation chain is complete.
 
-The Bicep keeps each rule's metadata next to `loadTextContent` of the rule's own rule.kql; these tests
-keep that list and the rule folders from drifting apart.
+The Bicep deploys infra/sentinel/analytic-rules.json, generated from shared/rules/* by `make sentinel-content`;
+these tests fail when it is stale, and check what it holds against rule.toml and Sentinel's own limits.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from typing import Any
 
 import pytest
-from infra_bicep import INFRA, ROOT, body, infra_file, loaded_file, resolve, strings
+from infra_bicep import INFRA, ROOT, body, infra_file, resolve, strings
+
+from shared.rule_forms import placeholder_query, render_rule
+from shared.ruleset import iso_duration, load_rules
+from tools.sentinel_content import CONTENT_FILE, sentinel_content
 
 RULES_DIR = ROOT / "shared" / "rules"
 ANALYTIC_RULES = INFRA / "sentinel" / "analytic-rules.bicep"
@@ -59,10 +64,20 @@ def rule_folders() -> dict[str, dict[str, Any]]:
 
 
 def bicep_rules() -> dict[str, dict[str, Any]]:
-    rules: list[dict[str, Any]] = infra_file("sentinel/analytic-rules.bicep")["variables"]["rules"]["value"]
+    """The rules the Bicep deploys: the generated file it loads."""
+    loaded = infra_file("sentinel/analytic-rules.bicep")["variables"]["rules"]["value"]["operator"]["operands"]
+    assert loaded["operand_1"]["function"]["type"] == "load_json_content"
+    assert (ANALYTIC_RULES.parent / loaded["operand_1"]["function"]["parameters"]["file_path"]) == CONTENT_FILE
+    assert loaded["operand_2"] == "rules"
+    rules: list[dict[str, Any]] = json.loads(CONTENT_FILE.read_text(encoding="utf-8"))["rules"]
     by_id = {rule["id"]: rule for rule in rules}
-    assert len(by_id) == len(rules), "duplicate rule ids in analytic-rules.bicep"
+    assert len(by_id) == len(rules), "duplicate rule ids in analytic-rules.json"
     return by_id
+
+
+def test_the_generated_content_is_current() -> None:
+    assert CONTENT_FILE.read_text(encoding="utf-8") == sentinel_content(load_rules()), (
+        "infra/sentinel/analytic-rules.json is stale: run `make sentinel-content`")
 
 
 def scheduled_rule() -> dict[str, Any]:
@@ -82,47 +97,68 @@ def test_bicep_metadata_matches_rule_toml(rule_id: str) -> None:
     assert bicep["tables"] == toml["tables"]
     assert bicep["queryFrequency"] == toml["sentinel"]["query_frequency"]
     assert bicep["queryPeriod"] == toml["sentinel"]["query_period"]
+    assert iso_duration(bicep["queryPeriod"]) <= iso_duration("P14D")  # Sentinel's longest look-back
     assert bicep["tactics"] == toml["mitre"]["tactics"]
-    assert bicep["techniques"] == toml["mitre"]["techniques"]
     assert set(bicep["tactics"]) <= SENTINEL_TACTICS
     # The stable API rejects sub-techniques ("The expected format is 'T####'"): each is reduced to its
     # technique, once.
     parents = list(dict.fromkeys(t.split(".")[0] for t in toml["mitre"]["techniques"]))
-    assert bicep["sentinelTechniques"] == parents
-    assert all(re.fullmatch(r"T\d{4}", t) for t in bicep["sentinelTechniques"])
+    assert bicep["techniques"] == parents
+    assert all(re.fullmatch(r"T\d{4}", t) for t in bicep["techniques"])
 
 
 @pytest.mark.parametrize("rule_id", sorted(rule_folders()))
-def test_rule_query_is_loaded_from_the_rules_own_kql(rule_id: str) -> None:
-    path = loaded_file(ANALYTIC_RULES, bicep_rules()[rule_id]["query"], "load_text_content")
-    assert path == (RULES_DIR / rule_id / "rule.kql").resolve()
-    query = path.read_text()
+def test_rule_query_is_the_rules_sentinel_form(rule_id: str) -> None:
+    rule = load_rules().get(rule_id)
+    query = bicep_rules()[rule_id]["query"]
+    assert query == render_rule(rule, "sentinel")
     assert len(query) < 10_000  # Sentinel's limit on a scheduled rule's query
-    assert "declare query_parameters(" in query
+    assert "declare query_parameters" not in query  # Kusto refuses the rule's dynamic defaults
+    assert "ingestion_time()" in query  # windowed on arrival
+    assert bicep_rules()[rule_id]["placeholderQuery"] == placeholder_query(rule)
 
 
 def test_runtime_list_rules_are_deployed_disabled_with_the_reason() -> None:
-    runtime_list_reason = resolve(infra_file("sentinel/analytic-rules.bicep"), "runtimeListReason")
-    assert "disabled" in runtime_list_reason
     for rule_id, rule in bicep_rules().items():
         assert rule["enabled"] is (rule_id not in DISABLED_IN_SENTINEL), rule_id
         if rule_id in DISABLED_IN_SENTINEL:
-            assert "${runtimeListReason}" in rule["description"], rule_id
+            assert "Deployed disabled: " in rule["description"] and "runtime list" in rule["description"], rule_id
 
 
-def test_rules_deploy_only_where_their_tables_exist() -> None:
-    # Sentinel rejects a rule whose query names a missing table: a new workspace has only the tables
-    # this deployment creates, so main.bicep passes no connected tables for it.
+def test_the_mail_rule_says_its_sentinel_baseline_is_shorter() -> None:
+    rule = bicep_rules()["mail-access-by-unexpected-app"]
+    assert "let baseline_period = time(12.00:00:00.0000000);" in rule["query"]
+    assert "12-day baseline" in rule["description"]
+    assert rule["queryPeriod"] == "P14D"
+
+
+def test_rules_whose_tables_are_missing_deploy_disabled_with_a_placeholder() -> None:
+    # Sentinel test-runs a rule's query on create, so a query naming a missing table would fail the deployment.
     tree = infra_file("sentinel/analytic-rules.bicep")
     assert "connectedTables" in set(strings(tree["variables"]["availableTables"]["value"]))
     assert "TokenValidation_CL" in set(strings(tree["variables"]["availableTables"]["value"]))
     selection = set(strings(tree["variables"]["deployedRules"]["value"]))
-    assert {"availableTables", "excludedRuleIds", "tables"} <= selection
+    assert {"excludedRuleIds"} <= selection
+    per_rule = tree["variables"]["connected"]["value"]
+    assert per_rule["loop_type"]["detail"]["array_name"] == "deployedRules"
+    assert {"availableTables", "tables"} <= set(strings(per_rule))
+    properties = scheduled_rule()["properties"]
+    connected_i = {"operator": {"type": "index_accessor", "operands": {"operand_1": "connected", "operand_2": "i"}}}
+    assert properties["query"]["operator"]["type"] == "conditional"
+    assert properties["query"]["operator"]["operands"]["condition"] == connected_i
+    assert properties["query"]["operator"]["operands"]["false_value"]["operator"]["operands"]["operand_2"] == (
+        "placeholderQuery")
+    assert properties["enabled"]["operator"]["type"] == "and"
+    assert properties["enabled"]["operator"]["operands"]["operand_2"] == connected_i
+    assert "Deployed disabled" in json.dumps(properties["description"])
     main = infra_file("main.bicep")
     passed = body(main["modules"]["analyticRules"])["params"]["connectedTables"]
-    assert set(strings(passed)) >= {"createWorkspace", "connectedTables"}
+    assert set(strings(passed)) >= {"createWorkspace", "connectedTableNames"}
     every_source = {t for toml in rule_folders().values() for t in toml["tables"]} - {"TokenValidation_CL"}
-    assert set(main["parameters"]["connectedTables"]["default"]) == every_source
+    assert set(main["parameters"]["connectedTables"]["default"].split(",")) == every_source
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["connectedTables"]["value"] == "${CONNECTED_TABLES=" + main["parameters"]["connectedTables"][
+        "default"] + "}"
 
 
 def test_every_rule_is_a_scheduled_rule_over_the_list() -> None:
@@ -135,7 +171,7 @@ def test_every_rule_is_a_scheduled_rule_over_the_list() -> None:
     rule = scheduled_rule()
     assert rule["kind"] == "Scheduled"
     assert rule["properties"]["techniques"] == {
-        "operator": {"type": "property_accessor", "operands": {"operand_1": "rule", "operand_2": "sentinelTechniques"}}
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "rule", "operand_2": "techniques"}}
     }
     assert rule["scope"] == "workspace"
     properties = rule["properties"]
@@ -152,7 +188,8 @@ def test_entity_mappings_follow_the_finding_contract() -> None:
     assert by_entity == {
         "Account": {"AadUserId": "UserObjectId", "FullName": "UserUpn"},
         "IP": {"Address": "IpAddress"},
-        "CloudApplication": {"AppId": "AppId"},
+        # AppId is Defender for Cloud Apps' integer service id; an Entra app id is the entity's Name.
+        "CloudApplication": {"Name": "AppId"},
     }
     details = resolve(tree, properties["customDetails"])
     assert details == {c: c for c in ("KeyId", "TokenId", "Issuer", "TokenTenantId", "SourceTable")}
