@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.simulator.permissions import Grants
 from shared.simulator.roles import RoleTemplate
 
 __all__ = [
@@ -254,6 +255,8 @@ class TenantState:
         self.arm_resources: dict[str, dict[str, object]] = {}
         """ARM resources by lower-cased resource id (Sentinel incidents and their comments), as last answered."""
         self.incident_counter = 0
+        self.arm_create_status = 201
+        """What an ARM PUT that creates answers: 201, or 200, which the Sentinel spec allows as well."""
         self.site_restarts: dict[str, int] = {}
         """Restarts per lower-cased ``{resourceGroup}/{site}``."""
         self.webhooks: dict[str, list[object]] = {}
@@ -264,6 +267,8 @@ class TenantState:
         """Calls to ``/_sinks/refresh/{name}`` per name, oldest first: ``{"body", "audience", "scope"}``."""
         self.ingested: dict[str, list[dict[str, object]]] = {}
         """Rows uploaded through the Logs Ingestion API, per ``{dcrImmutableId}/{stream}``, oldest first."""
+        self.grants = Grants.deployed()
+        """The caller's Graph app roles, Azure role assignments and the tenant's licences (infra/permissions.json)."""
 
     # --- seeding -------------------------------------------------------------------------------
     def stable_id(self, kind: str, name: str) -> str:

@@ -128,7 +128,7 @@ def test_patch_rejects_unsupported_properties_and_unknown_users(fixed: Simulator
 
 
 def test_writes_inside_a_batch(fixed: SimulatorServer, demo_state: TenantState) -> None:
-    first, second = demo_state.users()[:2]
+    first, second = [user for user in demo_state.users() if not user.privileged][:2]
     requests = [
         {"id": "1", "method": "PATCH", "url": f"/users/{first.id}", "headers": {"Content-Type": "application/json"},
          "body": {"accountEnabled": False}},
@@ -145,7 +145,7 @@ def test_writes_inside_a_batch(fixed: SimulatorServer, demo_state: TenantState) 
 
 def test_user_writes_are_charged_to_the_identity_family(demo_state: TenantState, serve: ServeFactory) -> None:
     server = serve(demo_state, limits={IDENTITY: ThrottleLimit(capacity=1, per_seconds=1000)}, clock=lambda: 0.0)
-    user = demo_state.users()[0]
+    user = next(user for user in demo_state.users() if not user.privileged)
     first = httpx.patch(f"{server.graph_url}/users/{user.id}", headers=AUTH, json={"accountEnabled": False})
     assert first.status_code == 204
     assert first.headers["x-ms-resource-unit"] == "1"
