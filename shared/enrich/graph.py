@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.enrich.models import AppFacts, RoleFact, UserFacts
+from shared.guids import is_guid
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -60,7 +60,6 @@ APP_SELECT = "appId,displayName,appOwnerOrganizationId,signInAudience,verifiedPu
 MEMBERSHIP_QUERY = "$select=id,displayName,roleTemplateId&$top=999"
 """999 is the largest page transitiveMemberOf serves (the default is 100)."""
 BATCH_LIMIT = 20
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RETRYABLE = {429, 500, 502, 503, 504}
 
 
@@ -341,10 +340,10 @@ class GraphDirectory:
     async def apps(self, app_ids: Iterable[str]) -> dict[str, AppFacts]:
         wanted = sorted({app_id.lower() for app_id in app_ids if app_id} - set(self._apps))
         calls = [_Call(f"a{index}", f"/servicePrincipals?$filter=appId eq '{app_id}'&$select={APP_SELECT}")
-                 for index, app_id in enumerate(wanted) if _GUID.match(app_id)]
+                 for index, app_id in enumerate(wanted) if is_guid(app_id)]
         answers = await self._run_calls(calls, asyncio.Semaphore(self.concurrency))
         for index, app_id in enumerate(wanted):
-            if not _GUID.match(app_id):
+            if not is_guid(app_id):
                 self._apps[app_id] = AppFacts(app_id=app_id, status="failed", error="app id is not a GUID")
                 continue
             answer = answers[f"a{index}"]

@@ -9,6 +9,8 @@
 * ``POST /identityProtection/riskyUsers/confirmCompromised``: 204; each user's
   riskyUser becomes high / confirmedCompromised / adminConfirmedUserCompromised
   (created when the user had none). Throttled by the identityProtection family.
+  ``userIds`` are object ids: a UPN is a 400, an unknown id a 404, and either
+  refuses the whole call, as one request (nothing is confirmed).
 
 The routes are ``replaceable``: a test may ``router.add`` its own handler for
 one of them. User writes are charged to the identity family (1 resource unit: writes are not
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 
+from shared.guids import is_guid
 from shared.simulator import throttling
 from shared.simulator.handlers.common import resource_not_found
 from shared.simulator.responses import GraphResponse, graph_error, json_response
@@ -88,6 +91,11 @@ def confirm_compromised(context: RequestContext, app: SimulatorApp) -> GraphResp
     ids = body.get("userIds")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
         return graph_error(400, "BadRequest", "userIds must be a non-empty array of user ids.", context.ids)
+    not_ids = [i for i in ids if not is_guid(i)]
+    if not_ids:
+        # riskyuser-confirmcompromised takes user object ids; the service's exact answer to a UPN is not documented.
+        return graph_error(400, "BadRequest", f"Invalid user id '{not_ids[0]}': userIds must be object ids.",
+                           context.ids)
     now = context.ids.date
     with app.state.lock:
         targets: list[SimRiskyUser] = []
