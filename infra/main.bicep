@@ -141,7 +141,7 @@ param cacheRefreshApps string = ''
 // Response targets and consumers
 // ---------------------------------------------------------------------------------------------
 
-@description('Resource ids of App Service sites (or plans) Tokenwarden may restart to flush cached signing keys. Website Contributor is granted on each, and on nothing else. Every restart target in CACHE_REFRESH_APPS (cacheRefreshApps) must have its site listed here, or ARM refuses the restart (403).')
+@description('Resource ids of App Service or Function App sites (Microsoft.Web/sites) Tokenwarden may restart to flush cached signing keys. A custom role allowing only read and restart (app/site-restart-role.bicep) is granted on each, and on nothing else. Every restart target in CACHE_REFRESH_APPS (cacheRefreshApps) must have its site listed here, or ARM refuses the restart (403).')
 param cacheRefreshTargetResourceIds array = []
 
 @description('Resource id of the Key Vault holding app signing keys, whose key events Tokenwarden receives. Empty: none.')
@@ -419,13 +419,24 @@ module workspaceRbac 'monitoring/workspace-rbac.bicep' = {
   ]
 }
 
-module cacheRefreshRbac 'app/website-contributor.bicep' = [
+// Restarting a registered site needs only read and restart on it: a custom role (Website Contributor could also
+// reconfigure and deploy the site), defined once per subscription and assigned on each listed site alone.
+module siteRestartRole 'app/site-restart-role.bicep' = if (!empty(cacheRefreshTargetResourceIds)) {
+  name: 'tokenwarden-site-restart-role'
+  params: {
+    environmentName: environmentName
+    targetResourceIds: cacheRefreshTargetResourceIds
+  }
+}
+
+module cacheRefreshRbac 'app/site-restart.bicep' = [
   for (targetId, i) in cacheRefreshTargetResourceIds: {
     name: 'tokenwarden-cache-refresh-${i}'
     scope: resourceGroup(split(targetId, '/')[2], split(targetId, '/')[4])
     params: {
       targetResourceId: targetId
       principalId: identity.outputs.principalId
+      roleDefinitionId: siteRestartRole.outputs.id
     }
   }
 ]
