@@ -121,14 +121,14 @@ param triagePolicyFile string = ''
 @description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
 param protectedPrincipals string = ''
 
-@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API origin; change only for a national cloud.')
-param logAnalyticsEndpoint string = 'https://api.loganalytics.io'
+@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API origin. Empty: the cloud\'s (AZURE_CLOUD, from environment().name); another cloud\'s is refused.')
+param logAnalyticsEndpoint string = ''
 
-@description('GRAPH_ENDPOINT: Microsoft Graph origin; change only for a national cloud.')
-param graphEndpoint string = 'https://graph.microsoft.com'
+@description('GRAPH_ENDPOINT: Microsoft Graph origin. Empty: the cloud\'s (AZURE_CLOUD).')
+param graphEndpoint string = ''
 
-@description('ARM_ENDPOINT: Azure Resource Manager origin; change only for a national cloud.')
-param armEndpoint string = 'https://management.azure.com'
+@description('ARM_ENDPOINT: Azure Resource Manager origin. Empty: the cloud\'s (AZURE_CLOUD).')
+param armEndpoint string = ''
 
 @secure()
 @description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
@@ -361,6 +361,9 @@ var tokenwardenSettings = {
 
 // Where the deployment put things the code talks to.
 var deploymentSettings = {
+  // The cloud this deployment runs in decides the authority, every endpoint and every token scope
+  // (shared/clouds.py): AzureCloud (the public cloud's Bicep name), AzureUSGovernment or AzureChinaCloud.
+  AZURE_CLOUD: environment().name
   SENTINEL_WORKSPACE_RESOURCE_ID: workspaceResourceId
   LOGS_INGESTION_ENDPOINT: dataCollection.outputs.logsIngestionEndpoint
   AUDIT_DCR_IMMUTABLE_ID: dataCollection.outputs.ruleImmutableId

@@ -149,7 +149,8 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     published = [key for path in args.jwks for key in read_jwks_file(path)]
     failures: list[str] = []
     if not args.jwks and (args.workspace_id or args.fetch_jwks):
-        outcome = JwksFetcher().fetch_all(default_discovery_urls(args.tenant_id or settings.entra_tenant_id))
+        outcome = JwksFetcher().fetch_all(default_discovery_urls(args.tenant_id or settings.entra_tenant_id,
+                                                                  settings.cloud.authority_host))
         published.extend(outcome.keys)
         failures.extend(outcome.failures)
     keys = KeyIntelligence(published=tuple(published),

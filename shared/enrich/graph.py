@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from shared.clouds import AZURE_PUBLIC
 from shared.enrich.models import AppFacts, RoleFact, UserFacts
 from shared.guids import is_guid
 
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GRAPH_SCOPES", "PRIVILEGED_ROLE_TEMPLATES", "GraphDirectory", "build_graph_client"]
 
-GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
-GRAPH_V1 = "https://graph.microsoft.com/v1.0"
+GRAPH_SCOPES = (AZURE_PUBLIC.graph_scope,)
+"""The public cloud's; callers with settings pass ``settings.cloud.graph_scope`` (shared/clouds.py)."""
+GRAPH_V1 = f"{AZURE_PUBLIC.graph_endpoint}/v1.0"
 
 PRIVILEGED_ROLE_TEMPLATES: Mapping[str, str] = {
     # Role template ids from Microsoft's "Microsoft Entra built-in roles" reference (roles marked PRIVILEGED).

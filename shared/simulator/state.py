@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -267,6 +267,8 @@ class TenantState:
         """Calls to ``/_sinks/refresh/{name}`` per name, oldest first: ``{"body", "audience", "scope"}``."""
         self.ingested: dict[str, list[dict[str, object]]] = {}
         """Rows uploaded through the Logs Ingestion API, per ``{dcrImmutableId}/{stream}``, oldest first."""
+        self.data_collection_rules: dict[str, dict[str, tuple[str, ...]]] = {}
+        """Declared DCRs by immutable id: stream name -> the columns it keeps (``declare_data_collection_rule``)."""
         self.grants = Grants.deployed()
         """The caller's Graph app roles, Azure role assignments and the tenant's licences (infra/permissions.json)."""
 
@@ -320,6 +322,11 @@ class TenantState:
         role = self.activate_role(template)
         self.add_member(role.id, member_id)
         return role
+
+    def declare_data_collection_rule(self, immutable_id: str, streams: Mapping[str, Iterable[str]]) -> None:
+        """A DCR the Logs Ingestion endpoint accepts, with its streams and their columns."""
+        with self.lock:
+            self.data_collection_rules[immutable_id] = {name: tuple(columns) for name, columns in streams.items()}
 
     def add_service_principal(self, principal: SimServicePrincipal) -> SimServicePrincipal:
         with self.lock:
