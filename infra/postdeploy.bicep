@@ -101,9 +101,11 @@ module playbook 'sentinel/playbook.bicep' = {
 }
 
 // Sentinel runs playbooks as its own service principal, which needs this role on the playbook's
-// resource group (the portal's "Manage playbook permissions" grants the same). ARM refuses a second assignment
-// of one role to one principal at one scope under another name (409 RoleAssignmentExists, "The role assignment
-// already exists"; Azure RBAC troubleshooting), so when the hook finds one it is used, not made again.
+// resource group (the portal's "Manage playbook permissions" grants the same, under a random name). Role
+// assignments are identified by their name (azure-docs role-based-access-control/troubleshooting.md), and ARM
+// refuses a second assignment of one role to one principal at one scope under another name (409
+// RoleAssignmentExists, "The role assignment already exists.", the message Azure/azure-cli's own role commands
+// test for), so when the hook finds one it is used, not made again.
 resource sentinelRunsPlaybooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (empty(existingSentinelAutomationAssignment)) {
   name: guid(resourceGroup().id, sentinelServicePrincipalObjectId, sentinelAutomationContributorRoleId)
   properties: {

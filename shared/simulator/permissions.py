@@ -12,9 +12,9 @@ gets the service's own 403:
   403 ``Authorization_RequestDenied`` for a caller without the permission);
 * ARM: ``{"error": {"code": "AuthorizationFailed", "message": "The client '{id}'
   with object id '{id}' does not have authorization to perform action '{action}'
-  over scope '{scope}' or the scope is invalid. ..."}}`` (Azure RBAC
-  troubleshooting, ``articles/role-based-access-control/troubleshooting.md`` in
-  MicrosoftDocs/azure-docs).
+  over scope '{scope}' or the scope is invalid. If access was recently granted,
+  please refresh your credentials."}}`` (the form Azure RBAC troubleshooting quotes,
+  ``articles/role-based-access-control/troubleshooting.md`` in MicrosoftDocs/azure-docs).
 
 The simulator's default places each Azure role of the file at the tenant's
 root; a test narrows a role to the scopes a deployment uses with
