@@ -7,11 +7,11 @@ resources are ``{"id", "name", "etag", "type", "properties"}`` and errors
 * Sentinel (``Microsoft.SecurityInsights``, api-version ``2025-09-01`` only):
   ``PUT``/``GET`` an incident, ``PUT``/``GET`` a comment and ``GET`` the list
   of an incident's comments. ``PUT`` replaces (200) or creates, and mints a new
-  etag on every change. The spec (``Incidents_CreateOrUpdate`` and
-  ``IncidentComments_CreateOrUpdate`` in azure-rest-api-specs,
-  ``specification/securityinsights/.../stable/2025-09-01/``) lets a create answer
-  200 or 201, so a create answers ``state.arm_create_status`` (201 unless a test
-  sets 200) and a client must not read "created" from the status. Incidents need ``title``, ``severity`` and ``status``,
+  etag on every change. The spec lets a create answer 200 or 201 (azure-rest-api-specs
+  ``specification/securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-09-01/
+  examples/incidents/CreateIncident.json`` lists both for one create), so a create answers
+  ``state.arm_create_status`` (201 unless a test sets 200) and a client must not read
+  "created" from the status. Incidents need ``title``, ``severity`` and ``status``,
   comments a ``message``; ``incidentNumber``, ``createdTimeUtc`` and
   ``lastModifiedTimeUtc`` are the service's.
 * Optimistic concurrency is the service's: the 2025-09-01 spec declares no
