@@ -84,3 +84,23 @@ def test_without_the_identity_protection_licence_confirm_fails_alone_and_is_audi
                   if r.step == "confirm_compromised")
     assert "403" in str(failed.detail["error"])
     assert response.state == "failed" and "confirm_compromised" in response.reason
+
+
+def test_a_restart_arm_refuses_fails_its_step_alone_and_is_audited(world: World) -> None:
+    from shared.respond.key_cache import KeyCacheRefresher, parse_cache_refresh_apps
+
+    sites = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-apps/providers/Microsoft.Web/sites"
+    granted = f"{sites}/a"
+    refused = f"{sites}/b"
+    world.simulator.state.grants.assign("siteRestart", [granted])  # as site-restart.bicep assigns it: one site
+    case = world.case("compromised-signing-key")
+    engine = world.engine(RESPONSE_MODE="auto")
+    engine.key_cache = KeyCacheRefresher(
+        parse_cache_refresh_apps(f'[{{"app_id": "*", "mechanism": "restart", "target": "{refused}"}}]'),
+        credential=StaticCredential(), arm_endpoint=world.simulator.url)
+    response = asyncio.run(engine.respond(case, now=NOW))
+    refresh = next(o for o in response.outcomes if o.step == "refresh_app_key_cache")
+    assert refresh.phase == "failed" and "403" in str(refresh.detail["error"])
+    assert _phases(world, case.case_id)["revoke_sessions"] == "succeeded"
+    assert response.state == "failed" and "refresh_app_key_cache" in response.reason
+    assert world.simulator.state.site_restarts == {}
