@@ -57,16 +57,15 @@ class ConfirmBatcher:
             chunk, self._pending = self._pending[:CONFIRM_BATCH], self._pending[CONFIRM_BATCH:]
             # The call takes object ids only: resolve UPNs first. A user that cannot be resolved fails alone.
             ids: dict[str, list[asyncio.Future[ConfirmResult]]] = {}
-            for user, future in chunk:
-                try:
-                    resolved = await self.graph.resolve_user_id(user)
-                except Exception as exc:
-                    _settle(future, exc)
-                    continue
-                if resolved is None:
+            resolved = await asyncio.gather(*(self.graph.resolve_user_id(user) for user, _ in chunk),
+                                            return_exceptions=True)
+            for (user, future), outcome in zip(chunk, resolved, strict=True):
+                if isinstance(outcome, BaseException):
+                    _settle(future, outcome)
+                elif outcome is None:
                     _settle(future, TokenwardenError(f"user {user} does not exist; nothing to confirm"))
                 else:
-                    ids.setdefault(resolved, []).append(future)
+                    ids.setdefault(outcome, []).append(future)
             if ids:
                 await self._confirm(sorted(ids), ids, batch_size=len(chunk))
 
@@ -78,18 +77,13 @@ class ConfirmBatcher:
         call = self.calls
         try:
             await self.graph.confirm_compromised(user_ids)
-        except UpstreamError as exc:
-            if exc.status in _PER_PRINCIPAL and len(user_ids) > 1:
+        except Exception as exc:
+            if isinstance(exc, UpstreamError) and exc.status in _PER_PRINCIPAL and len(user_ids) > 1:
                 middle = len(user_ids) // 2
                 await self._confirm(user_ids[:middle], futures, batch_size=batch_size)
                 await self._confirm(user_ids[middle:], futures, batch_size=batch_size)
                 return
-            for user in user_ids:
-                for future in futures[user]:
-                    _settle(future, exc)
-            return
-        except Exception as exc:  # every asker in this call gets the failure; the rest are untouched
-            for user in user_ids:
+            for user in user_ids:  # every asker in this call gets the failure; the rest are untouched
                 for future in futures[user]:
                     _settle(future, exc)
             return
