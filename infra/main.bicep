@@ -116,14 +116,14 @@ param triagePolicyFile string = ''
 @description('PROTECTED_PRINCIPALS: comma-separated user object ids or UPNs no automatic action may touch (break-glass accounts).')
 param protectedPrincipals string = ''
 
-@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API origin; change only for a national cloud.')
-param logAnalyticsEndpoint string = 'https://api.loganalytics.io'
+@description('LOG_ANALYTICS_ENDPOINT: Log Analytics query API origin. Empty: the cloud\'s (AZURE_CLOUD, from environment().name); another cloud\'s is refused.')
+param logAnalyticsEndpoint string = ''
 
-@description('GRAPH_ENDPOINT: Microsoft Graph origin; change only for a national cloud.')
-param graphEndpoint string = 'https://graph.microsoft.com'
+@description('GRAPH_ENDPOINT: Microsoft Graph origin. Empty: the cloud\'s (AZURE_CLOUD).')
+param graphEndpoint string = ''
 
-@description('ARM_ENDPOINT: Azure Resource Manager origin; change only for a national cloud.')
-param armEndpoint string = 'https://management.azure.com'
+@description('ARM_ENDPOINT: Azure Resource Manager origin. Empty: the cloud\'s (AZURE_CLOUD).')
+param armEndpoint string = ''
 
 @secure()
 @description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
@@ -136,7 +136,7 @@ param cacheRefreshApps string = ''
 // Response targets and consumers
 // ---------------------------------------------------------------------------------------------
 
-@description('Resource ids of App Service sites (or plans) Tokenwarden may restart to flush cached signing keys. Website Contributor is granted on each, and on nothing else. Every restart target in CACHE_REFRESH_APPS (cacheRefreshApps) must have its site listed here, or ARM refuses the restart (403).')
+@description('Resource ids of App Service or Function App sites (Microsoft.Web/sites) Tokenwarden may restart to flush cached signing keys. A custom role allowing only read and restart (app/site-restart-role.bicep) is granted on each, and on nothing else. Every restart target in CACHE_REFRESH_APPS (cacheRefreshApps) must have its site listed here, or ARM refuses the restart (403).')
 param cacheRefreshTargetResourceIds array = []
 
 @description('Resource id of the Key Vault holding app signing keys, whose key events Tokenwarden receives. Empty: none.')
@@ -356,6 +356,9 @@ var tokenwardenSettings = {
 
 // Where the deployment put things the code talks to.
 var deploymentSettings = {
+  // The cloud this deployment runs in decides the authority, every endpoint and every token scope
+  // (shared/clouds.py): AzureCloud (the public cloud's Bicep name), AzureUSGovernment or AzureChinaCloud.
+  AZURE_CLOUD: environment().name
   SENTINEL_WORKSPACE_RESOURCE_ID: workspaceResourceId
   LOGS_INGESTION_ENDPOINT: dataCollection.outputs.logsIngestionEndpoint
   AUDIT_DCR_IMMUTABLE_ID: dataCollection.outputs.ruleImmutableId
@@ -414,13 +417,24 @@ module workspaceRbac 'monitoring/workspace-rbac.bicep' = {
   ]
 }
 
-module cacheRefreshRbac 'app/website-contributor.bicep' = [
+// Restarting a registered site needs only read and restart on it: a custom role (Website Contributor could also
+// reconfigure and deploy the site), defined once per subscription and assigned on each listed site alone.
+module siteRestartRole 'app/site-restart-role.bicep' = if (!empty(cacheRefreshTargetResourceIds)) {
+  name: 'tokenwarden-site-restart-role'
+  params: {
+    environmentName: environmentName
+    targetResourceIds: cacheRefreshTargetResourceIds
+  }
+}
+
+module cacheRefreshRbac 'app/site-restart.bicep' = [
   for (targetId, i) in cacheRefreshTargetResourceIds: {
     name: 'tokenwarden-cache-refresh-${i}'
     scope: resourceGroup(split(targetId, '/')[2], split(targetId, '/')[4])
     params: {
       targetResourceId: targetId
       principalId: identity.outputs.principalId
+      roleDefinitionId: siteRestartRole.outputs.id
     }
   }
 ]

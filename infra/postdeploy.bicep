@@ -35,6 +35,9 @@ param inboundTopicName string
 @description('Object id, in this tenant, of the Microsoft Sentinel service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360).')
 param sentinelServicePrincipalObjectId string
 
+@description('Name of a Microsoft Sentinel Automation Contributor assignment Sentinel already holds on this resource group (the hook looks it up: the portal\'s "Manage playbook permissions" makes one under a random name). Empty: none; this deployment makes it.')
+param existingSentinelAutomationAssignment string = ''
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -98,8 +101,12 @@ module playbook 'sentinel/playbook.bicep' = {
 }
 
 // Sentinel runs playbooks as its own service principal, which needs this role on the playbook's
-// resource group (the portal's "Manage playbook permissions" grants the same).
-resource sentinelRunsPlaybooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+// resource group (the portal's "Manage playbook permissions" grants the same, under a random name). Role
+// assignments are identified by their name (azure-docs role-based-access-control/troubleshooting.md), and ARM
+// refuses a second assignment of one role to one principal at one scope under another name (409
+// RoleAssignmentExists, "The role assignment already exists.", the message Azure/azure-cli's own role commands
+// test for), so when the hook finds one it is used, not made again.
+resource sentinelRunsPlaybooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (empty(existingSentinelAutomationAssignment)) {
   name: guid(resourceGroup().id, sentinelServicePrincipalObjectId, sentinelAutomationContributorRoleId)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sentinelAutomationContributorRoleId)

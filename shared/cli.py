@@ -160,7 +160,8 @@ def _key_intelligence(jwks: Sequence[Path], settings: Settings, *, fetch: bool,
     published = [key for path in jwks for key in read_jwks_file(path)]
     failures: list[str] = []
     if fetch:
-        outcome = JwksFetcher().fetch_all(default_discovery_urls(tenant_id or settings.entra_tenant_id))
+        outcome = JwksFetcher().fetch_all(default_discovery_urls(tenant_id or settings.entra_tenant_id,
+                                                                  settings.cloud.authority_host))
         published.extend(outcome.keys)
         failures.extend(outcome.failures)
     return KeyIntelligence(published=tuple(published),

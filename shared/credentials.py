@@ -9,6 +9,8 @@ and no identity endpoint is ever called.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -19,16 +21,30 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
 
-__all__ = ["LocalCredential", "credential_for", "is_local"]
+__all__ = ["LocalCredential", "credential_for", "is_local", "local_token"]
 
 
 class LocalCredential:
-    """A fixed bearer token for the local simulators; never used against a non-loopback endpoint."""
+    """Bearer tokens for the local simulators; never used against a non-loopback endpoint.
+
+    Shaped like Entra's (an unsigned JWT) with ``aud`` set to the resource the scope names, so a simulator
+    can refuse a token minted for another service, as Event Grid and Logs Ingestion do.
+    """
 
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
         from azure.core.credentials import AccessToken
 
-        return AccessToken("tokenwarden-local", int(time.time()) + 3600)
+        return AccessToken(local_token(scopes[0] if scopes else ""), int(time.time()) + 3600)
+
+
+def local_token(scope: str) -> str:
+    """An unsigned JWT whose ``aud`` is *scope* without ``/.default``: what the simulators read audiences from."""
+
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return ".".join((part({"alg": "none", "typ": "JWT"}),
+                     part({"aud": scope.removesuffix("/.default"), "iss": "tokenwarden-local"}), "unsigned"))
 
 
 def is_local(settings: Settings) -> bool:
@@ -41,4 +57,6 @@ def credential_for(settings: Settings) -> TokenCredential:
         return LocalCredential()
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    # The authority is AZURE_CLOUD's (a managed identity ignores it; developer credentials do not).
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True,
+                                  authority=settings.cloud.authority_host)

@@ -38,21 +38,13 @@ def check_planted(findings: tuple[Finding, ...], planted_file: Path) -> tuple[li
 def _cases_step(logs: Path, end: datetime, environ: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> bool:
     """Scan into the ledger, then enrich and triage the cases against the local Graph simulator."""
     import threading
-    import time
-
-    from azure.core.credentials import AccessToken
 
     from shared.casework import scan_and_triage
+    from shared.credentials import LocalCredential
     from shared.enrich.graph import GraphDirectory, build_graph_client
     from shared.ledger.connection import open_ledger
     from shared.settings import load_settings
     from shared.simulator import build_simulator, load_tenant_state
-
-    class LocalCredential:
-        """The simulator accepts any bearer token, as Entra would accept the Function App's identity."""
-
-        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-            return AccessToken("local-demo", int(time.time()) + 3600)
 
     jwks = logs / "jwks"
     settings = load_settings({**environ, "LOCAL_LOGS_DIR": str(logs), "APP_CATALOG_FILE": str(logs / "apps.json"),

@@ -104,7 +104,7 @@ def build_key_intelligence(settings: Settings) -> KeyIntelligence:
     files = [source for source in settings.key_sources if not source.startswith(("https://", "http://"))]
     urls = [source for source in settings.key_sources if source.startswith(("https://", "http://"))]
     if not settings.key_sources:
-        urls = default_discovery_urls(settings.entra_tenant_id or None)
+        urls = default_discovery_urls(settings.entra_tenant_id or None, settings.cloud.authority_host)
     published: list[PublishedKey] = [key for path in files for key in read_jwks_file(Path(path))]
     failures: tuple[str, ...] = ()
     if urls:

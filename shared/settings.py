@@ -13,9 +13,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from shared.clouds import Cloud, cloud_named
 from shared.errors import ConfigurationError
-from shared.loopback import uses_tls
+from shared.loopback import is_loopback, uses_tls
 from shared.timeparse import parse_duration
 
 __all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "HOST_TELEMETRY_SETTINGS", "SETTINGS", "SettingSpec",
@@ -54,9 +56,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         name="LOG_ANALYTICS_ENDPOINT",
-        default="https://api.loganalytics.io",
-        purpose="Log Analytics query API origin (national clouds differ); https, or loopback http for a local "
-                "`workspace serve`.",
+        default="",
+        purpose="Log Analytics query API origin; empty: AZURE_CLOUD's. Another cloud's is refused; loopback http "
+                "for a local `workspace serve`.",
     ),
     SettingSpec(
         name="ENTRA_TENANT_ID",
@@ -135,13 +137,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         name="GRAPH_ENDPOINT",
-        default="https://graph.microsoft.com",
-        purpose="Microsoft Graph origin (national clouds differ); https, or http on loopback for the simulator.",
+        default="",
+        purpose="Microsoft Graph origin; empty: AZURE_CLOUD's. Another cloud's is refused; loopback http for the "
+                "simulator.",
     ),
     SettingSpec(
         name="ARM_ENDPOINT",
-        default="https://management.azure.com",
-        purpose="Azure Resource Manager origin for Sentinel incidents and site restarts; https, or loopback http.",
+        default="",
+        purpose="Azure Resource Manager origin for Sentinel incidents and site restarts; empty: AZURE_CLOUD's; "
+                "loopback http for the simulator.",
     ),
     SettingSpec(
         name="NOTIFY_WEBHOOK_URL",
@@ -156,6 +160,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
 )
 
 DEPLOYMENT_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="AZURE_CLOUD",
+        default="AzurePublicCloud",
+        purpose="AzurePublicCloud, AzureUSGovernment or AzureChinaCloud (Bicep's environment().name): the authority, "
+                "endpoints and token scopes (shared/clouds.py).",
+    ),
     SettingSpec(
         name="SENTINEL_WORKSPACE_RESOURCE_ID",
         default="",
@@ -257,6 +267,8 @@ class Settings:
 
     scan_schedule: str
     response_mode: str
+    cloud: Cloud
+    """AZURE_CLOUD's row of the cloud table: the token scopes always come from it."""
     workspace_id: str
     log_analytics_endpoint: str
     entra_tenant_id: str
@@ -316,6 +328,16 @@ def _endpoint(get: Callable[[str], str], name: str, *, required: bool = True, sh
     return text
 
 
+def _cloud_endpoint(get: Callable[[str], str], name: str, own: str, cloud: Cloud) -> str:
+    """An endpoint that defaults to the cloud's; another non-loopback host would get a token for the wrong audience."""
+    text = _endpoint(get, name, required=False) or own
+    host = urlsplit(text).hostname or ""
+    if text != own and not is_loopback(host):
+        raise ConfigurationError(f"{name} is {text!r}, but AZURE_CLOUD={cloud.name} uses {own!r} (its tokens are "
+                                 f"for that audience); set AZURE_CLOUD instead, or leave {name} empty")
+    return text
+
+
 def _positive(get: Callable[[str], str], name: str) -> int:
     text = get(name)
     if not text.isdigit() or int(text) < 1:
@@ -370,11 +392,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "SENTINEL_WORKSPACE_RESOURCE_ID must look like /subscriptions/<id>/resourceGroups/<name>/providers/"
             f"Microsoft.OperationalInsights/workspaces/<name>, got {sentinel_workspace!r}"
         )
+    cloud = cloud_named(get("AZURE_CLOUD"))
     return Settings(
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
+        cloud=cloud,
         workspace_id=get("LOG_ANALYTICS_WORKSPACE_ID"),
-        log_analytics_endpoint=_endpoint(get, "LOG_ANALYTICS_ENDPOINT"),
+        log_analytics_endpoint=_cloud_endpoint(get, "LOG_ANALYTICS_ENDPOINT", cloud.log_analytics_endpoint, cloud),
         entra_tenant_id=get("ENTRA_TENANT_ID"),
         extra_compromised_keys=_csv(get("EXTRA_COMPROMISED_KEYS")),
         graph_allowlist_apps=_csv(get("GRAPH_ACTIVITY_ALLOWLIST_APPS")),
@@ -396,8 +420,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         storage_connection_string=get("AzureWebJobsStorage"),
         blob_service_uri=get("AzureWebJobsStorage__blobServiceUri"),
         queue_service_uri=get("AzureWebJobsStorage__queueServiceUri"),
-        graph_endpoint=_endpoint(get, "GRAPH_ENDPOINT"),
-        arm_endpoint=_endpoint(get, "ARM_ENDPOINT"),
+        graph_endpoint=_cloud_endpoint(get, "GRAPH_ENDPOINT", cloud.graph_endpoint, cloud),
+        arm_endpoint=_cloud_endpoint(get, "ARM_ENDPOINT", cloud.arm_endpoint, cloud),
         cache_refresh_apps=get("CACHE_REFRESH_APPS"),
         sentinel_workspace_resource_id=sentinel_workspace,
         event_grid_topic_endpoint=_endpoint(get, "EVENT_GRID_TOPIC_ENDPOINT", required=False),

@@ -52,8 +52,12 @@ def test_host_storage_settings_are_kept_apart_from_tokenwarden_settings() -> Non
 
 
 def test_endpoints_accept_loopback_http_for_the_simulators() -> None:
-    settings = load_settings({"ARM_ENDPOINT": "http://127.0.0.1:8080/", "GRAPH_ENDPOINT": "https://graph.microsoft.us"})
+    settings = load_settings({"ARM_ENDPOINT": "http://127.0.0.1:8080/", "GRAPH_ENDPOINT": "https://graph.microsoft.us",
+                              "AZURE_CLOUD": "AzureUSGovernment"})
     assert (settings.arm_endpoint, settings.graph_endpoint) == ("http://127.0.0.1:8080", "https://graph.microsoft.us")
+    # A Graph endpoint of another cloud than AZURE_CLOUD's would be sent a token for the wrong audience.
+    with pytest.raises(ConfigurationError, match="AZURE_CLOUD=AzurePublicCloud"):
+        load_settings({"GRAPH_ENDPOINT": "https://graph.microsoft.us"})
 
 
 def test_a_bad_webhook_url_is_refused_without_echoing_its_signature() -> None:

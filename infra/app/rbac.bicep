@@ -1,6 +1,6 @@
 // Azure role assignments in Tokenwarden's own resource group, each on the single resource it is for.
 // Role-assignment names are guid(scope, principal, role), so a redeployment changes nothing.
-// Workspace roles are in sentinel/workspace.bicep; Website Contributor is in website-contributor.bicep.
+// The workspace role is in monitoring/workspace-rbac.bicep; the site-restart role in site-restart(-role).bicep.
 
 @description('Principal (object) id of the Function App identity.')
 param principalId string

@@ -15,14 +15,9 @@ param principalId string
 // The well-known appId of the Microsoft Graph service principal, the same in every tenant.
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'
 
-// Looked up by value on the Graph service principal, never by hard-coded app-role id.
-var graphAppRoles = [
-  'User.Read.All' // read the user before acting, and to enrich cases
-  'User.RevokeSessions.All' // revoke sign-in sessions (refresh tokens)
-  'User.EnableDisableAccount.All' // disable the account in auto mode
-  'IdentityRiskyUser.ReadWrite.All' // confirm the user compromised in Identity Protection
-  'Application.Read.All' // resolve audiences and app signInAudience
-]
+// The app roles, from the file the local simulator grants from too (infra/permissions.json: one source), each
+// looked up by value on the Graph service principal, never by hard-coded app-role id.
+var graphAppRoles = map(loadJsonContent('../permissions.json').graphAppRoles, role => role.value)
 
 resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: microsoftGraphAppId

@@ -18,6 +18,13 @@ if (-not $sentinelSp) {
     throw "postdeploy: cannot read the Microsoft Sentinel service principal ($sentinelAppId); set SENTINEL_SP_OBJECT_ID with azd env set"
 }
 
+# Sentinel may already hold its role on this resource group under another name (the portal's "Manage playbook
+# permissions" names assignments at random); ARM refuses a second one (RoleAssignmentExists), so reuse it.
+$rgScope = "/subscriptions/$env:AZURE_SUBSCRIPTION_ID/resourceGroups/$env:AZURE_RESOURCE_GROUP"
+$existingAssignment = az role assignment list --subscription $env:AZURE_SUBSCRIPTION_ID --assignee $sentinelSp `
+    --role 'f4c81013-99ee-4d62-a7ee-b3f1f648599a' --scope $rgScope --query "[?scope=='$rgScope'].name | [0]" -o tsv
+if ($LASTEXITCODE -ne 0) { $existingAssignment = '' }
+
 $parameters = @{
     '$schema'      = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#'
     contentVersion = '1.0.0.0'
@@ -30,6 +37,7 @@ $parameters = @{
         keyVaultSystemTopicName          = @{ value = "$env:KEY_VAULT_SYSTEM_TOPIC_NAME" }
         inboundTopicName                 = @{ value = $env:EVENT_GRID_INBOUND_TOPIC_NAME }
         sentinelServicePrincipalObjectId = @{ value = $sentinelSp }
+        existingSentinelAutomationAssignment = @{ value = "$existingAssignment" }
     }
 }
 $file = New-TemporaryFile

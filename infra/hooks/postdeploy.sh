@@ -24,6 +24,14 @@ sentinel_sp=$(az ad sp show --id "$sentinel_app_id" --query id -o tsv) || {
 }
 [ -n "$sentinel_sp" ] || exit 1
 
+# Sentinel may already hold its role on this resource group under another name (the portal's "Manage playbook
+# permissions" names assignments at random); ARM refuses a second one (RoleAssignmentExists), so reuse it.
+automation_contributor=f4c81013-99ee-4d62-a7ee-b3f1f648599a
+rg_scope="/subscriptions/$AZURE_SUBSCRIPTION_ID/resourceGroups/$AZURE_RESOURCE_GROUP"
+existing_assignment=$(az role assignment list --subscription "$AZURE_SUBSCRIPTION_ID" --assignee "$sentinel_sp" \
+  --role "$automation_contributor" --scope "$rg_scope" --query "[?scope=='$rg_scope'].name | [0]" -o tsv) || \
+  existing_assignment=""
+
 params=$(mktemp)
 trap 'rm -f "$params"' EXIT
 cat >"$params" <<JSON
@@ -38,7 +46,8 @@ cat >"$params" <<JSON
     "keyVaultResourceId": { "value": "${KEY_VAULT_RESOURCE_ID:-}" },
     "keyVaultSystemTopicName": { "value": "${KEY_VAULT_SYSTEM_TOPIC_NAME:-}" },
     "inboundTopicName": { "value": "$EVENT_GRID_INBOUND_TOPIC_NAME" },
-    "sentinelServicePrincipalObjectId": { "value": "$sentinel_sp" }
+    "sentinelServicePrincipalObjectId": { "value": "$sentinel_sp" },
+    "existingSentinelAutomationAssignment": { "value": "$existing_assignment" }
   }
 }
 JSON

@@ -2,9 +2,12 @@
 // an API connection that authenticates with the Logic App's managed identity (no user consent, no
 // secret). It posts the trigger body unchanged to Tokenwarden's POST /api/sentinel/incident.
 //
-// The call carries the Function App's default host key, read with listKeys at deployment time into a
-// SecureString workflow parameter (never returned by a GET of the workflow) and hidden from run history.
-// Host keys exist only once the code runs, so this module is deployed after `azd deploy` (postdeploy.bicep).
+// The call carries the `sentinel_incident` function's own key, never a host key: a host key also opens
+// approve, respond and scan. `listkeys` on Microsoft.Web/sites/functions (bicep-types-az, Microsoft.Web
+// "Function listkeys (Microsoft.Web/sites/functions@...)"; the keys it returns "ONLY work for this single
+// function", Azure/azure-functions-host#3994) is read at deployment time into a SecureString workflow
+// parameter (never returned by a GET of the workflow) and hidden from run history. A function's keys exist
+// only once the host has indexed it, so this module is deployed after `azd deploy` (postdeploy.bicep).
 
 @description('Azure region.')
 param location string
@@ -20,8 +23,16 @@ param connectionName string
 @description('Name of the Tokenwarden Function App (in this resource group).')
 param functionAppName string
 
+@description('The function behind POST /api/sentinel/incident (functions/sentinel.py, @function_name).')
+param incidentFunctionName string = 'sentinel_incident'
+
 resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
+}
+
+resource incidentFunction 'Microsoft.Web/sites/functions@2024-04-01' existing = {
+  parent: functionApp
+  name: incidentFunctionName
 }
 
 resource sentinelConnection 'Microsoft.Web/connections@2016-06-01' = {
@@ -129,7 +140,7 @@ resource playbook 'Microsoft.Logic/workflows@2019-05-01' = {
         value: 'https://${functionApp.properties.defaultHostName}/api/sentinel/incident'
       }
       functionKey: {
-        value: listKeys('${functionApp.id}/host/default', '2024-04-01').functionKeys.default
+        value: incidentFunction.listKeys().default
       }
     }
   }

@@ -107,7 +107,8 @@ def _explain(settings: Settings, incident_id: str, why: str, invocation_id: str)
         from shared.respond.arm_client import ArmClient
         from shared.respond.sentinel import SentinelIncidents
 
-        async with ArmClient(credential_for(settings), endpoint=settings.arm_endpoint) as arm:
+        async with ArmClient(credential_for(settings), endpoint=settings.arm_endpoint,
+                             scope=settings.cloud.arm_scope) as arm:
             incidents = SentinelIncidents(arm, settings.sentinel_workspace_resource_id)
             text = f"<p><b>Tokenwarden took no action on this incident.</b></p><p>{html.escape(why)}</p>"
             await incidents.add_comment(name, incidents.comment_id_for(name, "not-actionable"), text)

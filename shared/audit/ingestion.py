@@ -30,6 +30,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.clouds import AZURE_PUBLIC
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
 from shared.loopback import require_tls
 
@@ -58,7 +59,8 @@ AUDIT_STREAM = f"Custom-{AUDIT_TABLE}"
 AUDIT_COLUMNS = ("TimeGenerated", "CaseId", "ActionId", "InvocationId", "Step", "Target", "Phase", "Mode", "Status",
                  "Actor", "Detail")
 """The columns of shared/schemas/TokenwardenAudit_CL.json, in order (a test holds them equal)."""
-INGESTION_SCOPE = "https://monitor.azure.com/.default"
+INGESTION_SCOPE = AZURE_PUBLIC.logs_ingestion_scope
+"""The public cloud's; :meth:`AuditSink.from_settings` takes ``settings.cloud``'s (shared/clouds.py)."""
 MAX_DETAIL_CHARS = 32_000
 """A Detail whose JSON is longer is replaced by its truncated text, so one row can never outgrow a call."""
 _INTENT_PHASES = frozenset({"planned", "intent"})
@@ -97,6 +99,7 @@ class AuditSink:
 
     def __init__(self, *, endpoint: str, rule_id: str, credential: TokenCredential | AsyncTokenCredential,
                  stream: str = AUDIT_STREAM, retry: RetryPolicy | None = None, timeout: float = 30.0,
+                 scope: str = INGESTION_SCOPE,
                  max_batch_rows: int = 500, max_buffered_rows: int = 10_000) -> None:
         if not rule_id.strip():
             raise ConfigurationError("AUDIT_DCR_IMMUTABLE_ID is required for the audit stream")
@@ -105,6 +108,7 @@ class AuditSink:
         self.endpoint = endpoint.rstrip("/")
         self.rule_id = rule_id.strip()
         self.stream = stream.strip() or AUDIT_STREAM
+        self.scope = scope
         self.timeout = timeout
         self.max_batch_rows = max_batch_rows
         self.max_buffered_rows = max_buffered_rows
@@ -133,7 +137,7 @@ class AuditSink:
             return None
         return cls(endpoint=settings.logs_ingestion_endpoint, rule_id=settings.audit_dcr_immutable_id,
                    stream=settings.audit_stream_name or AUDIT_STREAM, credential=credential, retry=retry,
-                   timeout=timeout)
+                   timeout=timeout, scope=settings.cloud.logs_ingestion_scope)
 
     # --- the ActionStore callback ------------------------------------------------------------------
     def __call__(self, record: ActionRecord) -> None:
@@ -214,7 +218,7 @@ class AuditSink:
 
             # retry_total=0: the RetryPolicy around each upload is the one retry layer.
             self._client = LogsIngestionClient(self.endpoint, self._credential,  # type: ignore[arg-type]
-                                               retry_total=0, credential_scopes=[INGESTION_SCOPE])
+                                               retry_total=0, credential_scopes=[self.scope])
         return self._client
 
     # --- lifecycle ---------------------------------------------------------------------------------------

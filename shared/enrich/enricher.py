@@ -15,7 +15,7 @@ from datetime import datetime
 from shared.enrich.graph import GraphDirectory
 from shared.enrich.ip import lookup_ips
 from shared.enrich.keys import lookup_keys
-from shared.enrich.models import AppFacts, CaseEnrichment, IpFacts, KeyFacts, UserFacts
+from shared.enrich.models import AppFacts, CaseEnrichment, IpFacts, KeyFacts, UserFacts, combined_privilege
 from shared.findings import Finding
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import LogSource
@@ -110,8 +110,7 @@ def triage_input(findings: Sequence[Finding], enrichment: CaseEnrichment | None)
     ti: bool | None = None
     audiences: set[str] = set()
     if enrichment is not None:
-        flags = [user.privileged for user in enrichment.users if user.privileged is not None]
-        privileged = any(flags) if flags else None
+        privileged = combined_privilege(user.privileged for user in enrichment.users if user.status != "not_found")
         levels = [user.risk_level for user in enrichment.users if user.risk_level in _RISK_ORDER]
         risk = max(levels, key=_RISK_ORDER.index) if levels else None
         audiences = {app.sign_in_audience for app in enrichment.apps if app.sign_in_audience}

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from shared.clouds import AZURE_PUBLIC
 from shared.enrich.models import AppFacts, RoleFact, UserFacts
+from shared.guids import is_guid
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GRAPH_SCOPES", "PRIVILEGED_ROLE_TEMPLATES", "GraphDirectory", "build_graph_client"]
 
-GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
-GRAPH_V1 = "https://graph.microsoft.com/v1.0"
+GRAPH_SCOPES = (AZURE_PUBLIC.graph_scope,)
+"""The public cloud's; callers with settings pass ``settings.cloud.graph_scope`` (shared/clouds.py)."""
+GRAPH_V1 = f"{AZURE_PUBLIC.graph_endpoint}/v1.0"
 
 PRIVILEGED_ROLE_TEMPLATES: Mapping[str, str] = {
     # Role template ids from Microsoft's "Microsoft Entra built-in roles" reference (roles marked PRIVILEGED).
@@ -57,8 +59,9 @@ PRIVILEGED_ROLE_TEMPLATES: Mapping[str, str] = {
 USER_SELECT = ("id,userPrincipalName,displayName,accountEnabled,userType,department,jobTitle,createdDateTime,"
                "onPremisesSyncEnabled")
 APP_SELECT = "appId,displayName,appOwnerOrganizationId,signInAudience,verifiedPublisher"
+MEMBERSHIP_QUERY = "$select=id,displayName,roleTemplateId&$top=999"
+"""999 is the largest page transitiveMemberOf serves (the default is 100)."""
 BATCH_LIMIT = 20
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RETRYABLE = {429, 500, 502, 503, 504}
 
 
@@ -97,6 +100,25 @@ def build_graph_client(
     adapter = GraphRequestAdapter(auth, client=http_client)
     adapter.base_url = base_url.rstrip("/")
     return GraphServiceClient(request_adapter=adapter)
+
+
+@dataclass
+class _Memberships:
+    """One user's ``transitiveMemberOf``, page by page: the objects read, and whether every page was."""
+
+    items: list[Mapping[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    def add(self, answer: _Answer | None) -> str | None:
+        """Take one page; the next page's link, or None when the list is done (or failed)."""
+        if answer is None or answer.status != 200 or not isinstance(answer.body, Mapping):
+            self.complete = False
+            self.problems.append(f"memberships: {_error_text(answer) if answer else 'not read'}; privilege unknown")
+            return None
+        self.items.extend(item for item in answer.body.get("value", []) if isinstance(item, Mapping))
+        link = answer.body.get("@odata.nextLink")
+        return str(link) if link else None
 
 
 @dataclass(frozen=True)
@@ -216,12 +238,41 @@ class GraphDirectory:
         for index, key in enumerate(wanted):
             path = quote(key, safe="@.-_")
             calls.append(_Call(f"u{index}", f"/users/{path}?$select={USER_SELECT}"))
-            calls.append(_Call(f"m{index}", f"/users/{path}/transitiveMemberOf?$select=id,displayName,roleTemplateId"))
+            calls.append(_Call(f"m{index}", f"/users/{path}/transitiveMemberOf?{MEMBERSHIP_QUERY}"))
         answers, risk = await asyncio.gather(self._run_calls(calls, gate), self._risk_index())
+        memberships = await self._remaining_pages({f"m{index}": answers.get(f"m{index}")
+                                                   for index in range(len(wanted))}, gate)
         for index, key in enumerate(wanted):
-            self._users[key] = self._user_facts(key, answers[f"u{index}"], answers.get(f"m{index}"), risk,
+            self._users[key] = self._user_facts(key, answers[f"u{index}"], memberships[f"m{index}"], risk,
                                                 self._risk_error)
         return {key: self._users[key] for key in keys if key in self._users}
+
+    async def _remaining_pages(self, first: Mapping[str, _Answer | None],
+                               gate: asyncio.Semaphore) -> dict[str, _Memberships]:
+        """Follow each membership list's ``@odata.nextLink`` to its end (batched); a failed page leaves it incomplete.
+
+        Pages hold at most 999 objects (user-list-transitivememberof), so most users need one page; a user in more
+        groups needs the rest, or a privileged role on a later page would be missed.
+        """
+        result: dict[str, _Memberships] = {}
+        pending: dict[str, str] = {}
+        for call_id, answer in first.items():
+            result[call_id] = _Memberships()
+            link = result[call_id].add(answer)
+            if link is not None:
+                pending[call_id] = link
+        while pending:
+            base = str(self.client.request_adapter.base_url).rstrip("/")
+            calls = [_Call(call_id, link[len(base):] if link.startswith(base) else link)
+                     for call_id, link in pending.items()]
+            answers = await self._run_calls(calls, gate)
+            following: dict[str, str] = {}
+            for call_id in pending:
+                link = result[call_id].add(answers.get(call_id))
+                if link is not None:
+                    following[call_id] = link
+            pending = following
+        return result
 
     async def _risk_index(self) -> dict[str, tuple[str | None, str | None]] | None:
         """Every risky user in the tenant, by object id; None when Identity Protection could not be read."""
@@ -251,25 +302,27 @@ class GraphDirectory:
         return index
 
     @staticmethod
-    def _user_facts(key: str, user: _Answer, members: _Answer | None,
+    def _user_facts(key: str, user: _Answer, members: _Memberships,
                     risk: Mapping[str, tuple[str | None, str | None]] | None, risk_error: str | None) -> UserFacts:
         if user.status == 404:
             return UserFacts(key=key, status="not_found", error=_error_text(user))
         if user.status != 200 or not isinstance(user.body, Mapping):
             return UserFacts(key=key, status="failed", error=_error_text(user))
-        body, problems = user.body, []
+        body, problems = user.body, list(members.problems)
         roles: list[RoleFact] = []
-        if members is not None and members.status == 200 and isinstance(members.body, Mapping):
-            for item in members.body.get("value", []):
-                if item.get("@odata.type") == "#microsoft.graph.directoryRole":
-                    template = str(item.get("roleTemplateId") or "")
-                    roles.append(RoleFact(display_name=str(item.get("displayName") or template),
-                                          role_template_id=template,
-                                          privileged=template in PRIVILEGED_ROLE_TEMPLATES))
-            if members.body.get("@odata.nextLink"):
-                problems.append("memberships: more than one page; roles may be incomplete")
-        elif members is not None:
-            problems.append(f"memberships: {_error_text(members)}")
+        hidden = 0
+        for item in members.items:
+            if item.get("@odata.type") != "#microsoft.graph.directoryRole":
+                continue
+            template = str(item.get("roleTemplateId") or "")
+            if not template:  # Graph hides what the app may not read: @odata.type and id only
+                hidden += 1
+                continue
+            roles.append(RoleFact(display_name=str(item.get("displayName") or template), role_template_id=template,
+                                  privileged=template in PRIVILEGED_ROLE_TEMPLATES))
+        if hidden:
+            problems.append(f"memberships: {hidden} directory role(s) hidden by Graph (the app needs "
+                            "RoleManagement.Read.Directory); privilege unknown")
         risk_level = risk_state = None
         if risk is not None:
             # Absent from riskyUsers: Identity Protection has seen no risk for this user.
@@ -281,17 +334,18 @@ class GraphDirectory:
             display_name=body.get("displayName"), account_enabled=body.get("accountEnabled"),
             user_type=body.get("userType"), department=body.get("department"), job_title=body.get("jobTitle"),
             created_date_time=body.get("createdDateTime"), on_premises_sync_enabled=body.get("onPremisesSyncEnabled"),
-            roles=tuple(roles), risk_level=risk_level, risk_state=risk_state,
+            roles=tuple(roles), roles_complete=members.complete and not hidden, risk_level=risk_level,
+            risk_state=risk_state,
             error="; ".join(problems) or None,
         )
 
     async def apps(self, app_ids: Iterable[str]) -> dict[str, AppFacts]:
         wanted = sorted({app_id.lower() for app_id in app_ids if app_id} - set(self._apps))
         calls = [_Call(f"a{index}", f"/servicePrincipals?$filter=appId eq '{app_id}'&$select={APP_SELECT}")
-                 for index, app_id in enumerate(wanted) if _GUID.match(app_id)]
+                 for index, app_id in enumerate(wanted) if is_guid(app_id)]
         answers = await self._run_calls(calls, asyncio.Semaphore(self.concurrency))
         for index, app_id in enumerate(wanted):
-            if not _GUID.match(app_id):
+            if not is_guid(app_id):
                 self._apps[app_id] = AppFacts(app_id=app_id, status="failed", error="app id is not a GUID")
                 continue
             answer = answers[f"a{index}"]

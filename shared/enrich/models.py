@@ -6,11 +6,13 @@ and error travel with the record so the incident can say what is not known.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["AppFacts", "CaseEnrichment", "IpFacts", "KeyFacts", "LookupStatus", "RoleFact", "UserFacts"]
+__all__ = ["AppFacts", "CaseEnrichment", "IpFacts", "KeyFacts", "LookupStatus", "RoleFact", "UserFacts",
+           "combined_privilege"]
 
 LookupStatus = Literal["ok", "not_found", "failed"]
 
@@ -37,15 +39,20 @@ class UserFacts:
     created_date_time: str | None = None
     on_premises_sync_enabled: bool | None = None
     roles: tuple[RoleFact, ...] = ()
+    roles_complete: bool = True
+    """False when the memberships could not be read in full (a page failed, or Graph hid directory roles)."""
     risk_level: str | None = None
     risk_state: str | None = None
     error: str | None = None
 
     @property
     def privileged(self) -> bool | None:
+        """True when a privileged role was seen; None (unknown, never False) when the roles were not read in full."""
         if self.status != "ok":
             return None
-        return any(role.privileged for role in self.roles)
+        if any(role.privileged for role in self.roles):
+            return True
+        return False if self.roles_complete else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,3 +114,17 @@ class CaseEnrichment:
         for user, facts in zip(data["users"], self.users, strict=True):
             user["privileged"] = facts.privileged
         return dict(data)
+
+
+def combined_privilege(flags: Iterable[bool | None]) -> bool | None:
+    """Whether a case's users are privileged: True if any is, None if any is unknown, False only if all are known not.
+
+    An unknown never reads as "not privileged": the response engine holds unattended containment of such a case
+    for an approver (docs/policy.md).
+    """
+    values = list(flags)
+    if any(value is True for value in values):
+        return True
+    if not values or any(value is None for value in values):
+        return None
+    return False

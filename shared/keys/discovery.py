@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from shared.clouds import AZURE_PUBLIC
 from shared.errors import UpstreamError
 from shared.keys.jwks import PublishedKey, parse_jwks
 
 __all__ = ["DEFAULT_AUTHORITY", "FetchOutcome", "JwksFetcher", "default_discovery_urls"]
 
-DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+DEFAULT_AUTHORITY = AZURE_PUBLIC.authority_host
 _MAX_DOCUMENT_BYTES = 1 << 20
 
 Fetch = Callable[[str, float], bytes]

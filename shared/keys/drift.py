@@ -77,7 +77,7 @@ def configured_key_sources(settings: Settings) -> tuple[str, ...]:
 
     if settings.key_sources:
         return tuple(dict.fromkeys(settings.key_sources))
-    return tuple(default_discovery_urls(settings.entra_tenant_id or None))
+    return tuple(default_discovery_urls(settings.entra_tenant_id or None, settings.cloud.authority_host))
 
 
 def read_key_source(source: str, fetcher: JwksFetcher) -> tuple[PublishedKey, ...]:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.clouds import AZURE_PUBLIC
 from shared.errors import (
     ConfigurationError,
     DataError,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ENDPOINT", "LogAnalyticsSource"]
 
-DEFAULT_ENDPOINT = "https://api.loganalytics.io"
+DEFAULT_ENDPOINT = AZURE_PUBLIC.log_analytics_endpoint  # settings pass AZURE_CLOUD's (shared/clouds.py)
 
 
 class LogAnalyticsSource:

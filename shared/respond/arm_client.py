@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.clouds import AZURE_PUBLIC
 from shared.errors import ThrottledError, UpstreamError
 from shared.loopback import require_tls
 from shared.respond.retry import RetryPolicy, parse_retry_after
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ARM_ENDPOINT", "ARM_SCOPE", "ArmClient", "ArmResponse", "bearer_pipeline"]
 
-ARM_ENDPOINT = "https://management.azure.com"
-ARM_SCOPE = "https://management.azure.com/.default"
+ARM_ENDPOINT = AZURE_PUBLIC.arm_endpoint
+ARM_SCOPE = AZURE_PUBLIC.arm_scope
+"""The public cloud's; callers with settings pass ``settings.cloud.arm_scope`` (shared/clouds.py)."""
 
 
 @dataclass(frozen=True, kw_only=True)

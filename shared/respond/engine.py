@@ -9,7 +9,11 @@ already disabled or whose sessions were already revoked is not written twice.
 Modes: ``dry-run`` records the plan (``planned``) and writes nothing outside the
 ledger; ``approval`` records the plan and moves the case to
 ``awaiting_approval``; ``auto`` acts, within the blast radius. Protected
-principals are never actioned, whatever the mode or approval.
+principals are never actioned, whatever the mode or approval. A user whose
+privilege is unknown (memberships not read in full) is never disabled
+unattended: in ``auto`` the case waits for an approver; a user known to hold a
+privileged role is never disabled at all (Graph would refuse), the step is
+recorded as skipped with the reason.
 
 A run answers its cases concurrently (each case's own steps stay in playbook
 order) so a 1,000-user incident runs at Graph's rate limits rather than at one
@@ -44,6 +48,7 @@ from shared.respond.plan import (
     REPORTING_STEPS,
     PlannedStep,
     app_ids,
+    case_facts,
     identifiers,
     plan_steps,
     playbook_for,
@@ -187,6 +192,13 @@ class ResponseEngine:
         if self.guardrails.mode == "approval" and approved_by is None:
             return _Decision(case=current, verdict="hold", phase="planned", steps=steps,
                              reason="approval mode: the planned steps wait for an approver")
+        if approved_by is None and any(s.name == "disable_user" for s in steps) \
+                and case_facts(current).privileged_user is None:
+            # Fail safe: a user whose roles could not be read in full may be an administrator. No machine disables
+            # an account it cannot classify; an approver who has looked does.
+            return _Decision(case=current, verdict="hold", phase="planned", steps=steps,
+                             reason="privilege unknown: the user's directory roles could not be read in full, so "
+                                    "disabling the account waits for an approver")
         refusal = self.blast.admit(current.case_id) if approved_by is None else None
         if refusal:
             return _Decision(case=current, verdict="hold", phase="planned", reason=refusal, steps=steps)
@@ -274,7 +286,7 @@ class ResponseEngine:
         if existing is not None and existing.phase in FINAL_PHASES:
             return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
         interrupted = existing is not None and existing.phase == "intent"
-        unavailable = self._unavailable(step, target)
+        unavailable = self._unavailable(step, target) or self._refused_for(case, step)
         if unavailable is not None:
             phase, why = unavailable
             return await self._arecord(case, step, target, phase,
@@ -290,6 +302,20 @@ class ResponseEngine:
         except TokenwardenError as exc:
             return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
         return await self._arecord(case, step, target, "succeeded", detail, now)
+
+    @staticmethod
+    def _refused_for(case: Case, step: str) -> tuple[ActionPhase, str] | None:
+        """Steps that would fail on this user whoever approved them: Graph refuses to disable an administrator.
+
+        user-update ("Who can update sensitive properties"): changing ``accountEnabled`` of a user who holds an
+        Entra role needs the caller to hold a higher Entra role; an app permission alone is refused (403).
+        """
+        roles = [role for user in (case.enrichment or {}).get("users") or [] for role in user.get("roles") or []]
+        if step == "disable_user" and (roles or case_facts(case).privileged_user is True):
+            names = ", ".join(sorted({str(r.get("display_name")) for r in roles})) or "a privileged role"
+            return "skipped", (f"the user holds a directory role ({names}); Graph lets only a higher Entra role "
+                               "disable it, which Tokenwarden is not given: left to an administrator")
+        return None
 
     def _unavailable(self, step: str, target: str) -> tuple[ActionPhase, str] | None:
         if step in GRAPH_USER_STEPS and self.graph is None:

@@ -52,9 +52,11 @@ async def build_engine(settings: Settings, ledger: Ledger, *, invocation_id: str
         rails = rails.narrowed(mode)
     retry = RetryPolicy()
     graph = GraphActions(build_graph_client(credential, base_url=f"{settings.graph_endpoint}/v1.0",
-                                            sdk_retries=False), limiters=limiters(), retry=retry)
+                                            scopes=(settings.cloud.graph_scope,), sdk_retries=False),
+                         limiters=limiters(), retry=retry)
     async with AsyncExitStack() as stack:
-        arm = await stack.enter_async_context(ArmClient(credential, endpoint=settings.arm_endpoint, retry=retry))
+        arm = await stack.enter_async_context(ArmClient(credential, endpoint=settings.arm_endpoint, retry=retry,
+                                                        scope=settings.cloud.arm_scope))
         incidents = None
         if settings.sentinel_workspace_resource_id:
             from shared.respond.sentinel import SentinelIncidents

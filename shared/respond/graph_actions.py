@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import ThrottledError, UpstreamError
+from shared.guids import is_guid
 from shared.respond.ratelimit import TokenBucket
 from shared.respond.retry import RetryPolicy, parse_retry_after
 
@@ -87,6 +88,23 @@ class GraphActions:
         return UserState(exists=True, account_enabled=user.account_enabled,
                          sessions_valid_from=user.sign_in_sessions_valid_from_date_time)
 
+    async def resolve_user_id(self, key: str) -> str | None:
+        """The object id of the user known by *key* (an object id or a UPN); None when Graph has no such user."""
+        if is_guid(key):
+            return key.lower()
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        config = UserItemRequestBuilder.UserItemRequestBuilderGetRequestConfiguration(
+            query_parameters=UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id"]))
+        try:
+            user: Any = await self._call("identity_read", lambda: self.client.users.by_user_id(key).get(config),
+                                         f"resolve user {key}")
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(user.id).lower() if user is not None and user.id else None
+
     async def revoke_sessions(self, user_id: str) -> None:
         await self._call("identity_write", self.client.users.by_user_id(user_id).revoke_sign_in_sessions.post,
                          f"revoke sessions of {user_id}")
@@ -98,7 +116,11 @@ class GraphActions:
             User(account_enabled=False)), f"disable {user_id}")
 
     async def confirm_compromised(self, user_ids: Sequence[str]) -> int:
-        """Confirm in batches of :data:`CONFIRM_BATCH`; returns the number of calls made."""
+        """Confirm in batches of :data:`CONFIRM_BATCH`; returns the number of calls made.
+
+        The call takes user object ids only (riskyuser-confirmcompromised: ``userIds``); resolve UPNs first
+        (:meth:`resolve_user_id`).
+        """
         from msgraph.generated.identity_protection.risky_users.confirm_compromised.confirm_compromised_post_request_body import (  # noqa: E501
             ConfirmCompromisedPostRequestBody,
         )

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from shared.errors import ConfigurationError, ThrottledError, UpstreamError
 from shared.loopback import require_tls, uses_tls
 from shared.resource_names import EVENT_TYPE_UNTRUSTED_KEYS
-from shared.respond.arm_client import ARM_ENDPOINT, ArmClient, bearer_pipeline
+from shared.respond.arm_client import ARM_ENDPOINT, ARM_SCOPE, ArmClient, bearer_pipeline
 from shared.respond.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class KeyCacheRefresher:
 
     def __init__(self, apps: Sequence[CacheRefreshApp], *, credential: TokenCredential | AsyncTokenCredential,
                  arm: ArmClient | None = None, arm_endpoint: str = ARM_ENDPOINT, event_grid_endpoint: str = "",
-                 retry: RetryPolicy | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None, timeout: float = 30.0, arm_scope: str = ARM_SCOPE,
                  now: Callable[[], datetime] | None = None) -> None:
         self.apps = tuple(apps)
         self.retry = retry or RetryPolicy()
@@ -216,6 +216,7 @@ class KeyCacheRefresher:
         self._owns_arm = arm is None
         self._arm = arm
         self._arm_endpoint = arm_endpoint
+        self._arm_scope = arm_scope
         self._event_grid_endpoint = event_grid_endpoint.rstrip("/")
         self._now = now or (lambda: datetime.now(UTC))
         self._endpoint_clients: dict[str, AsyncPipelineClient[Any, Any]] = {}
@@ -234,7 +235,7 @@ class KeyCacheRefresher:
         is the app's managed identity (it signs ARM, endpoint and Event Grid requests)."""
         return cls(parse_cache_refresh_apps(settings.cache_refresh_apps), credential=credential, arm=arm,
                    arm_endpoint=settings.arm_endpoint, event_grid_endpoint=settings.event_grid_topic_endpoint,
-                   retry=retry, timeout=timeout)
+                   retry=retry, timeout=timeout, arm_scope=settings.cloud.arm_scope)
 
     # --- selection -------------------------------------------------------------------------------------------
     def targets_for(self, app_ids: Sequence[str] | None) -> list[RefreshTarget]:
@@ -289,7 +290,7 @@ class KeyCacheRefresher:
             raise ConfigurationError(f"{target.target!r} is not a site resource id")
         if self._arm is None:
             self._arm = ArmClient(self._credential, endpoint=self._arm_endpoint, retry=self.retry,
-                                  timeout=self.timeout)
+                                  timeout=self.timeout, scope=self._arm_scope)
         response = await self._arm.request("POST", f"{target.target}/restart", api_version=SITE_RESTART_API_VERSION,
                                            what=f"restart site {match['site']}")
         return {"mechanism": "restart", "site": target.target, "status": response.status,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.cases.model import Case
+from shared.enrich.models import combined_privilege
 from shared.errors import TokenwardenError
 from shared.policy.model import Playbook, PlaybookStep, Policy, TriageInput
 
@@ -73,9 +74,9 @@ def untrusted_key_ids(case: Case) -> list[str]:
 def case_facts(case: Case) -> TriageInput:
     enrichment = case.enrichment or {}
     users = enrichment.get("users") or []
-    privileged = [u.get("privileged") for u in users if u.get("privileged") is not None]
+    privileged = combined_privilege(u.get("privileged") for u in users if u.get("status") != "not_found")
     return TriageInput(rule_ids=frozenset(case.rule_ids), finding_count=len(case.finding_refs),
-                       privileged_user=any(privileged) if privileged else None,
+                       privileged_user=privileged,
                        risk_level=next((u.get("risk_level") for u in users if u.get("risk_level")), None))
 
 

@@ -56,7 +56,8 @@ async def _comment(settings: Settings, case_id: str, named: str | None, message_
     from shared.respond.arm_client import ArmClient
     from shared.respond.sentinel import SentinelIncidents
 
-    async with ArmClient(credential or credential_for(settings), endpoint=settings.arm_endpoint) as arm:
+    async with ArmClient(credential or credential_for(settings), endpoint=settings.arm_endpoint,
+                         scope=settings.cloud.arm_scope) as arm:
         incidents = SentinelIncidents(arm, settings.sentinel_workspace_resource_id)
         name = named or incidents.incident_name_for(case_id)
         if await incidents.get_incident(name) is None:

@@ -41,7 +41,8 @@ def respond_to_cases(settings: Settings, ledger: Ledger, case_ids: Sequence[str]
     credential = credential or credential_for(settings)
     policy = load_policy(Path(settings.triage_policy_file) if settings.triage_policy_file else None)
     if enrich:
-        directory = GraphDirectory(build_graph_client(credential, base_url=f"{settings.graph_endpoint}/v1.0"))
+        directory = GraphDirectory(build_graph_client(credential, base_url=f"{settings.graph_endpoint}/v1.0",
+                                                        scopes=(settings.cloud.graph_scope,)))
         try:
             source = build_log_source(settings)
         except ConfigurationError:

@@ -251,8 +251,8 @@ class SentinelIncidents:
                     what=f"update Sentinel incident {name}")
                 created = False
             if response.status not in _CONFLICTS:
-                return self._result(name, response, created=created and response.status == 201, written=True,
-                                    conflicts=conflicts)
+                # A create may answer 200 or 201 (the 2025-09-01 spec allows both): the GET said it was absent.
+                return self._result(name, response, created=created, written=True, conflicts=conflicts)
             conflicts += 1
             if conflicts > self.max_conflicts:
                 raise UpstreamError(f"Sentinel incident {name} changed {conflicts} times while it was being "

@@ -6,8 +6,12 @@ resources are ``{"id", "name", "etag", "type", "properties"}`` and errors
 
 * Sentinel (``Microsoft.SecurityInsights``, api-version ``2025-09-01`` only):
   ``PUT``/``GET`` an incident, ``PUT``/``GET`` a comment and ``GET`` the list
-  of an incident's comments. ``PUT`` creates (201) or replaces (200) and mints a
-  new etag on every change. Incidents need ``title``, ``severity`` and ``status``,
+  of an incident's comments. ``PUT`` replaces (200) or creates, and mints a new
+  etag on every change. The spec lets a create answer 200 or 201 (azure-rest-api-specs
+  ``specification/securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-09-01/
+  examples/incidents/CreateIncident.json`` lists both for one create), so a create answers
+  ``state.arm_create_status`` (201 unless a test sets 200) and a client must not read
+  "created" from the status. Incidents need ``title``, ``severity`` and ``status``,
   comments a ``message``; ``incidentNumber``, ``createdTimeUtc`` and
   ``lastModifiedTimeUtc`` are the service's.
 * Optimistic concurrency is the service's: the 2025-09-01 spec declares no
@@ -26,7 +30,10 @@ resources are ``{"id", "name", "etag", "type", "properties"}`` and errors
 * ``POST .../providers/Microsoft.Web/sites/{name}/restart?api-version=...``:
   200 with an empty body, counted per site in ``state.site_restarts``.
 
-Every change is appended to ``state.writes``. No ARM throttling is simulated.
+Every change is appended to ``state.writes``. Each route needs its RBAC action
+(:data:`shared.simulator.permissions.ARM_ACTIONS`) on the resource, and reads and
+writes are throttled with ARM's token buckets (429 ``SubscriptionRequestsThrottled``
+with ``Retry-After``; :mod:`shared.simulator.throttling`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from shared.simulator import throttling
+from shared.simulator.permissions import ARM_ACTIONS
 from shared.simulator.responses import GraphResponse
 from shared.simulator.routing import RequestContext, Route, Router, SimulatorApp
 from shared.simulator.state import graph_datetime
@@ -59,13 +68,16 @@ _INCIDENT_INPUT = ("title", "description", "severity", "status", "classification
 
 def arm_router() -> Router:
     router = Router()
-    router.add(Route(method="PUT", template=_INCIDENT, handler=put_incident))
-    router.add(Route(method="GET", template=_INCIDENT, handler=get_incident))
-    router.add(Route(method="GET", template=_INCIDENT + "/comments", handler=list_comments))
-    router.add(Route(method="PUT", template=_INCIDENT + "/comments/{comment}", handler=put_comment))
-    router.add(Route(method="GET", template=_INCIDENT + "/comments/{comment}", handler=get_comment))
-    router.add(Route(method="POST", template="/{sub}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{site}/restart",
-                     handler=restart_site))
+    for method, template, handler, kind in (
+            ("PUT", _INCIDENT, put_incident, "incident"),
+            ("GET", _INCIDENT, get_incident, "incident"),
+            ("GET", _INCIDENT + "/comments", list_comments, "comment"),
+            ("PUT", _INCIDENT + "/comments/{comment}", put_comment, "comment"),
+            ("GET", _INCIDENT + "/comments/{comment}", get_comment, "comment"),
+            ("POST", "/{sub}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{site}/restart", restart_site,
+             "restart")):
+        router.add(Route(method=method, template=template, handler=handler, rbac_action=ARM_ACTIONS[(method, kind)],
+                         family=throttling.ARM_READ if method == "GET" else throttling.ARM_WRITE))
     return router
 
 
@@ -126,7 +138,7 @@ def put_incident(context: RequestContext, app: SimulatorApp) -> GraphResponse:
         app.state.arm_resources[resource_id.lower()] = resource
         app.state.record_write("putIncident", resource_id, context.ids.date, created=existing is None,
                                properties={name: body[name] for name in _INCIDENT_INPUT if name in body})
-    return _resource_response(resource, 201 if existing is None else 200)
+    return _resource_response(resource, app.state.arm_create_status if existing is None else 200)
 
 
 def _get_resource(context: RequestContext, app: SimulatorApp, resource_id: str, name: str, kind: str) -> GraphResponse:
@@ -175,7 +187,7 @@ def put_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:
             _properties(incident)["additionalData"]["commentsCount"] += 1
         app.state.record_write("putIncidentComment", resource_id, context.ids.date, created=existing is None,
                                message=message)
-    return _resource_response(resource, 201 if existing is None else 200)
+    return _resource_response(resource, app.state.arm_create_status if existing is None else 200)
 
 
 def get_comment(context: RequestContext, app: SimulatorApp) -> GraphResponse:

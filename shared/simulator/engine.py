@@ -7,8 +7,10 @@ same steps in the order Graph's front door would apply them:
 2. the bearer token (top-level requests only; batched ones ride on the batch's; roots mounted with
    ``bearer=False``, the Event Grid topic and the webhook sink, check their own keys or none);
 3. routing (400 for an unknown segment, 405 for a known path with another method);
-4. throttling by the route's family and cost (429 with Graph's body);
-5. the handler.
+4. authorization: the app roles (Graph) or RBAC action (ARM) the route needs, and the tenant's licence for
+   Identity Protection (403 in the service's own shape; :mod:`shared.simulator.permissions`);
+5. throttling by the route's family and cost (429 with Graph's or ARM's body);
+6. the handler.
 
 Each step's outcome is counted in :class:`Stats` with the request's arrival time.
 """
@@ -25,8 +27,10 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from shared.simulator import throttling
+from shared.simulator.arm import ARM_ROOT, arm_error
 from shared.simulator.faults import FaultInjector, FaultRule
 from shared.simulator.handlers import default_router
+from shared.simulator.permissions import GRAPH_REQUIREMENTS, IDENTITY_PROTECTION_ROUTES, SIMULATED_PRINCIPAL_ID
 from shared.simulator.responses import GraphResponse, RequestIds, graph_error
 from shared.simulator.routing import NO_RESPONSE, Outcome, RequestContext, Route, Router
 from shared.simulator.state import TenantState
@@ -168,6 +172,9 @@ class Simulator:
             status, code, message = resolution.error or (400, "BadRequest", "Invalid request.")
             return record(graph_error(status, code, message, context.ids))
         context = dataclasses.replace(context, params=resolution.params)
+        denied = self._authorize(context, route)
+        if denied is not None:
+            return record(denied)
         cost = route.cost(context)
         if route.family is not None:
             decision = self.throttle.check(route.family, cost)
@@ -190,6 +197,30 @@ class Simulator:
         return RequestIds(request_id=request_id, client_request_id=client_request_id or request_id, date=self._now())
 
     # --- internals -----------------------------------------------------------------------------
+    def _authorize(self, context: RequestContext, route: Route) -> GraphResponse | None:
+        """The service's 403 when the caller lacks what the route needs, else None."""
+        grants = self.state.grants
+        if context.root == ARM_ROOT:
+            if route.rbac_action is None:
+                return None
+            scope = "/subscriptions" + context.path.split("?", 1)[0]
+            if grants.arm_allows(route.rbac_action, scope):
+                return None
+            client = SIMULATED_PRINCIPAL_ID
+            return arm_error(403, "AuthorizationFailed",
+                             f"The client '{client}' with object id '{client}' does not "
+                             f"have authorization to perform action '{route.rbac_action}' over scope '{scope}' or the "
+                             "scope is invalid. If access was recently granted, please refresh your credentials.")
+        if context.root != API_VERSION:
+            return None
+        requirement = GRAPH_REQUIREMENTS.get((route.method, route.template))
+        if requirement is not None and not grants.graph_allows(requirement):
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+                               context.ids)
+        if route.template in IDENTITY_PROTECTION_ROUTES and not grants.identity_protection_licensed:
+            return graph_error(403, "Forbidden", "Your tenant is not licensed for this feature.", context.ids)
+        return None
+
     def _fault(self, rule: FaultRule, context: RequestContext) -> GraphResponse:
         code, message = rule.error()
         headers = {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
@@ -244,6 +275,12 @@ def _throttled(context: RequestContext, route: Route, decision: ThrottleDecision
     retry_after = decision.retry_after_header()
     if retry_after is not None:
         headers["Retry-After"] = retry_after
+    if route.family in (throttling.ARM_READ, throttling.ARM_WRITE):
+        kind = "read" if route.family == throttling.ARM_READ else "write"
+        return arm_error(429, "SubscriptionRequestsThrottled",
+                         f"Number of '{kind}' requests for subscription '{context.params.get('sub', '')}' actor "
+                         f"'{SIMULATED_PRINCIPAL_ID}' exceeded. Please try again after '{retry_after or 1}' seconds.",
+                         headers=headers)
     if route.family == throttling.IDENTITY:
         headers["x-ms-throttle-information"] = "ResourceUnitLimitExceeded"
     detailed = limit is None or limit.detailed_inner_error

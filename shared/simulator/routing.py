@@ -87,6 +87,8 @@ class Route:
     supported_options: frozenset[str] = frozenset()
     replaceable: bool = False
     """A built-in default that a later ``add`` of the same method and template replaces instead of clashing."""
+    rbac_action: str | None = None
+    """An ARM route's Azure RBAC action; the caller needs a role assignment allowing it on the resource."""
 
     @property
     def name(self) -> str:

@@ -15,9 +15,11 @@ endpoint and an Event Grid topic.
   a JSON array of EventGridEvent-schema events, each with ``id``, ``subject``,
   ``eventType``, ``eventTime`` (ISO 8601), ``data`` and ``dataVersion``. All or
   nothing: one invalid event makes the whole request a 400; otherwise 200 with
-  an empty body and the events appended to ``state.events``. It takes an
-  ``aeg-sas-key`` / ``aeg-sas-token`` header or an ``Authorization`` header,
-  401 without one.
+  an empty body and the events appended to ``state.events``. It takes only an
+  ``Authorization: Bearer`` token whose audience is Event Grid's
+  (shared/clouds.py): Tokenwarden's topics disable
+  local auth (``disableLocalAuth`` in infra/app/events.bicep), so an ``aeg-sas-key``
+  or ``aeg-sas-token`` is refused, as is a token for another service (401).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from shared.clouds import AZURE_PUBLIC
 from shared.simulator.arm import arm_error
 from shared.simulator.responses import GraphResponse
 from shared.simulator.routing import RequestContext, Route, Router, SimulatorApp
 
-__all__ = ["EVENT_GRID_ROOT", "SINK_ROOT", "event_grid_router", "sink_router"]
+__all__ = ["EVENT_GRID_ROOT", "SINK_ROOT", "bearer_audience", "event_grid_router", "sink_router"]
 
 SINK_ROOT = "_sinks"
 EVENT_GRID_ROOT = "api"
@@ -96,10 +99,22 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+def bearer_audience(context: RequestContext) -> str | None:
+    """The (unverified) ``aud`` of the request's bearer token; None without a bearer token or an ``aud``."""
+    scheme, _, token = (context.header("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    audience = _unverified_claims(token.strip()).get("aud")
+    return audience.rstrip("/") if isinstance(audience, str) else None
+
+
 def publish_events(context: RequestContext, app: SimulatorApp) -> GraphResponse:
-    if not any(context.header(name) for name in ("aeg-sas-key", "aeg-sas-token", "authorization")):
-        return arm_error(401, "Unauthorized", "The request authorization key is not authorized for this topic. "
-                                              "Supply an aeg-sas-key, aeg-sas-token or Authorization header.")
+    if any(context.header(name) for name in ("aeg-sas-key", "aeg-sas-token")):
+        return arm_error(401, "Unauthorized", "Local authentication (access keys and SAS tokens) is disabled on "
+                                              "this topic; use a Microsoft Entra token.")
+    if bearer_audience(context) != AZURE_PUBLIC.event_grid_audience:
+        return arm_error(401, "Unauthorized", "The request needs a Microsoft Entra bearer token for "
+                                              f"{AZURE_PUBLIC.event_grid_audience}.")
     versions = parse_qs(context.query).get("api-version")
     if not versions or not versions[0]:
         return arm_error(400, "BadRequest", "The api-version query parameter is required.")

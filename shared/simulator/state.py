@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.simulator.permissions import Grants
 from shared.simulator.roles import RoleTemplate
 
 __all__ = [
@@ -254,6 +255,8 @@ class TenantState:
         self.arm_resources: dict[str, dict[str, object]] = {}
         """ARM resources by lower-cased resource id (Sentinel incidents and their comments), as last answered."""
         self.incident_counter = 0
+        self.arm_create_status = 201
+        """What an ARM PUT that creates answers: 201, or 200, which the Sentinel spec allows as well."""
         self.site_restarts: dict[str, int] = {}
         """Restarts per lower-cased ``{resourceGroup}/{site}``."""
         self.webhooks: dict[str, list[object]] = {}
@@ -264,6 +267,10 @@ class TenantState:
         """Calls to ``/_sinks/refresh/{name}`` per name, oldest first: ``{"body", "audience", "scope"}``."""
         self.ingested: dict[str, list[dict[str, object]]] = {}
         """Rows uploaded through the Logs Ingestion API, per ``{dcrImmutableId}/{stream}``, oldest first."""
+        self.data_collection_rules: dict[str, dict[str, tuple[str, ...]]] = {}
+        """Declared DCRs by immutable id: stream name -> the columns it keeps (``declare_data_collection_rule``)."""
+        self.grants = Grants.deployed()
+        """The caller's Graph app roles, Azure role assignments and the tenant's licences (infra/permissions.json)."""
 
     # --- seeding -------------------------------------------------------------------------------
     def stable_id(self, kind: str, name: str) -> str:
@@ -315,6 +322,11 @@ class TenantState:
         role = self.activate_role(template)
         self.add_member(role.id, member_id)
         return role
+
+    def declare_data_collection_rule(self, immutable_id: str, streams: Mapping[str, Iterable[str]]) -> None:
+        """A DCR the Logs Ingestion endpoint accepts, with its streams and their columns."""
+        with self.lock:
+            self.data_collection_rules[immutable_id] = {name: tuple(columns) for name, columns in streams.items()}
 
     def add_service_principal(self, principal: SimServicePrincipal) -> SimServicePrincipal:
         with self.lock:

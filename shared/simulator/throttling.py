@@ -14,6 +14,11 @@ Graph throttles each service separately (``concepts/throttling-limits.md``):
 * identity protection and conditional access (riskyUsers): 1 request per second
   per tenant for all apps, and its 429 answers carry **no** ``Retry-After``.
 
+Azure Resource Manager throttles per subscription and principal with token buckets
+(``articles/azure-resource-manager/management/request-limits-and-throttling.md`` in
+MicrosoftDocs/azure-docs): reads 250 tokens refilled at 25 per second, writes 200 at 10
+per second; its 429 answers carry ``Retry-After``.
+
 A limit's ``retry_after`` is an honest promise: the whole seconds until the
 bucket holds the request's cost again (at least 1). ``fractional_retry_after``
 sends decimals instead, as Graph's own documentation sample does (``2.128``);
@@ -28,6 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "ARM_READ",
+    "ARM_WRITE",
     "IDENTITY",
     "IDENTITY_PROTECTION",
     "IDENTITY_WRITE",
@@ -41,6 +48,8 @@ __all__ = [
 IDENTITY = "identity"
 IDENTITY_PROTECTION = "identityProtection"
 IDENTITY_WRITE = "identityWrite"
+ARM_READ = "armRead"
+ARM_WRITE = "armWrite"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 Clock = Callable[[], float]
@@ -92,6 +101,8 @@ def default_limits(user_count: int) -> dict[str, ThrottleLimit]:
         IDENTITY_WRITE: ThrottleLimit(capacity=3_000, per_seconds=150.0),
         IDENTITY_PROTECTION: ThrottleLimit(capacity=1, per_seconds=1.0, retry_after=False,
                                            message="Too many requests.", detailed_inner_error=False),
+        ARM_READ: ThrottleLimit(capacity=250, per_seconds=10.0),
+        ARM_WRITE: ThrottleLimit(capacity=200, per_seconds=20.0),
     }
 
 

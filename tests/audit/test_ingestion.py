@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from shared.audit.ingestion import AUDIT_COLUMNS, AUDIT_STREAM, AuditSink, audit_row
+from shared.audit.ingestion import AUDIT_COLUMNS, AUDIT_STREAM, INGESTION_SCOPE, AuditSink, audit_row
+from shared.credentials import local_token
 from shared.errors import ConfigurationError
 from shared.ledger.connection import Ledger
 from shared.respond.actions import ActionStore
 from shared.respond.retry import RetryPolicy
 from shared.settings import load_settings
 from shared.simulator import SimulatorServer, TenantState
-from shared.simulator.ingestion import MAX_CALL_BYTES, ingestion_key
+from shared.simulator.ingestion import MAX_CALL_BYTES, deployment_streams, ingestion_key
 from tests.support.graph import StaticCredential, serving
 
 pytest_plugins = ("tests.support.azurite",)
@@ -35,7 +36,9 @@ FAST = RetryPolicy(max_attempts=4, max_total_seconds=10, base_backoff=0.01, max_
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    with serving(TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000002")) as server:
+    state = TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000002")
+    state.declare_data_collection_rule(RULE, deployment_streams())  # the DCR data-collection.bicep declares
+    with serving(state) as server:
         yield server
 
 
@@ -202,14 +205,15 @@ def test_the_sink_is_off_unless_endpoint_and_rule_are_set() -> None:
 
 # --- the simulator's endpoint, spoken to directly ------------------------------------------------------------------
 def _post(simulator: SimulatorServer, body: bytes, *, version: str = "2023-01-01", bearer: bool = True,
-          encoding: str | None = None) -> int:
+          encoding: str | None = None, scope: str = INGESTION_SCOPE, rule: str = RULE,
+          stream: str = AUDIT_STREAM) -> int:
     headers = {"Content-Type": "application/json"}
     if bearer:
-        headers["Authorization"] = "Bearer t"
+        headers["Authorization"] = f"Bearer {local_token(scope)}"
     if encoding:
         headers["Content-Encoding"] = encoding
     request = urllib.request.Request(
-        f"{simulator.url}/dataCollectionRules/{RULE}/streams/{AUDIT_STREAM}?api-version={version}",
+        f"{simulator.url}/dataCollectionRules/{rule}/streams/{stream}?api-version={version}",
         data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -246,3 +250,37 @@ def test_key_cache_refreshes_outside_a_case_reach_the_audit_table_too(simulator:
     assert [o.phase for o in report.outcomes if o.step == REFRESH_STEP] == ["succeeded"]
     rows = [r for r in _ingested(simulator) if r["Step"] == REFRESH_STEP]
     assert [r["Status"] for r in rows] == ["intent", "succeeded"] and rows[0]["CaseId"] == report.case_id
+
+
+def test_an_unknown_rule_or_stream_is_refused_as_the_service_refuses_it(simulator: SimulatorServer) -> None:
+    rows = json.dumps([{"CaseId": "x"}]).encode()
+    assert _post(simulator, rows, rule="dcr-ffffffffffffffffffffffffffffffff") == 404
+    assert _post(simulator, rows, stream="Custom-Nope_CL") == 400
+    assert _ingested(simulator) == []
+
+
+def test_a_token_for_another_audience_is_refused(simulator: SimulatorServer) -> None:
+    rows = json.dumps([{"CaseId": "x"}]).encode()
+    assert _post(simulator, rows, scope="https://management.azure.com/.default") == 401
+    assert _post(simulator, rows) == 204
+
+
+def test_columns_the_stream_does_not_declare_are_dropped(simulator: SimulatorServer) -> None:
+    rows = json.dumps([{"CaseId": "x", "Undeclared": "gone", "TenantId": "reserved"}]).encode()
+    assert _post(simulator, rows) == 204
+    assert _ingested(simulator) == [{"CaseId": "x"}]
+
+
+def test_the_sink_uploads_to_the_deployed_stream_with_every_column_kept(simulator: SimulatorServer,
+                                                                         ledger: Ledger) -> None:
+    """What the sink sends is exactly what the DCR keeps: no column of the audit row is silently dropped."""
+    sink = _sink(simulator)
+
+    async def go() -> None:
+        async with sink:
+            store = ActionStore(ledger.actions, on_record=sink)
+            _record(store, "case-cols", "succeeded")
+
+    asyncio.run(go())
+    (row,) = _ingested(simulator)
+    assert tuple(row) == AUDIT_COLUMNS

@@ -152,3 +152,13 @@ def test_event_grid_trigger_is_the_subscription_target() -> None:
         if any(b["type"] == "eventGridTrigger" for b in definition["bindings"])
     ]
     assert set(event_grid) <= {target}
+
+
+def test_the_deployment_passes_its_own_cloud_through() -> None:
+    """AZURE_CLOUD is the cloud the template is deployed to (environment().name), not a parameter to get wrong."""
+    value = main()["variables"]["deploymentSettings"]["value"]["AZURE_CLOUD"]
+    assert value == {"operator": {"type": "property_accessor", "operands": {
+        "operand_1": {"function": {"type": "environment"}}, "operand_2": "name"}}}
+    params = main()["parameters"]
+    for endpoint in ("graphEndpoint", "armEndpoint", "logAnalyticsEndpoint"):
+        assert params[endpoint]["default"] == "", f"{endpoint} must default to the cloud's (empty)"

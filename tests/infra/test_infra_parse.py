@@ -40,7 +40,9 @@ def test_bicepconfig_declares_the_graph_extension() -> None:
     assert reference.startswith("br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:")
 
 
-def test_main_runs_at_subscription_scope_and_the_rest_at_resource_group_scope() -> None:
+def test_main_and_the_custom_role_run_at_subscription_scope_and_the_rest_at_resource_group_scope() -> None:
     scopes = {p.relative_to(INFRA).as_posix(): parse(p)["globals"]["scope"]["value"] for p in bicep_files()}
     assert scopes.pop("main.bicep") == "subscription"
+    # A custom role is defined at the subscription (its assignments stay on single sites).
+    assert scopes.pop("app/site-restart-role.bicep") == "subscription"
     assert set(scopes.values()) == {"resourceGroup"}

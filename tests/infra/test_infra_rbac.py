@@ -7,14 +7,16 @@ principal parameter it names (or the principal list its loop runs over).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra_bicep import GUID, INFRA, ROOT, bicep_files, body, parse, resolve, target_scope
 
+CUSTOM_SITE_RESTART = "roleDefinitionId"
+"""The custom role's id reaches its assignment as this parameter (app/site-restart-role.bicep's output)."""
 KNOWN_ROLES = {
-    "73c42c96-874c-492b-b04d-ab87d138a893": "Log Analytics Reader",
     "3e150937-b8fe-4cfb-8069-0eaf05ecd056": "Microsoft Sentinel Responder",
     "8d289c81-5878-46d4-8554-54e1e3d8b5cb": "Microsoft Sentinel Reader",
     "f4c81013-99ee-4d62-a7ee-b3f1f648599a": "Microsoft Sentinel Automation Contributor",
@@ -23,7 +25,7 @@ KNOWN_ROLES = {
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
-    "de139f84-1756-47ae-9be6-808fbbe84772": "Website Contributor",
+    CUSTOM_SITE_RESTART: "Tokenwarden site restart (custom)",
     "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
 }
 
@@ -35,7 +37,6 @@ TOKENWARDEN = "principalId"
 # two of a kind), for whom. A new grant, a new grantee, or a grant moved to a broader scope or to another
 # resource changes this set and must be reviewed (and documented in docs/permissions.md).
 EXPECTED_GRANTS = {
-    ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces", "workspace", TOKENWARDEN),
     ("Microsoft Sentinel Responder", "Microsoft.OperationalInsights/workspaces", "workspace", TOKENWARDEN),
     ("Microsoft Sentinel Reader", "Microsoft.OperationalInsights/workspaces", "workspace", "playbookPrincipalId"),
     ("Microsoft Sentinel Automation Contributor", "resourceGroup", "resourceGroup",
@@ -53,8 +54,8 @@ EXPECTED_GRANTS = {
     # elsewhere (Data Sender cannot be narrowed to event types: test_infra_events.py).
     ("EventGrid Data Sender", "Microsoft.EventGrid/topics", "outboundTopic", TOKENWARDEN),
     ("EventGrid Data Sender", "Microsoft.EventGrid/topics", "inboundTopic", "eventPublisherPrincipalIds"),
-    ("Website Contributor", "Microsoft.Web/sites", "site", TOKENWARDEN),
-    ("Website Contributor", "Microsoft.Web/serverfarms", "plan", TOKENWARDEN),
+    # Read and restart on each registered site, nothing on plans (a plan's role does not reach its sites).
+    ("Tokenwarden site restart (custom)", "Microsoft.Web/sites", "site", TOKENWARDEN),
 }
 
 
@@ -79,10 +80,14 @@ def role_assignments() -> list[Grant]:
             if declaration["type"] != "Microsoft.Authorization/roleAssignments":
                 continue
             config = body(declaration)
-            definition = config["properties"]["roleDefinitionId"]["function"]
-            assert definition["type"] == "subscription_resource_id", f"{path}:{symbol}"
-            assert definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
-            role_id = resolve(tree, definition["parameters"]["resource_name_1"])
+            if config["properties"]["roleDefinitionId"] == CUSTOM_SITE_RESTART:
+                assert path.name == "site-restart.bicep", f"{path}:{symbol}"
+                role_id = CUSTOM_SITE_RESTART
+            else:
+                definition = config["properties"]["roleDefinitionId"]["function"]
+                assert definition["type"] == "subscription_resource_id", f"{path}:{symbol}"
+                assert definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+                role_id = resolve(tree, definition["parameters"]["resource_name_1"])
             scope = config.get("scope")
             if scope is None:
                 scope_type = scope_symbol = target_scope(tree)
@@ -107,8 +112,9 @@ def test_role_assignments_are_found() -> None:
     assert len(role_assignments()) >= len(EXPECTED_GRANTS)
 
 
-def test_every_role_is_a_known_built_in_role() -> None:
-    unknown = [g for g in role_assignments() if not (GUID.match(g.role) and g.role in KNOWN_ROLES)]
+def test_every_role_is_a_known_built_in_role_or_the_custom_one() -> None:
+    unknown = [g for g in role_assignments()
+               if not ((GUID.match(g.role) or g.role == CUSTOM_SITE_RESTART) and g.role in KNOWN_ROLES)]
     assert not unknown
 
 
@@ -156,7 +162,35 @@ def test_the_permission_model_is_documented() -> None:
         assert role in permissions, role
 
 
-def test_website_contributor_only_on_registered_targets() -> None:
+def test_the_site_restart_role_allows_read_and_restart_only_from_the_one_permissions_file() -> None:
+    permissions = json.loads((INFRA / "permissions.json").read_text())["azureRoles"]
+    assert permissions["siteRestart"]["actions"] == ["Microsoft.Web/sites/read", "Microsoft.Web/sites/restart/action"]
+    assert permissions["siteRestart"]["notActions"] == []
+    tree = parse(INFRA / "app" / "site-restart-role.bicep")
+    assert target_scope(tree) == "subscription"
+    source = tree["variables"]["siteRestart"]["value"]
+    assert "load_json_content" in json.dumps(source) and "../permissions.json" in json.dumps(source)
+    role = body(tree["resources"]["role"])
+    assert role["properties"]["type"] == "CustomRole"
+    (grant,) = role["properties"]["permissions"]
+    assert grant["actions"]["operator"]["operands"] == {"operand_1": "siteRestart", "operand_2": "actions"}
+    assert body(tree["resources"]["role"])["name"]["function"]["type"] == "guid"
+    # The built-in role the workspace grant names is the one whose actions the simulator enforces.
+    workspace = parse(INFRA / "monitoring" / "workspace-rbac.bicep")
+    assert resolve(workspace, "sentinelResponderRoleId") == permissions["sentinelResponder"]["roleDefinitionId"]
+
+
+def test_an_existing_sentinel_automation_assignment_is_reused_not_duplicated() -> None:
+    tree = parse(INFRA / "postdeploy.bicep")
+    grant = tree["resources"]["sentinelRunsPlaybooks"]
+    assert "existingSentinelAutomationAssignment" in json.dumps(grant["config"]["condition"])
+    assert tree["parameters"]["existingSentinelAutomationAssignment"]["default"] == ""
+    for hook in ("postdeploy.sh", "postdeploy.ps1"):
+        text = (INFRA / "hooks" / hook).read_text()
+        assert "az role assignment list" in text and "existingSentinelAutomationAssignment" in text, hook
+
+
+def test_site_restart_only_on_registered_targets() -> None:
     main = parse(INFRA / "main.bicep")
     loop = main["modules"]["cacheRefreshRbac"]["config"]["loop_type"]["detail"]
     assert loop["array_name"] == "cacheRefreshTargetResourceIds"

@@ -15,7 +15,9 @@ GRAPH_APP_ROLES = {
     "User.EnableDisableAccount.All",
     "IdentityRiskyUser.ReadWrite.All",
     "Application.Read.All",
+    "RoleManagement.Read.Directory",
 }
+PERMISSIONS_FILE = INFRA / "permissions.json"
 SCHEMAS = ROOT / "shared" / "schemas"
 AUDIT_COLUMNS = [
     ("TimeGenerated", "datetime"),
@@ -43,7 +45,15 @@ def contract(table: str) -> dict[str, Any]:
 def test_graph_roles_are_exactly_the_documented_set() -> None:
     tree = infra_file("graph/graph-permissions.bicep")
     assert set(tree["extensions"]) == {"microsoftGraphV1"}
-    assert set(tree["variables"]["graphAppRoles"]["value"]) == GRAPH_APP_ROLES
+    # The roles come from infra/permissions.json, the file the simulator grants from: one source.
+    mapped = tree["variables"]["graphAppRoles"]["value"]["function"]
+    assert mapped["type"] == "map"
+    source = mapped["parameters"]["arg_1"]["operator"]["operands"]
+    assert loaded_file(INFRA / "graph" / "graph-permissions.bicep", source["operand_1"], "load_json_content") \
+        == PERMISSIONS_FILE
+    assert source["operand_2"] == "graphAppRoles"
+    roles = json.loads(PERMISSIONS_FILE.read_text())["graphAppRoles"]
+    assert {role["value"] for role in roles} == GRAPH_APP_ROLES
     assignments = tree["resources"]["appRoleAssignments"]
     assert (assignments["type"], assignments["api_version"]) == ("Microsoft.Graph/appRoleAssignedTo", "v1.0")
     assert assignments["config"]["loop_type"]["detail"]["array_name"] == "graphAppRoles"

@@ -229,7 +229,18 @@ def test_playbook_posts_the_incident_trigger_body_to_the_function() -> None:
     assert definition["parameters"]["functionKey"]["type"] == "SecureString"
     parameters = workflow["properties"]["parameters"]
     assert parameters["incidentEndpoint"]["value"].endswith("/api/sentinel/incident")
-    assert "listKeys" in set(strings(parameters["functionKey"]))
+    # The key of the one function behind the route (listkeys on Microsoft.Web/sites/functions), never a host key:
+    # a host key would also open approve, respond and scan.
+    key = parameters["functionKey"]["value"]["operator"]["operands"]
+    assert key["operand_2"] == "default"
+    assert key["operand_1"]["operator"]["operands"] == {"operand_1": "incidentFunction", "func_name": "listKeys"}
+    playbook = infra_file("sentinel/playbook.bicep")
+    function = playbook["resources"]["incidentFunction"]
+    assert (function["type"], function["existing"], function["config"]["parent"]) == (
+        "Microsoft.Web/sites/functions", True, "functionApp")
+    name = playbook["parameters"][function["config"]["name"]]["default"]
+    assert f'@bp.function_name("{name}")' in (ROOT / "functions" / "sentinel.py").read_text()
+    assert "host/default" not in (INFRA / "sentinel" / "playbook.bicep").read_text()
     connection = parameters["'$connections'"]["value"]["azuresentinel"]  # pycep keeps a quoted key's quotes
     assert connection["connectionProperties"]["authentication"]["type"] == "ManagedServiceIdentity"
     api_connection = body(infra_file("sentinel/playbook.bicep")["resources"]["sentinelConnection"])

@@ -14,6 +14,8 @@ from azure.core import PipelineClient
 from azure.core.rest import HttpRequest, HttpResponse
 from graph_sim_helpers import graph_client
 
+from shared.clouds import AZURE_PUBLIC
+from shared.credentials import local_token
 from shared.simulator import IDENTITY, IDENTITY_PROTECTION, SimulatorServer, TenantState, ThrottleLimit
 from shared.simulator.arm import SENTINEL_API_VERSION, site_key
 from tests.simulator.conftest import ServeFactory
@@ -128,7 +130,7 @@ def test_patch_rejects_unsupported_properties_and_unknown_users(fixed: Simulator
 
 
 def test_writes_inside_a_batch(fixed: SimulatorServer, demo_state: TenantState) -> None:
-    first, second = demo_state.users()[:2]
+    first, second = [user for user in demo_state.users() if not user.privileged][:2]
     requests = [
         {"id": "1", "method": "PATCH", "url": f"/users/{first.id}", "headers": {"Content-Type": "application/json"},
          "body": {"accountEnabled": False}},
@@ -145,7 +147,7 @@ def test_writes_inside_a_batch(fixed: SimulatorServer, demo_state: TenantState) 
 
 def test_user_writes_are_charged_to_the_identity_family(demo_state: TenantState, serve: ServeFactory) -> None:
     server = serve(demo_state, limits={IDENTITY: ThrottleLimit(capacity=1, per_seconds=1000)}, clock=lambda: 0.0)
-    user = demo_state.users()[0]
+    user = next(user for user in demo_state.users() if not user.privileged)
     first = httpx.patch(f"{server.graph_url}/users/{user.id}", headers=AUTH, json={"accountEnabled": False})
     assert first.status_code == 204
     assert first.headers["x-ms-resource-unit"] == "1"
@@ -400,7 +402,7 @@ def event(event_id: str, **overrides: object) -> dict[str, object]:
 
 def test_event_grid_publish_stores_valid_batches(fixed: SimulatorServer, demo_state: TenantState) -> None:
     url = f"{fixed.url}/api/events?api-version=2018-01-01"
-    key = {"aeg-sas-key": "k"}
+    key = {"Authorization": f"Bearer {local_token(AZURE_PUBLIC.event_grid_scope)}"}
     answer = httpx.post(url, headers=key, json=[event("e1"), event("e2")])
     assert answer.status_code == 200 and answer.content == b""
     assert [e["id"] for e in demo_state.events] == ["e1", "e2"]
@@ -413,6 +415,11 @@ def test_event_grid_publish_stores_valid_batches(fixed: SimulatorServer, demo_st
     assert httpx.post(url, headers=key, json=event("e6")).status_code == 400, "must be an array"
     assert httpx.post(url, headers=key, content=b"[").status_code == 400
     assert httpx.post(url, json=[event("e7")]).status_code == 401
+    # The topics disable local auth, and a token must be for Event Grid.
+    assert httpx.post(url, headers={"aeg-sas-key": "k"}, json=[event("e9")]).status_code == 401
+    other = {"Authorization": f"Bearer {local_token(AZURE_PUBLIC.arm_scope)}"}
+    assert httpx.post(url, headers=other, json=[event("e10")]).status_code == 401
+    assert httpx.post(url, headers={"Authorization": "Bearer opaque"}, json=[event("e11")]).status_code == 401
     assert httpx.post(f"{fixed.url}/api/events", headers=key, json=[event("e8")]).status_code == 400
     assert [e["id"] for e in demo_state.events] == ["e1", "e2"]
     [write] = demo_state.writes_of("publishEvents")

@@ -6,23 +6,20 @@ fixture serves the shared demo tenant (``tests.support.demo_logs``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from azure.core.credentials import AccessToken
 
+from shared.credentials import LocalCredential
 from shared.simulator import SimulatorServer, TenantState, build_simulator, load_tenant_state
 from tests.support.demo import DemoLogs
 from tests.support.servers import running
 
 
-class StaticCredential:
-    """Entra stand-in: the simulator checks a bearer token is present, as Graph checks it is valid."""
-
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        return AccessToken("simulated-token", int(time.time()) + 3600)
+class StaticCredential(LocalCredential):
+    """Entra stand-in: tokens shaped like Entra's with ``aud`` from the scope (shared.credentials.LocalCredential);
+    the simulator checks a bearer is present, and for Event Grid and Logs Ingestion that it is for them."""
 
 
 def serving(state: TenantState, **options: object) -> AbstractContextManager[SimulatorServer]:

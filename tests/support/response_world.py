@@ -43,8 +43,10 @@ class World:
         return ResponseEngine(ledger=self.ledger, policy=load_policy(), guardrails=rails, graph=graph,
                               invocation_id=invocation, blast=BlastRadius(rails, actioned_this_hour=set()))
 
-    def case(self, rule_id: str) -> Case:
-        found = next(c for c in self.cases if rule_id in c.rule_ids)
+    def case(self, rule_id: str, *, privileged: bool = False) -> Case:
+        """The first case of *rule_id* whose user does (or, by default, does not) hold a privileged role."""
+        found = next(c for c in self.cases if rule_id in c.rule_ids and privileged is any(
+            u.get("privileged") is True for u in (c.enrichment or {}).get("users") or []))
         stored = CaseStore(self.ledger.cases).get(found.case_id)
         assert stored is not None
         return stored

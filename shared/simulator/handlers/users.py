@@ -6,10 +6,14 @@ officeLocation, preferredLanguage, surname, userPrincipalName); others, such as
 accountEnabled or signInSessionsValidFromDateTime, only when selected. Member-
 ship lists are ``directoryObject`` collections mixing ``#microsoft.graph.group``
 and ``#microsoft.graph.directoryRole`` items, 100 to a page unless ``$top``
-(at most 999) says otherwise.
+(at most 999) says otherwise. Without a role-reading permission
+(RoleManagement.Read.Directory or Directory.Read.All) directory roles are listed with
+``@odata.type`` and ``id`` only, as Graph lists objects the app may not read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from shared.simulator import throttling
 from shared.simulator.handlers.common import (
@@ -105,8 +109,21 @@ def _memberships(context: RequestContext, app: SimulatorApp, *, transitive: bool
             return resource_not_found(context, key)
         containers: list[SimGroup | SimDirectoryRole] = (
             app.state.transitive_member_of(user.id) if transitive else app.state.member_of(user.id))
-        items = [container.graph_properties() for container in containers]
+        see_roles = app.state.grants.can_read_roles
+        items = [container.graph_properties() if see_roles or not isinstance(container, SimDirectoryRole)
+                 else _limited(container.graph_properties()) for container in containers]
         return collection(context, "directoryObjects", items, query, type_name="microsoft.graph.directoryObject",
                           known=_DIRECTORY_OBJECT_KNOWN)
     except QueryError as error:
         return query_failure(context, error)
+
+
+def _limited(properties: Mapping[str, object]) -> dict[str, object]:
+    """An object the app may not read, as Graph lists it in a membership: ``@odata.type`` and ``id`` only.
+
+    user-list-transitivememberof (microsoft-graph-docs-contrib, the ``limited-info`` include): "When an
+    application queries a relationship that returns a directoryObject type collection, if it doesn't have
+    permission to read a certain resource type, members of that type are returned but with limited information."
+    Directory roles need RoleManagement.Read.Directory (or Directory.Read.All).
+    """
+    return {"@odata.type": properties["@odata.type"], "id": properties["id"]}

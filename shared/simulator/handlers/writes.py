@@ -3,10 +3,14 @@
 * ``POST /users/{id}/revokeSignInSessions``: 200 with an ``Edm.Boolean`` body;
   sets the user's ``signInSessionsValidFromDateTime`` to the request's time.
 * ``PATCH /users/{id}``: 204; only ``accountEnabled`` is supported here, any
-  other property is a 400 (the simulator does not pretend to store it).
+  other property is a 400 (the simulator does not pretend to store it). Changing
+  ``accountEnabled`` of a user who holds a directory role is a 403
+  ``Authorization_RequestDenied``: the app holds no Entra role above the user's.
 * ``POST /identityProtection/riskyUsers/confirmCompromised``: 204; each user's
   riskyUser becomes high / confirmedCompromised / adminConfirmedUserCompromised
   (created when the user had none). Throttled by the identityProtection family.
+  ``userIds`` are object ids: a UPN is a 400, an unknown id a 404, and either
+  refuses the whole call, as one request (nothing is confirmed).
 
 The routes are ``replaceable``: a test may ``router.add`` its own handler for
 one of them. User writes are charged to the identity family (1 resource unit: writes are not
@@ -17,11 +21,12 @@ from __future__ import annotations
 
 import json
 
+from shared.guids import is_guid
 from shared.simulator import throttling
 from shared.simulator.handlers.common import resource_not_found
 from shared.simulator.responses import GraphResponse, graph_error, json_response
 from shared.simulator.routing import RequestContext, Route, Router, SimulatorApp
-from shared.simulator.state import SimRiskyUser
+from shared.simulator.state import SimDirectoryRole, SimRiskyUser
 
 __all__ = ["register"]
 
@@ -67,6 +72,12 @@ def update_user(context: RequestContext, app: SimulatorApp) -> GraphResponse:
         user = app.state.find_user(key)
         if user is None:
             return resource_not_found(context, key)
+        if isinstance(enabled, bool) and any(isinstance(c, SimDirectoryRole)
+                                            for c in app.state.transitive_member_of(user.id)):
+            # user-update, "Who can update sensitive properties": accountEnabled of a user holding an admin role
+            # needs the caller to hold a higher privileged Entra role; an app role is not enough.
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+                               context.ids)
         if isinstance(enabled, bool):
             user.account_enabled = enabled
         app.state.record_write("updateUser", user.id, context.ids.date, **body)
@@ -80,6 +91,11 @@ def confirm_compromised(context: RequestContext, app: SimulatorApp) -> GraphResp
     ids = body.get("userIds")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
         return graph_error(400, "BadRequest", "userIds must be a non-empty array of user ids.", context.ids)
+    not_ids = [i for i in ids if not is_guid(i)]
+    if not_ids:
+        # riskyuser-confirmcompromised takes user object ids; the service's exact answer to a UPN is not documented.
+        return graph_error(400, "BadRequest", f"Invalid user id '{not_ids[0]}': userIds must be object ids.",
+                           context.ids)
     now = context.ids.date
     with app.state.lock:
         targets: list[SimRiskyUser] = []
