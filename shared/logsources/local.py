@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from shared.errors import ConfigurationError, DataError, QueryError, RuleError
-from shared.logsources.base import CompleteResult, PartialResult, QueryOutcome, TimeRange
+from shared.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -154,6 +154,7 @@ class LocalWorkspace:
         from shared.workspace.results import to_result_table
 
         table = to_result_table(columns, types, rows[: self._max_rows])
+        table = _without_hidden_columns(table)
         if len(rows) > self._max_rows:
             return PartialResult(
                 partial_table=table,
@@ -259,6 +260,18 @@ def _query_error(exc: Exception, label: str) -> LocalQueryError:
     else:
         kind = "engine"
     return LocalQueryError(_one_line(exc), rule_id=label, kind=kind)
+
+
+def _without_hidden_columns(table: ResultTable) -> ResultTable:
+    """The loader's hidden ingestion-time column is for rules to read, never a column a user sees."""
+    from shared.workspace.loader import INGESTION_TIME_COLUMN
+
+    if INGESTION_TIME_COLUMN not in table.columns:
+        return table
+    keep = [index for index, name in enumerate(table.columns) if name != INGESTION_TIME_COLUMN]
+    return ResultTable(name=table.name, columns=tuple(table.columns[i] for i in keep),
+                       column_types=tuple(table.column_types[i] for i in keep),
+                       rows=tuple(tuple(row[i] for i in keep) for row in table.rows))
 
 
 def _one_line(exc: BaseException) -> str:
