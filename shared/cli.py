@@ -1,4 +1,4 @@
-"""The ``tokenwarden`` command line: hunt, demo-data, workspace serve, demo and rules.
+"""The ``tokenwarden`` command line: hunt, inspect, demo-data, workspace serve, demo and rules.
 
 Every failure a user can cause ends in one line on stderr and exit code 2; a
 traceback means a bug in Tokenwarden, never in the input.
@@ -77,7 +77,15 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="app id whose Graph calls may lack a sign-in (repeatable)")
     hunt.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
     hunt.add_argument("--output", type=Path, metavar="FILE", help="write findings here instead of stdout")
+    hunt.add_argument("--timezone", metavar="ZONE",
+                      help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
     hunt.add_argument("--endpoint", metavar="URL", help=argparse.SUPPRESS)
+
+    inspect = commands.add_parser("inspect", help="show what hunt would load from a folder of exported logs")
+    inspect.add_argument("--logs", type=Path, required=True, metavar="DIR")
+    inspect.add_argument("--format", choices=("table", "json"), default="table")
+    inspect.add_argument("--timezone", metavar="ZONE",
+                         help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
 
     data = commands.add_parser("demo-data", help="write realistic sample exports with planted attacks")
     data.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -167,7 +175,8 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             raise TokenwardenError(f"--logs {args.logs} is not a folder")
         show = args.format == "table" or args.output is not None
         workspace = LocalWorkspace.from_exports(
-            args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None)
+            args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None,
+            timezone=args.timezone)
         _report_load(workspace, stderr)
         source = workspace
     else:
@@ -184,7 +193,7 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     try:
         report = run_hunt(source, rules, window=TimeRange(start=start, end=end), context=context,
-                          on_progress=progress if args.format == "table" or args.output else None)
+                          on_progress=progress if args.format == "table" or args.output else None, coverage=True)
     finally:
         source.close()
     if args.output is not None:
@@ -193,13 +202,60 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         print(f"wrote {len(report.findings)} findings to {args.output}", file=stderr)
     else:
         render_report(report, args.format, stdout)
+    _report_coverage(report, getattr(source, "report", None), stderr)
     if args.format != "table":
         for run in report.runs:
             if run.status != "complete":
-                print(f"tokenwarden: {run.status}: {run.rule_id}: {run.message}", file=stderr)
+                print(f"tokenwarden: {run.status.replace('_', ' ')}: {run.rule_id}: {run.message}", file=stderr)
         for warning in report.warnings:
             print(f"tokenwarden: note: {warning}", file=stderr)
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+def _report_coverage(report: object, loaded: object, stderr: TextIO) -> None:
+    """Each rule's input rows inside its timespan, per table; and where the data is when the window missed it."""
+    from shared.hunt import HuntReport
+    from shared.workspace.loader import LoadReport
+
+    assert isinstance(report, HuntReport)
+    print("tokenwarden: coverage (input rows inside each rule's timespan):", file=stderr)
+    for run in report.runs:
+        tables = ", ".join(f"{c.table}={'missing' if c.rows is None else c.rows}" for c in run.coverage)
+        print(f"  {run.rule_id}: {tables}" + ("  (no input)" if run.status == "no_input" else ""), file=stderr)
+    if not isinstance(loaded, LoadReport) or not any(run.status == "no_input" for run in report.runs):
+        return
+    span = loaded.time_range
+    if span is None:
+        print("tokenwarden: note: no loaded row has a time; see tokenwarden inspect --logs", file=stderr)
+        return
+    first, last = (value.replace(tzinfo=UTC) for value in span)
+    if last < report.window.start or first >= report.window.end:
+        print(f"tokenwarden: note: the window {report.window.start:%Y-%m-%dT%H:%M:%SZ} .. "
+              f"{report.window.end:%Y-%m-%dT%H:%M:%SZ} misses the loaded data entirely, which spans "
+              f"{first:%Y-%m-%dT%H:%M:%SZ} .. {last:%Y-%m-%dT%H:%M:%SZ}; give --since/--until inside it",
+              file=stderr)
+
+
+def _inspect(args: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+
+    from shared.logsources.local import LocalWorkspace
+    from shared.workspace.inventory import inventory_complete, inventory_json, render_inventory
+
+    if not args.logs.is_dir():
+        raise TokenwardenError(f"--logs {args.logs} is not a folder")
+    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone)
+    try:
+        report = workspace.report
+    finally:
+        workspace.close()
+    assert report is not None  # from_exports always has one
+    if args.format == "json":
+        json.dump(inventory_json(report), stdout, indent=2)
+        stdout.write("\n")
+    else:
+        render_inventory(report, stdout)
+    return EXIT_OK if inventory_complete(report) else EXIT_INCOMPLETE
 
 
 def _report_load(workspace: object, stderr: TextIO) -> None:
@@ -213,6 +269,14 @@ def _report_load(workspace: object, stderr: TextIO) -> None:
               file=stderr)
     for table, columns in sorted(report.unknown_columns.items()):
         print(f"tokenwarden: note: {table} has columns the schema does not know: {', '.join(columns)}", file=stderr)
+    for load in report.loads:
+        for note in load.notes:
+            print(f"tokenwarden: note: {note}", file=stderr)
+        if load.rows_without_time:
+            print(f"tokenwarden: warning: {load.table}: {load.rows_without_time} rows have no TimeGenerated, "
+                  "so no rule can see them", file=stderr)
+    for item in report.skipped:
+        print(f"tokenwarden: skipped {item.relative}: {item.reason}", file=stderr)
 
 
 def _demo_data(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -310,6 +374,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     try:
         if args.command == "hunt":
             return _hunt(args, out, err)
+        if args.command == "inspect":
+            return _inspect(args, out)
         if args.command == "demo-data":
             return _demo_data(args, out)
         if args.command == "workspace":

@@ -153,7 +153,7 @@ class FindingModel(_Response):
 
 class RuleRunModel(_Response):
     rule_id: str
-    status: Literal["complete", "partial", "failed"]
+    status: Literal["complete", "partial", "failed", "no_input"]
     findings: int
     elapsed_seconds: float
     message: str | None = None

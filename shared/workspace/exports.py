@@ -68,7 +68,7 @@ _FORMATS: dict[str, ExportFormat] = {
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BROWSER_COPY = re.compile(r"\s*\(\d+\)$")  # "SigninLogs (1)": a browser's second download of the same name
 _CHUNK = re.compile(r"\.\d+$")  # "SigninLogs.0001"
-_DATA_EXPORT_BLOB = re.compile(r"^PT(05M|1H)(_\d+)?$", re.IGNORECASE)
+_DATA_EXPORT_BLOB = re.compile(r"^PT(0?5M|1H)(_\d+)?$", re.IGNORECASE)
 
 DIAGNOSTIC_CATEGORIES: Mapping[str, str] = {
     "signinlogs": "SigninLogs",
@@ -227,7 +227,7 @@ def _classify_by_content(path: Path, compressed: bool, export_format: ExportForm
         keys = {key.lower() for key in first}
         if "keys" in keys and isinstance(first.get("keys"), list):
             return skip("a JWKS key set, not a log: pass it to hunt with --jwks")
-        if "tables" in keys:
+        if isinstance(first.get("tables"), list):
             return skip("a Log Analytics query API response; export the rows as JSON lines or an array")
         if "value" in keys or "@odata.context" in keys:
             context = str(first.get("@odata.context", "")).lower()

@@ -60,6 +60,8 @@ _ZONE_SUFFIX = re.compile(r"^(?P<name>.+?)\s*[\[(](?P<zone>UTC|Local Time)[\])]$
 # Every dialect option is pinned: left to sniff, DuckDB may take a later row for the header and
 # silently drop the rows above it, or read '#' lines as comments.
 _CSV_DIALECT = "header = true, delim = ',', quote = '\"', escape = '\"', comment = '', skip = 0"
+# A data export's path holds "WorkspaceResourceId=/y=2023/m=09/...": never columns of the table.
+_NO_HIVE = "hive_partitioning = false"
 _RECORD = "__tw_record"
 _ROW = "__tw_row"
 
@@ -352,9 +354,10 @@ class _LoadState:
             name = source
             if export.format == "csv":
                 name, local_time = self._column_name(source, export)
-                key = name.lower().replace(" ", "")
                 if renames:
-                    name = renames.get(key) or self.columns.get(export.table, {}).get(key) or name
+                    key = re.sub(r"[^a-z0-9()]", "", name.lower())
+                    name = (renames.get(key) or self.columns.get(export.table, {}).get(key)
+                            or "".join(word[:1].upper() + word[1:] for word in re.split(r"[^A-Za-z0-9]+", name)))
             if name.lower() in seen:
                 raise DataError(
                     f"columns {seen[name.lower()]!r} and {source!r} name the same column", location=str(export.path)
@@ -401,7 +404,7 @@ class _LoadState:
                      if nested else [])
             routes: list[tuple[str, str | None]] = [(export.table, None)]
             if export.layout in ("graph-api", "entra-portal"):
-                route = mappings.sign_in_route(record)
+                route = mappings.sign_in_route(record, export.table)
                 found = self._keys(f"SELECT DISTINCT {route} FROM {source}")  # noqa: S608 - quoted
                 routes = [(table, f"{route} = {string(table)}") for table in found]
         except Exception as exc:
@@ -419,6 +422,8 @@ class _LoadState:
                 if key == "properties" or key in dropped:
                     continue
                 name = self._mapped_name(export.table, key, top_renames)
+                if name.lower() not in self.columns.get(export.table, {}):
+                    continue  # envelope fields fill the table's own columns only: the properties are the record
                 if name.lower() not in taken:  # a property wins over the envelope field of the same name
                     taken.add(name.lower())
                     columns.append(_field(key, name, f"{record} -> {string(_path(key))}"))
@@ -572,8 +577,8 @@ def _records_sql(export: ExportFile) -> str:
 
         column = ident(csv_column(export.path, export.compressed, "AuditData") or "AuditData")
         return (f"SELECT CAST({column} AS JSON) AS {record} "  # noqa: S608 - quoted by sql.ident/sql.string
-                f"FROM read_csv({path}, {_CSV_DIALECT}, all_varchar = true) WHERE {column} IS NOT NULL")
-    objects = f"read_json_objects({path}, format = {string(_json_format(export))})"
+                f"FROM read_csv({path}, {_CSV_DIALECT}, {_NO_HIVE}, all_varchar = true) WHERE {column} IS NOT NULL")
+    objects = f"read_json_objects({path}, format = {string(_json_format(export))}, {_NO_HIVE})"
     if export.layout == "unified-audit-log":
         return (f"SELECT (CASE WHEN json_exists(json, '$.AuditData') THEN CAST(json ->> '$.AuditData' AS JSON) "  # noqa: S608
                 f"ELSE json END) AS {record} FROM {objects}")
@@ -584,15 +589,15 @@ def _records_sql(export: ExportFile) -> str:
 
 def _detect_sql(export: ExportFile) -> str:
     if export.format == "parquet":
-        return f"read_parquet({string(str(export.path))})"
+        return f"read_parquet({string(str(export.path))}, {_NO_HIVE})"
     if export.format == "csv":
-        return f"read_csv({string(str(export.path))}, {_CSV_DIALECT}, sample_size = -1)"
+        return f"read_csv({string(str(export.path))}, {_CSV_DIALECT}, {_NO_HIVE}, sample_size = -1)"
     return _reader(export, detect=True)
 
 
 def _reader(export: ExportFile, *, columns: Mapping[str, str] | None = None, detect: bool = False) -> str:
     """A ``read_json`` call over ``export``: detecting types across the whole file, or with ``columns``."""
-    options = f"format = {string(_json_format(export))}, records = 'true'"
+    options = f"format = {string(_json_format(export))}, records = 'true', {_NO_HIVE}"
     if detect:
         return f"read_json({string(str(export.path))}, {options}, sample_size = -1, maximum_depth = 2)"
     spec = ", ".join(f"{string(name)}: {string(kind)}" for name, kind in (columns or {}).items())
@@ -636,5 +641,5 @@ def _source_sql(export: ExportFile, columns: Sequence[_SourceColumn]) -> str:
             if column.source_type == "VARCHAR"
         ]
         types = f", types = {{{', '.join(overrides)}}}" if overrides else ""
-        return f"read_csv({string(str(export.path))}, {_CSV_DIALECT}, sample_size = -1{types})"
+        return f"read_csv({string(str(export.path))}, {_CSV_DIALECT}, {_NO_HIVE}, sample_size = -1{types})"
     return _reader(export, columns={column.source: column.source_type for column in columns})

@@ -103,8 +103,8 @@ def diagnostic_renames(table: str) -> tuple[Mapping[str, str], frozenset[str]]:
 
 
 def diagnostic_property_renames(table: str) -> Mapping[str, str]:
-    """Renames inside ``properties``: the sign-in fields as in Graph, and Graph activity's ``tenantId``."""
-    renames = dict(_GRAPH_SIGN_IN)
+    """Renames inside ``properties``: sign-in fields as in Graph; Graph activity's ``tenantId``."""
+    renames = {} if table in _TENANT_COLUMN else dict(_GRAPH_SIGN_IN)
     renames["tenantId"] = _TENANT_COLUMN.get(table, "AADTenantId")
     return renames
 
@@ -117,8 +117,10 @@ def portal_csv_renames() -> Mapping[str, str]:
     return _PORTAL_CSV
 
 
-def sign_in_route(record: str) -> str:
+def sign_in_route(record: str, default: str) -> str:
     """SQL: the sign-in table of the Graph record in JSON expression ``record``, by its ``signInEventTypes``.
+
+    ``default`` (a table name from our own constants) takes records that name no kind.
 
     Graph v1.0 ``auditLogs/signIns`` returns interactive sign-ins; the beta
     endpoint's ``signInEventTypes`` names the other kinds, each its own table.
@@ -127,4 +129,4 @@ def sign_in_route(record: str) -> str:
         f"WHEN list_contains(TRY_CAST(({record} -> '$.signInEventTypes') AS VARCHAR[]), '{kind}') THEN '{table}'"
         for kind, table in _ROUTES
     )
-    return f"(CASE {cases} ELSE 'SigninLogs' END)"
+    return f"(CASE {cases} ELSE '{default}' END)"
