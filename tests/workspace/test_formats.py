@@ -231,3 +231,20 @@ def test_a_file_duckdb_cannot_read_names_the_file_not_the_engine(tmp_path: Path)
     assert err == (f"tokenwarden: error: {tmp_path / 'SigninLogs.parquet'}: cannot load into SigninLogs: the file "
                    "does not read as a Log Analytics PARQUET export; check that it is a complete, unedited export "
                    "(see docs/formats.md)\n")
+
+
+def test_docs_show_every_mapping_the_loader_applies() -> None:
+    from shared.workspace import mappings
+    from shared.workspace.exports import DIAGNOSTIC_CATEGORIES, PORTAL_DOWNLOADS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
+    envelope, dropped = mappings.diagnostic_renames("SigninLogs")
+    pairs = [*mappings.graph_sign_in_renames().items(), *mappings.unified_audit_renames().items(),
+             *mappings.portal_csv_renames().items(), *((k, v) for k, v in envelope.items() if k != "tenantId"),
+             *DIAGNOSTIC_CATEGORIES.items()]
+    missing = [(source, column) for source, column in pairs if f"| `{source}` | `{column}`" not in text]
+    lowered = text.lower()
+    missing += [(prefix, table) for prefix, table in PORTAL_DOWNLOADS.items()
+                if f"| `{prefix}_` | `{table.lower()}` |" not in lowered]
+    missing += [(field, "dropped") for field in dropped if f"| `{field}` | dropped" not in text]
+    assert missing == []
