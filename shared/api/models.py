@@ -257,6 +257,8 @@ class AnalyzeTokenResponse(_Response):
     signature_verified: bool
     compromised_key: str | None = Field(description="The compromised-list entry the key is on.")
     audience_app: str | None = Field(description="The audience app's display name, from the app catalog.")
+    notes: list[str] = Field(default_factory=list, description="Facts that are not faults, such as a nonce "
+                             "token being meant only for its own resource.")
     header: dict[str, Any]
     claims: dict[str, Any]
 
