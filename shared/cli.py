@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -55,6 +56,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_GUID_PREFIX = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})=(.+)$")
+
+
+def _jwks_source(text: str) -> tuple[str | None, Path]:
+    """``FILE``, or ``APPID=FILE`` for an app's own key set (``…/discovery/v2.0/keys?appid=APPID``)."""
+    match = _GUID_PREFIX.match(text)
+    if match:
+        return match.group(1).lower(), Path(match.group(2))
+    return None, Path(text)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tokenwarden", description="Find and contain forged access tokens.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -63,8 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
     source = hunt.add_mutually_exclusive_group(required=True)
     source.add_argument("--logs", type=Path, metavar="DIR", help="folder of exported logs (embedded workspace)")
     source.add_argument("--workspace-id", metavar="ID", help="Log Analytics workspace id")
-    hunt.add_argument("--jwks", type=Path, action="append", default=[], metavar="FILE",
-                      help="JWKS document of a watched issuer (repeatable); default: fetch for --workspace-id")
+    hunt.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
+                      help="JWKS document of a watched issuer, or APPID=FILE for an app's own keys "
+                           "(…/discovery/v2.0/keys?appid=); repeatable; default: fetch for --workspace-id")
     hunt.add_argument("--fetch-jwks", action="store_true", help="fetch the issuers' JWKS even with --logs")
     hunt.add_argument("--tenant-id", metavar="GUID", help="your Entra tenant id, for its own issuers' keys")
     hunt.add_argument("--apps", type=Path, action="append", default=[], metavar="FILE",
@@ -154,16 +167,21 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     rule_ids = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     rules = load_rules().select(rule_ids)
 
-    published = [key for path in args.jwks for key in read_jwks_file(path)]
+    published = [key for app_id, path in args.jwks for key in read_jwks_file(path, app_id=app_id)]
     failures: list[str] = []
+    apps = merge_catalogs(read_apps_file(path) for path in args.apps) if args.apps else None
     if not args.jwks and (args.workspace_id or args.fetch_jwks):
-        outcome = JwksFetcher().fetch_all(default_discovery_urls(args.tenant_id or settings.entra_tenant_id))
-        published.extend(outcome.keys)
-        failures.extend(outcome.failures)
+        tenant = args.tenant_id or settings.entra_tenant_id
+        fetcher = JwksFetcher()
+        outcomes = [fetcher.fetch_all(default_discovery_urls(tenant))]
+        if apps is not None:  # apps with claims mapping sign with keys only their own endpoint publishes
+            outcomes.append(fetcher.fetch_apps([app.app_id for app in apps.apps], tenant))
+        for outcome in outcomes:
+            published.extend(outcome.keys)
+            failures.extend(outcome.failures)
     keys = KeyIntelligence(published=tuple(published),
                            compromised=load_compromised_keys(settings.extra_compromised_keys),
                            failures=tuple(failures))
-    apps = merge_catalogs(read_apps_file(path) for path in args.apps) if args.apps else None
     context = HuntContext(keys=keys, apps=apps,
                           graph_allowlist_apps=(*settings.graph_allowlist_apps, *args.allow_app))
 
