@@ -115,6 +115,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workspace-id", default="00000000-0000-0000-0000-000000000000", metavar="ID")
     serve.add_argument("--cert", type=Path, metavar="PEM", help="TLS certificate (serves HTTPS)")
     serve.add_argument("--key", type=Path, metavar="PEM", help="TLS private key")
+    serve.add_argument("--timezone", metavar="ZONE",
+                       help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
 
     simulate = commands.add_parser("simulate", help="serve a local Microsoft Graph tenant simulator on 127.0.0.1")
     simulate.add_argument("--tenant", type=Path, required=True, metavar="DIR",
@@ -319,7 +321,7 @@ def _serve(args: argparse.Namespace, stderr: TextIO) -> int:
 
     if (args.cert is None) != (args.key is None):
         raise TokenwardenError("--cert and --key go together")
-    workspace = LocalWorkspace.from_exports(args.logs)
+    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone)
     scheme = "https" if args.cert else "http"
 
     def ready(server: LogAnalyticsServer) -> None:
