@@ -55,10 +55,8 @@ class HuntContext:
         values: dict[str, object] = dict(self.keys.compromised.parameter_values())
         if self.keys.published_complete:
             values["published_kids"] = self.keys.published_kids()
-            values["published_keys"] = self.keys.published_keys()
         else:
             values["published_kids"] = []
-            values["published_keys"] = []
             reason = "; ".join(self.keys.failures) or "no JWKS was given or fetched"
             warnings.append(f"unpublished-signing-key is silent: the published key set is unknown ({reason})")
         if self.apps is not None and self.apps.apps:
@@ -229,7 +227,8 @@ def _count_rows(source: LogSource, table: str, timespan: TimeRange) -> int | Non
 
 def _no_input_message(main: TableCoverage, timespan: TimeRange) -> str:
     span = f"{_iso(timespan.start)} .. {_iso(timespan.end)}"
-    held = "does not exist in the source" if main.rows is None else f"has no rows in {span}"
+    held = ("is not in the source, or could not be counted" if main.rows is None
+            else f"has no rows in {span}")
     if main.table == APP_TABLE:
         return (f"{APP_TABLE} {held}; your apps write it when they validate tokens "
                 "(see docs/deployment.md, 'Report validated tokens')")

@@ -192,7 +192,11 @@ def _classify_blob(path: Path, stem: str, container: str | None, export_format: 
                    export: _Export, skip: _Skip) -> ExportFile | SkippedFile:
     """A blob from a storage container: a data export (``am-<table>``) or diagnostic settings."""
     if container is not None and container.startswith("am-"):
-        return export(container.removeprefix("am-"), "data-export", "jsonl")
+        # Container names are lower case; a custom table's own spelling is in its records' Type.
+        first = _first_record(path, export_format) if container.endswith("_cl") else None
+        named = first.get("Type") if isinstance(first, dict) else None
+        table = named if isinstance(named, str) and _TABLE.match(named) else container.removeprefix("am-")
+        return export(table, "data-export", "jsonl")
     if container is not None:
         category = container.removeprefix("insights-logs-")
         table = DIAGNOSTIC_CATEGORIES.get(category)

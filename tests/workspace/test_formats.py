@@ -248,3 +248,13 @@ def test_docs_show_every_mapping_the_loader_applies() -> None:
                 if f"| `{prefix}_` | `{table.lower()}` |" not in lowered]
     missing += [(field, "dropped") for field in dropped if f"| `{field}` | dropped" not in text]
     assert missing == []
+
+
+def test_a_custom_tables_data_export_keeps_the_tables_own_spelling(tmp_path: Path) -> None:
+    blob = tmp_path / "am-signinaudit_cl" / "WorkspaceResourceId=" / "y=2023" / "m=09" / "PT05M.json"
+    blob.parent.mkdir(parents=True)
+    blob.write_text(json.dumps({"TimeGenerated": "2023-09-19T00:00:00.0000000Z", "KeyId": "k",
+                                "Type": "SignInAudit_CL"}) + "\n", encoding="utf-8")
+    _, out, _ = run("inspect", "--logs", str(tmp_path), "--format", "json")
+    assert [(entry["table"], entry["format"], entry["rows"]) for entry in json.loads(out)["tables"]] == [
+        ("SignInAudit_CL", "data-export", 1)]
