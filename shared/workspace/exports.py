@@ -195,14 +195,14 @@ def _classify_blob(path: Path, stem: str, container: str | None, export_format: 
         # Container names are lower case; a custom table's own spelling is in its records' Type.
         first = _first_record(path, export_format) if container.endswith("_cl") else None
         named = first.get("Type") if isinstance(first, dict) else None
-        table = named if isinstance(named, str) and _TABLE.match(named) else container.removeprefix("am-")
-        return export(table, "data-export", "jsonl")
+        spelled = named if isinstance(named, str) and _TABLE.match(named) else container.removeprefix("am-")
+        return export(spelled, "data-export", "jsonl")
     if container is not None:
         category = container.removeprefix("insights-logs-")
-        table = DIAGNOSTIC_CATEGORIES.get(category)
-        if table is None:
+        mapped = DIAGNOSTIC_CATEGORIES.get(category)
+        if mapped is None:
             return skip(f"diagnostic-settings category {category!r} is not a table Tokenwarden reads")
-        return export(table, "diagnostic-settings", "jsonl")
+        return export(mapped, "diagnostic-settings", "jsonl")
     first = _first_record(path, export_format)
     if isinstance(first, dict) and isinstance(first.get("Type"), str):
         return export(first["Type"], "data-export", "jsonl")
