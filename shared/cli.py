@@ -1,4 +1,4 @@
-"""The ``tokenwarden`` command line: hunt, demo-data, workspace serve, demo and rules.
+"""The ``tokenwarden`` command line: hunt, inspect, demo-data, workspace serve, demo and rules.
 
 Every failure a user can cause ends in one line on stderr and exit code 2; a
 traceback means a bug in Tokenwarden, never in the input.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -61,6 +62,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_GUID_PREFIX = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})=(.+)$")
+
+
+def _jwks_source(text: str) -> tuple[str | None, Path]:
+    """``FILE``, or ``APPID=FILE`` for an app's own key set (``…/discovery/v2.0/keys?appid=APPID``)."""
+    match = _GUID_PREFIX.match(text)
+    if match:
+        return match.group(1).lower(), Path(match.group(2))
+    return None, Path(text)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tokenwarden", description="Find and contain forged access tokens.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -69,8 +81,9 @@ def _build_parser() -> argparse.ArgumentParser:
     source = hunt.add_mutually_exclusive_group(required=True)
     source.add_argument("--logs", type=Path, metavar="DIR", help="folder of exported logs (embedded workspace)")
     source.add_argument("--workspace-id", metavar="ID", help="Log Analytics workspace id")
-    hunt.add_argument("--jwks", type=Path, action="append", default=[], metavar="FILE",
-                      help="JWKS document of a watched issuer (repeatable); default: fetch for --workspace-id")
+    hunt.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
+                      help="JWKS document of a watched issuer, or APPID=FILE for an app's own keys "
+                           "(…/discovery/v2.0/keys?appid=); repeatable; default: fetch for --workspace-id")
     hunt.add_argument("--fetch-jwks", action="store_true", help="fetch the issuers' JWKS even with --logs")
     hunt.add_argument("--tenant-id", metavar="GUID", help="your Entra tenant id, for its own issuers' keys")
     hunt.add_argument("--apps", type=Path, action="append", default=[], metavar="FILE",
@@ -83,7 +96,15 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="app id whose Graph calls may lack a sign-in (repeatable)")
     hunt.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
     hunt.add_argument("--output", type=Path, metavar="FILE", help="write findings here instead of stdout")
+    hunt.add_argument("--timezone", metavar="ZONE",
+                      help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
     hunt.add_argument("--endpoint", metavar="URL", help=argparse.SUPPRESS)
+
+    inspect = commands.add_parser("inspect", help="show what hunt would load from a folder of exported logs")
+    inspect.add_argument("--logs", type=Path, required=True, metavar="DIR")
+    inspect.add_argument("--format", choices=("table", "json"), default="table")
+    inspect.add_argument("--timezone", metavar="ZONE",
+                         help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
 
     data = commands.add_parser("demo-data", help="write realistic sample exports with planted attacks")
     data.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -100,6 +121,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workspace-id", default="00000000-0000-0000-0000-000000000000", metavar="ID")
     serve.add_argument("--cert", type=Path, metavar="PEM", help="TLS certificate (serves HTTPS)")
     serve.add_argument("--key", type=Path, metavar="PEM", help="TLS private key")
+    serve.add_argument("--timezone", metavar="ZONE",
+                       help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
 
     simulate = commands.add_parser("simulate", help="serve a local Microsoft Graph tenant simulator on 127.0.0.1")
     simulate.add_argument("--tenant", type=Path, required=True, metavar="DIR",
@@ -126,8 +149,8 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument("--for", dest="target", choices=("log-analytics", "sentinel"), required=True)
     render.add_argument("--since", type=_instant, metavar="T", help="window start, ISO 8601 (log-analytics)")
     render.add_argument("--until", type=_instant, metavar="T", help="window end, ISO 8601 (log-analytics)")
-    render.add_argument("--jwks", type=Path, action="append", default=[], metavar="FILE",
-                        help="JWKS document of a watched issuer (repeatable; log-analytics)")
+    render.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
+                        help="an issuer's JWKS, or APPID=FILE an app's own (repeatable; log-analytics)")
     render.add_argument("--apps", type=Path, action="append", default=[], metavar="FILE",
                         help="JSON list of servicePrincipal objects (log-analytics)")
     return parser
@@ -149,21 +172,27 @@ def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return since, until
 
 
-def _key_intelligence(jwks: Sequence[Path], settings: Settings, *, fetch: bool,
-                      tenant_id: str | None = None) -> KeyIntelligence:
-    """The keys ``--jwks`` names, or (``fetch``) the issuers' published keys fetched now; the compromised list."""
+def _key_intelligence(jwks: Sequence[tuple[str | None, Path]], settings: Settings, *, fetch: bool,
+                      apps: AppCatalog | None = None, tenant_id: str | None = None) -> KeyIntelligence:
+    """The keys ``--jwks`` names (``APPID=FILE``: an app's own set), or (``fetch``) the issuers' published keys and
+    the catalogue apps' own keys fetched now; and the compromised list."""
     from shared.keys.compromised import load_compromised_keys
     from shared.keys.discovery import JwksFetcher, default_discovery_urls
     from shared.keys.intel import KeyIntelligence
     from shared.keys.jwks import read_jwks_file
 
-    published = [key for path in jwks for key in read_jwks_file(path)]
+    published = [key for app_id, path in jwks for key in read_jwks_file(path, app_id=app_id)]
     failures: list[str] = []
     if fetch:
-        outcome = JwksFetcher().fetch_all(default_discovery_urls(tenant_id or settings.entra_tenant_id,
-                                                                  settings.cloud.authority_host))
-        published.extend(outcome.keys)
-        failures.extend(outcome.failures)
+        tenant = tenant_id or settings.entra_tenant_id
+        authority = settings.cloud.authority_host
+        fetcher = JwksFetcher()
+        outcomes = [fetcher.fetch_all(default_discovery_urls(tenant, authority))]
+        if apps is not None:  # apps with claims mapping sign with keys only their own endpoint publishes
+            outcomes.append(fetcher.fetch_apps([app.app_id for app in apps.apps], tenant, authority))
+        for outcome in outcomes:
+            published.extend(outcome.keys)
+            failures.extend(outcome.failures)
     return KeyIntelligence(published=tuple(published),
                            compromised=load_compromised_keys(settings.extra_compromised_keys),
                            failures=tuple(failures))
@@ -187,9 +216,9 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     rule_ids = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     rules = load_rules().select(rule_ids)
 
-    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
-                             tenant_id=args.tenant_id)
     apps = _app_catalog(args.apps)
+    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
+                             apps=apps, tenant_id=args.tenant_id)
     context = HuntContext(keys=keys, apps=apps,
                           graph_allowlist_apps=(*settings.graph_allowlist_apps, *args.allow_app))
 
@@ -201,7 +230,8 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             raise TokenwardenError(f"--logs {args.logs} is not a folder")
         show = args.format == "table" or args.output is not None
         workspace = LocalWorkspace.from_exports(
-            args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None)
+            args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None,
+            timezone=args.timezone)
         _report_load(workspace, stderr)
         source = workspace
     else:
@@ -218,7 +248,7 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     try:
         report = run_hunt(source, rules, window=TimeRange(start=start, end=end), context=context,
-                          on_progress=progress if args.format == "table" or args.output else None)
+                          on_progress=progress if args.format == "table" or args.output else None, coverage=True)
     finally:
         source.close()
     if args.output is not None:
@@ -227,13 +257,60 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         print(f"wrote {len(report.findings)} findings to {args.output}", file=stderr)
     else:
         render_report(report, args.format, stdout)
+    _report_coverage(report, getattr(source, "report", None), stderr)
     if args.format != "table":
         for run in report.runs:
             if run.status != "complete":
-                print(f"tokenwarden: {run.status}: {run.rule_id}: {run.message}", file=stderr)
+                print(f"tokenwarden: {run.status.replace('_', ' ')}: {run.rule_id}: {run.message}", file=stderr)
         for warning in report.warnings:
             print(f"tokenwarden: note: {warning}", file=stderr)
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+def _report_coverage(report: object, loaded: object, stderr: TextIO) -> None:
+    """Each rule's input rows inside its timespan, per table; and where the data is when the window missed it."""
+    from shared.hunt import HuntReport
+    from shared.workspace.loader import LoadReport
+
+    assert isinstance(report, HuntReport)
+    print("tokenwarden: coverage (input rows inside each rule's timespan):", file=stderr)
+    for run in report.runs:
+        tables = ", ".join(f"{c.table}={'missing' if c.rows is None else c.rows}" for c in run.coverage)
+        print(f"  {run.rule_id}: {tables}" + ("  (no input)" if run.status == "no_input" else ""), file=stderr)
+    if not isinstance(loaded, LoadReport) or not any(run.status == "no_input" for run in report.runs):
+        return
+    span = loaded.time_range
+    if span is None:
+        print("tokenwarden: note: no loaded row has a time; see tokenwarden inspect --logs", file=stderr)
+        return
+    first, last = (value.replace(tzinfo=UTC) for value in span)
+    if last < report.window.start or first >= report.window.end:
+        print(f"tokenwarden: note: the window {report.window.start:%Y-%m-%dT%H:%M:%SZ} .. "
+              f"{report.window.end:%Y-%m-%dT%H:%M:%SZ} misses the loaded data entirely, which spans "
+              f"{first:%Y-%m-%dT%H:%M:%SZ} .. {last:%Y-%m-%dT%H:%M:%SZ}; give --since/--until inside it",
+              file=stderr)
+
+
+def _inspect(args: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+
+    from shared.logsources.local import LocalWorkspace
+    from shared.workspace.inventory import inventory_complete, inventory_json, render_inventory
+
+    if not args.logs.is_dir():
+        raise TokenwardenError(f"--logs {args.logs} is not a folder")
+    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone)
+    try:
+        report = workspace.report
+    finally:
+        workspace.close()
+    assert report is not None  # from_exports always has one
+    if args.format == "json":
+        json.dump(inventory_json(report), stdout, indent=2)
+        stdout.write("\n")
+    else:
+        render_inventory(report, stdout)
+    return EXIT_OK if inventory_complete(report) else EXIT_INCOMPLETE
 
 
 def _report_load(workspace: object, stderr: TextIO) -> None:
@@ -247,6 +324,14 @@ def _report_load(workspace: object, stderr: TextIO) -> None:
               file=stderr)
     for table, columns in sorted(report.unknown_columns.items()):
         print(f"tokenwarden: note: {table} has columns the schema does not know: {', '.join(columns)}", file=stderr)
+    for load in report.loads:
+        for note in load.notes:
+            print(f"tokenwarden: note: {note}", file=stderr)
+        if load.rows_without_time:
+            print(f"tokenwarden: warning: {load.table}: {load.rows_without_time} rows have no TimeGenerated, "
+                  "so no rule can see them", file=stderr)
+    for item in report.skipped:
+        print(f"tokenwarden: skipped {item.relative}: {item.reason}", file=stderr)
 
 
 def _demo_data(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -271,7 +356,7 @@ def _serve(args: argparse.Namespace, stderr: TextIO) -> int:
 
     if (args.cert is None) != (args.key is None):
         raise TokenwardenError("--cert and --key go together")
-    workspace = LocalWorkspace.from_exports(args.logs)
+    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone)
     scheme = "https" if args.cert else "http"
 
     def ready(server: LogAnalyticsServer) -> None:
@@ -375,6 +460,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     try:
         if args.command == "hunt":
             return _hunt(args, out, err)
+        if args.command == "inspect":
+            return _inspect(args, out)
         if args.command == "demo-data":
             return _demo_data(args, out)
         if args.command == "workspace":

@@ -20,9 +20,20 @@ from shared.logsources.base import CompleteResult, LogSource, TimeRange
 from shared.rule_forms import render_rule
 from shared.ruleset import Rule, RuleCollection
 
-__all__ = ["HuntContext", "HuntReport", "RuleRun", "rule_parameters", "rule_timespan", "run_hunt"]
+__all__ = [
+    "HuntContext",
+    "HuntReport",
+    "RuleRun",
+    "TableCoverage",
+    "rule_parameters",
+    "rule_timespan",
+    "run_hunt",
+]
 
-RunStatus = Literal["complete", "partial", "failed"]
+RunStatus = Literal["complete", "partial", "failed", "no_input"]
+
+APP_TABLE = "TokenValidation_CL"
+"""The table the apps' token-validation middleware writes; nothing in Entra or Office fills it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +74,14 @@ class HuntContext:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TableCoverage:
+    """Rows of one input table inside a rule's timespan; ``rows`` is None when the source has no such table."""
+
+    table: str
+    rows: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RuleRun:
     rule_id: str
     status: RunStatus
@@ -70,6 +89,7 @@ class RuleRun:
     elapsed_seconds: float
     timespan: TimeRange
     message: str | None = None
+    coverage: tuple[TableCoverage, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,18 +130,34 @@ def run_hunt(
     window: TimeRange,
     context: HuntContext,
     on_progress: ProgressCallback | None = None,
+    coverage: bool = False,
 ) -> HuntReport:
-    """Run every rule over *window*; a failing rule is reported and the others still run."""
+    """Run every rule over *window*; a failing rule is reported and the others still run.
+
+    With ``coverage``, each rule's input tables are counted inside its timespan
+    first, and a rule whose main table (the first it lists) holds no rows there
+    is reported as ``no_input`` instead of being run: "0 findings" would claim
+    a search that never had anything to search.
+    """
     available, warnings = context.values()
     findings: list[Finding] = []
     runs: list[RuleRun] = []
     total = len(rules)
+    counts: dict[tuple[str, TimeRange], int | None] = {}
     for index, rule in enumerate(rules, start=1):
         if on_progress:
             on_progress(index, total, rule, None)
         parameters = rule_parameters(rule, window, available)
         timespan = rule_timespan(rule, window, parameters)
         started = time.perf_counter()
+        counted = _coverage(source, rule, timespan, counts) if coverage else ()
+        if counted and not counted[0].rows:
+            run = RuleRun(rule_id=rule.id, status="no_input", findings=0, elapsed_seconds=time.perf_counter() - started,
+                          timespan=timespan, message=_no_input_message(counted[0], timespan), coverage=counted)
+            runs.append(run)
+            if on_progress:
+                on_progress(index, total, rule, run)
+            continue
         try:
             text = render_rule(rule, "log-analytics", parameters)
             outcome = source.query(text, parameters={}, timespan=timespan, label=rule.id)
@@ -129,8 +165,8 @@ def run_hunt(
             # One rule's failure (a value it refuses, a bad query, a timeout, throttling) must not hide the
             # others' findings.
             # Configuration errors (auth, unknown workspace) still stop the hunt: every rule would fail.
-            run = RuleRun(rule_id=rule.id, status="failed", findings=0,
-                          elapsed_seconds=time.perf_counter() - started, timespan=timespan, message=str(exc))
+            run = RuleRun(rule_id=rule.id, status="failed", findings=0, elapsed_seconds=time.perf_counter() - started,
+                          timespan=timespan, message=str(exc), coverage=counted)
         else:
             table = outcome.table if isinstance(outcome, CompleteResult) else outcome.partial_table
             rule_findings = [finding_from_row(rule, record) for record in table.records()]
@@ -142,6 +178,7 @@ def run_hunt(
                 elapsed_seconds=time.perf_counter() - started,
                 timespan=timespan,
                 message=None if isinstance(outcome, CompleteResult) else outcome.error,
+                coverage=counted,
             )
         runs.append(run)
         if on_progress:
@@ -150,6 +187,46 @@ def run_hunt(
     relevant = [w for w in warnings if w.split(" ", 1)[0] in rules.ids]
     return HuntReport(window=window, source=source.description, findings=tuple(findings),
                       runs=tuple(runs), warnings=tuple(relevant))
+
+
+def _coverage(source: LogSource, rule: Rule, timespan: TimeRange,
+              counts: dict[tuple[str, TimeRange], int | None]) -> tuple[TableCoverage, ...]:
+    """Rows of each of the rule's tables inside ``timespan``, counted once per table and timespan."""
+    counted: list[TableCoverage] = []
+    for table in rule.meta.tables:
+        key = (table, timespan)
+        if key not in counts:
+            counts[key] = _count_rows(source, table, timespan)
+        counted.append(TableCoverage(table=table, rows=counts[key]))
+    return tuple(counted)
+
+
+def _count_rows(source: LogSource, table: str, timespan: TimeRange) -> int | None:
+    # The table name comes from the rule's own rule.toml, checked against the query text at load; no
+    # user text reaches this query.
+    try:
+        outcome = source.query(f"{table} | count", parameters={}, timespan=timespan, label=f"coverage of {table}")
+    except (QueryError, UpstreamError):
+        return None
+    result = outcome.table if isinstance(outcome, CompleteResult) else outcome.partial_table
+    if not result.rows or not result.rows[0]:
+        return 0
+    value = result.rows[0][0]
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _no_input_message(main: TableCoverage, timespan: TimeRange) -> str:
+    span = f"{_iso(timespan.start)} .. {_iso(timespan.end)}"
+    held = ("is not in the source, or could not be counted" if main.rows is None
+            else f"has no rows in {span}")
+    if main.table == APP_TABLE:
+        return (f"{APP_TABLE} {held}; your apps write it when they validate tokens "
+                "(see docs/deployment.md, 'Report validated tokens')")
+    return f"{main.table} {held}"
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _severity_rank(severity: str) -> int:

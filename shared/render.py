@@ -54,10 +54,11 @@ def render_report(report: HuntReport, output_format: str, stream: TextIO) -> Non
     stream.write(f"Hunt over {report.source}, window {window}\n\n")
     if report.findings:
         stream.write("\n".join(_table(report.findings)) + "\n\n")
-    by_rule = ", ".join(f"{run.rule_id}={run.findings}" for run in report.runs)
+    by_rule = ", ".join(f"{run.rule_id}={'no input' if run.status == 'no_input' else run.findings}"
+                        for run in report.runs)
     stream.write(f"{len(report.findings)} findings from {len(report.runs)} rules ({by_rule})\n")
     for run in report.runs:
         if run.status != "complete":
-            stream.write(f"  {run.status.upper()}: {run.rule_id}: {run.message}\n")
+            stream.write(f"  {run.status.replace('_', ' ').upper()}: {run.rule_id}: {run.message}\n")
     for warning in report.warnings:
         stream.write(f"  note: {warning}\n")

@@ -158,7 +158,7 @@ class FindingModel(_Response):
 
 class RuleRunModel(_Response):
     rule_id: str
-    status: Literal["complete", "partial", "failed"]
+    status: Literal["complete", "partial", "failed", "no_input"]
     findings: int
     elapsed_seconds: float
     message: str | None = None
@@ -262,6 +262,8 @@ class AnalyzeTokenResponse(_Response):
     signature_verified: bool
     compromised_key: str | None = Field(description="The compromised-list entry the key is on.")
     audience_app: str | None = Field(description="The audience app's display name, from the app catalog.")
+    notes: list[str] = Field(default_factory=list, description="Facts that are not faults, such as a nonce "
+                             "token being meant only for its own resource.")
     header: dict[str, Any]
     claims: dict[str, Any]
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.clouds import AZURE_PUBLIC
-from shared.errors import UpstreamError
+from shared.errors import DataError, UpstreamError
 from shared.keys.jwks import PublishedKey, parse_jwks
 
-__all__ = ["DEFAULT_AUTHORITY", "FetchOutcome", "JwksFetcher", "default_discovery_urls"]
+__all__ = ["DEFAULT_AUTHORITY", "FetchOutcome", "JwksFetcher", "app_keys_url", "default_discovery_urls"]
 
 DEFAULT_AUTHORITY = AZURE_PUBLIC.authority_host
 _MAX_DOCUMENT_BYTES = 1 << 20
@@ -53,6 +53,18 @@ def default_discovery_urls(tenant_id: str | None, authority: str = DEFAULT_AUTHO
         urls.append(f"{base}/{tenant_id}/.well-known/openid-configuration")
         urls.append(f"{base}/{tenant_id}/v2.0/.well-known/openid-configuration")
     return urls
+
+
+def app_keys_url(app_id: str, tenant_id: str | None, authority: str = DEFAULT_AUTHORITY) -> str:
+    """Where an app with claims mapping has its own signing keys published: ``…/discovery/v2.0/keys?appid=``.
+
+    Source: Microsoft identity platform, "Signing key rollover" (MicrosoftDocs/entra-docs,
+    docs/identity-platform/signing-key-rollover.md) and "Access tokens", section on validating the
+    signature of apps with custom signing keys (claims mapping).
+    """
+    from urllib.parse import quote
+
+    return f"{authority.rstrip('/')}/{quote(tenant_id or 'common', safe='')}/discovery/v2.0/keys?appid={quote(app_id)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +114,32 @@ class JwksFetcher:
             )
         self._cache[discovery_url] = (now, keys)
         return keys
+
+    def app_keys(self, app_id: str, tenant_id: str | None,
+                 authority: str = DEFAULT_AUTHORITY) -> tuple[PublishedKey, ...]:
+        """The app-specific key set of ``app_id`` (a JWKS URL, no discovery document), cached like the others."""
+        url = app_keys_url(app_id, tenant_id, authority)
+        cached = self._cache.get(url)
+        now = self.clock()
+        if cached and now - cached[0] < self.ttl.total_seconds():
+            return cached[1]
+        keys = parse_jwks(self._json(url), source=url, app_id=app_id)
+        self._cache[url] = (now, keys)
+        return keys
+
+    def fetch_apps(self, app_ids: Sequence[str], tenant_id: str | None,
+                   authority: str = DEFAULT_AUTHORITY) -> FetchOutcome:
+        """Every app's own key set; a failure is reported, as for the issuers."""
+        keys: list[PublishedKey] = []
+        failures: list[str] = []
+        for app_id in app_ids:
+            try:
+                keys.extend(self.app_keys(app_id, tenant_id, authority))
+            except UpstreamError as exc:
+                failures.append(str(exc))
+            except DataError as exc:
+                failures.append(str(exc))
+        return FetchOutcome(keys=tuple(keys), failures=tuple(failures))
 
     def fetch_all(self, discovery_urls: Sequence[str]) -> FetchOutcome:
         keys: list[PublishedKey] = []

@@ -27,6 +27,8 @@ class PublishedKey:
     not_before: datetime | None
     not_after: datetime | None
     source: str
+    app_id: str | None = None
+    """For an app-specific key set (``…/discovery/v2.0/keys?appid=<appId>``): the app whose tokens it signs."""
 
 
 def _certificate_dates(x5c: object, where: str) -> tuple[datetime | None, datetime | None]:
@@ -47,8 +49,13 @@ def _certificate_dates(x5c: object, where: str) -> tuple[datetime | None, dateti
     )
 
 
-def parse_jwks(document: object, *, source: str) -> tuple[PublishedKey, ...]:
-    """Keys of one JWKS document; *source* (a file or URL) names it in every error."""
+def parse_jwks(document: object, *, source: str, app_id: str | None = None) -> tuple[PublishedKey, ...]:
+    """Keys of one JWKS document; *source* (a file or URL) names it in every error.
+
+    ``app_id`` marks an app-specific key set: apps with claims mapping have their tokens signed by
+    keys published only at ``…/discovery/v2.0/keys?appid=<appId>`` (Microsoft identity platform,
+    "Signing key rollover": MicrosoftDocs/entra-docs, docs/identity-platform/signing-key-rollover.md).
+    """
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise DataError('not a JWKS document: expected {"keys": [...]}', location=source)
     keys: list[PublishedKey] = []
@@ -73,12 +80,13 @@ def parse_jwks(document: object, *, source: str) -> tuple[PublishedKey, ...]:
                 not_before=not_before,
                 not_after=not_after,
                 source=source,
+                app_id=app_id,
             )
         )
     return tuple(keys)
 
 
-def read_jwks_file(path: Path) -> tuple[PublishedKey, ...]:
+def read_jwks_file(path: Path, *, app_id: str | None = None) -> tuple[PublishedKey, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -87,4 +95,4 @@ def read_jwks_file(path: Path) -> tuple[PublishedKey, ...]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON at line {exc.lineno}: {exc.msg}", location=str(path)) from None
-    return parse_jwks(document, source=str(path))
+    return parse_jwks(document, source=str(path), app_id=app_id)

@@ -82,8 +82,12 @@ class LocalWorkspace:
         database: Path | str | None = None,
         on_progress: ProgressCallback | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
+        timezone: str | None = None,
     ) -> LocalWorkspace:
-        """Load the export files in ``folder`` into a new database (in memory unless ``database`` is a path)."""
+        """Load the export files in ``folder`` into a new database (in memory unless ``database`` is a path).
+
+        ``timezone`` places CSV columns headed ``[Local Time]`` (see :func:`~shared.workspace.loader.load_exports`).
+        """
         import duckdb_kql
 
         from shared.workspace.loader import load_exports
@@ -93,7 +97,7 @@ class LocalWorkspace:
             raise ConfigurationError(f"{target} already exists; open it with LocalWorkspace.open()")
         connection = duckdb_kql.connect(str(target) if target is not None else ":memory:")
         try:
-            report = load_exports(folder, connection, on_progress=on_progress)
+            report = load_exports(folder, connection, on_progress=on_progress, timezone=timezone)
             # Loading is the only time files are read. From here on a query (possibly from the HTTP
             # facade) cannot reach the file system through any DuckDB function; the switch is one-way.
             connection.execute("SET enable_external_access = false")

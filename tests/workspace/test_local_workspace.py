@@ -358,3 +358,20 @@ def test_opening_a_missing_or_foreign_file(tmp_path: Path) -> None:
     bogus.write_text("not a database")
     with pytest.raises(Exception, match="cannot open as a DuckDB database"):
         LocalWorkspace.open(bogus)
+
+
+def test_the_hidden_ingestion_time_column_is_readable_but_never_shown(exports: Exports) -> None:
+    from shared.workspace.loader import INGESTION_TIME_COLUMN
+
+    exports.jsonl("SigninLogs.jsonl", [{"TimeGenerated": "2026-11-19T00:00:00Z",
+                                        "_TimeReceived": "2026-11-19T00:40:00Z", "Id": "a"}])
+    workspace = LocalWorkspace.from_exports(exports.folder)
+    try:
+        shown = workspace.query("SigninLogs | take 1", parameters={}, timespan=None, label="t")
+        read = workspace.query(f"SigninLogs | project Arrived = {INGESTION_TIME_COLUMN}", parameters={},
+                               timespan=None, label="t")
+    finally:
+        workspace.close()
+    assert isinstance(shown, CompleteResult) and isinstance(read, CompleteResult)
+    assert INGESTION_TIME_COLUMN not in shown.table.columns and "Id" in shown.table.columns
+    assert read.table.rows == ((datetime(2026, 11, 19, 0, 40, tzinfo=UTC),),)

@@ -14,7 +14,7 @@ import pytest
 
 from shared.errors import DataError
 from shared.tables import load_table_schemas
-from shared.workspace.loader import LoadProgress, LoadReport, load_exports
+from shared.workspace.loader import INGESTION_TIME_COLUMN, LoadProgress, LoadReport, load_exports
 from shared.workspace.sql import DUCKDB_TYPES
 from tests.workspace.conftest import Exports
 
@@ -105,9 +105,24 @@ def test_portal_csv_with_utc_headers_and_portal_datetimes(exports: Exports, con:
 
 def test_csv_in_local_time_is_refused(exports: Exports, con: Any) -> None:
     path = exports.csv("SigninLogs.csv", ["TimeGenerated [Local Time]", "UserPrincipalName"], [["1/1/2026", "a"]])
-    with pytest.raises(DataError, match="in Local Time time; export the query results in UTC") as caught:
+    with pytest.raises(DataError, match="is in local time; pass --timezone") as caught:
         load_exports(exports.folder, con)
     assert caught.value.location == str(path)
+
+
+def test_csv_in_local_time_is_placed_with_the_given_timezone(exports: Exports, con: Any) -> None:
+    exports.csv("SigninLogs.csv", ["TimeGenerated [Local Time]", "UserPrincipalName"],
+                [["7/1/2026, 2:30:00 PM", "a"], ["1/15/2026, 9:00:00 AM", "b"]])
+    load_exports(exports.folder, con, timezone="Europe/Paris")
+    assert _rows(con, "SELECT TimeGenerated FROM SigninLogs ORDER BY UserPrincipalName") == [
+        (datetime(2026, 7, 1, 12, 30),), (datetime(2026, 1, 15, 8, 0),)]  # CEST is UTC+2, CET UTC+1
+
+
+def test_an_unknown_timezone_is_refused(exports: Exports, con: Any) -> None:
+    from shared.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not an IANA time zone"):
+        load_exports(exports.folder, con, timezone="Mars/Olympus")
 
 
 def test_parquet_round_trip(exports: Exports, con: Any) -> None:
@@ -144,7 +159,8 @@ def test_missing_tables_exist_empty_with_every_column_typed(exports: Exports, co
     report = load_exports(exports.folder, con)
     for name, schema in load_table_schemas().items():
         assert report.tables[name] == 0
-        assert _column_types(con, name) == {c.name: DUCKDB_TYPES[c.kusto_type] for c in schema.columns}
+        assert _column_types(con, name) == {c.name: DUCKDB_TYPES[c.kusto_type] for c in schema.columns} | {
+            INGESTION_TIME_COLUMN: "TIMESTAMP"}
 
 
 def test_missing_columns_are_typed_nulls_and_strings_are_empty(exports: Exports, con: Any) -> None:
@@ -169,8 +185,24 @@ def test_unknown_tables_and_columns_are_loaded_and_reported(exports: Exports, co
         "Count": "BIGINT",
         "Nested": "JSON",
         "Name": "VARCHAR",
+        INGESTION_TIME_COLUMN: "TIMESTAMP",
     }
     assert _rows(con, "SELECT Surprise FROM SigninLogs") == [("yes",)]
+
+
+def test_ingestion_time_is_time_received_else_time_generated_and_never_reported(exports: Exports, con: Any) -> None:
+    exports.jsonl("SigninLogs.jsonl", [
+        {"TimeGenerated": "2026-11-19T00:00:00Z", "_TimeReceived": "2026-11-19T01:30:00.1234567Z", "Id": "late"},
+        {"TimeGenerated": "2026-11-19T00:05:00Z", "Id": "no-receipt"},
+    ])
+    exports.jsonl("Custom_CL.jsonl", [{"TimeGenerated": "2026-11-19T02:00:00Z"}])
+    report = load_exports(exports.folder, con)
+    assert _rows(con, f'SELECT Id, "{INGESTION_TIME_COLUMN}" FROM SigninLogs ORDER BY Id') == [
+        ("late", datetime(2026, 11, 19, 1, 30, 0, 123456)), ("no-receipt", datetime(2026, 11, 19, 0, 5))]
+    assert _rows(con, f'SELECT "{INGESTION_TIME_COLUMN}" FROM Custom_CL') == [(datetime(2026, 11, 19, 2, 0),)]
+    assert all(INGESTION_TIME_COLUMN not in columns and "_TimeReceived" not in columns
+               for columns in report.unknown_columns.values())
+    assert all(INGESTION_TIME_COLUMN not in load.unknown_columns for load in report.loads)
 
 
 def test_malformed_json_lines_name_file_and_line(exports: Exports, con: Any) -> None:
@@ -239,7 +271,7 @@ def test_progress_skipped_and_empty_files(exports: Exports, con: Any) -> None:
     exports.text("AuditLogs.jsonl", "")
     exports.text("IdentityInfo.json", "[]")
     readme = exports.text("README.md", "not data")
-    exports.text(".hidden.jsonl", "{}")
+    hidden = exports.text(".hidden.jsonl", "{}")
     seen: list[LoadProgress] = []
     report = load_exports(exports.folder, con, on_progress=seen.append)
     assert [(p.file.name, p.index, p.total, p.rows) for p in seen] == [
@@ -248,7 +280,10 @@ def test_progress_skipped_and_empty_files(exports: Exports, con: Any) -> None:
         ("SigninLogs.jsonl", 3, 3, 2),
     ]
     assert str(seen[2]) == "SigninLogs.jsonl (3/3): 2 rows into SigninLogs"
-    assert report.skipped_files == (readme,)
+    assert report.skipped_files == (hidden, readme)
+    assert [item.reason for item in report.skipped] == [
+        "hidden file",
+        "not a log export: only .json, .jsonl, .ndjson, .csv (these optionally .gz) and .parquet are read"]
     assert isinstance(report, LoadReport)
     assert report.total_rows == 2
 
