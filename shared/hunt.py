@@ -54,9 +54,9 @@ class HuntContext:
         warnings: list[str] = []
         values: dict[str, object] = dict(self.keys.compromised.parameter_values())
         if self.keys.published_complete:
-            values["published_kids"] = self.keys.published_kids()
+            values["published_keys"] = self.keys.published_keys()
         else:
-            values["published_kids"] = []
+            values["published_keys"] = []
             reason = "; ".join(self.keys.failures) or "no JWKS was given or fetched"
             warnings.append(f"unpublished-signing-key is silent: the published key set is unknown ({reason})")
         if self.apps is not None and self.apps.apps:

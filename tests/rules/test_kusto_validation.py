@@ -30,7 +30,8 @@ WINDOW = TimeRange(start=datetime(2026, 11, 20, tzinfo=UTC), end=datetime(2026, 
 def rendered_forms() -> dict[str, str]:
     """Each form as its target receives it; the log-analytics one with the values a scan binds."""
     available, _ = HuntContext(keys=KeyIntelligence(published=(), compromised=load_compromised_keys())).values()
-    available.update({"published_kids": ["kid-a", 'kid"b'], "personal_account_apps": ["app-1"],
+    available.update({"published_keys": ["https://sts.windows.net/{tenantid}/|kid-a", 'appid=x|kid"b'],
+                      "personal_account_apps": ["app-1"],
                       "known_org_apps": ["app-2"]})
     forms: dict[str, str] = {}
     for rule in RULES:
