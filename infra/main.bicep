@@ -134,6 +134,9 @@ param armEndpoint string = 'https://management.azure.com'
 @description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
 param notifyWebhookUrl string = ''
 
+@description('APPROVER_ROLE: value of the app role a signed-in caller must hold on the API app registration to approve a response (App Service authentication must be on).')
+param approverRole string = 'Tokenwarden.Approver'
+
 @description('CACHE_REFRESH_APPS: JSON list of {app_id, mechanism (restart|endpoint|event_grid), target, scope} saying how each app drops cached signing keys; restart targets need their site in cacheRefreshTargetResourceIds.')
 param cacheRefreshApps string = ''
 
@@ -357,6 +360,7 @@ var tokenwardenSettings = {
   ARM_ENDPOINT: armEndpoint
   NOTIFY_WEBHOOK_URL: notifyWebhookUrl
   CACHE_REFRESH_APPS: cacheRefreshApps
+  APPROVER_ROLE: approverRole
 }
 
 // Where the deployment put things the code talks to.

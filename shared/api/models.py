@@ -193,9 +193,11 @@ class RespondRequest(_Request):
                               description="Application (client) ids.")
     mode: ResponseModeName | None = Field(
         default=None, description="Narrows the app's RESPONSE_MODE for this request (never widens it); null: "
-                                  "RESPONSE_MODE. `auto` with an `approver` is that approver's approval.")
+                                  "RESPONSE_MODE. A request is never its own approval: `auto` with `dry_run: false` "
+                                  "and an `approver` is refused (403).")
     dry_run: bool = Field(default=True, description="True: record the plan only, whatever the mode.")
-    approver: _Text | None = Field(default=None, description="Who asks (recorded as the actor of every action).")
+    approver: _Text | None = Field(default=None, description="Who asks (recorded as the actor of every action). "
+                                   "Behind Easy Auth it must be the signed-in caller, who is recorded either way.")
     reason: _LongText
 
     @model_validator(mode="after")
@@ -224,7 +226,8 @@ class CaseResponseModel(_Response):
 class RespondResponse(_Response):
     dry_run: bool
     mode: ResponseModeName = Field(description="The mode the request ran under (RESPONSE_MODE, narrowed).")
-    approved_by: str | None = Field(description="The approver, when the request was its own approval.")
+    approved_by: str | None = Field(description="Always null: a request is never its own approval (kept for "
+                                                "clients that read it).")
     run_id: str = Field(description="Derived from the request: the same request repeated is the same run.")
     results: list[CaseResponseModel] = Field(description="One per case: each named user, app, in order.")
 
@@ -347,7 +350,8 @@ class CaseDetail(CaseSummary):
 
 
 class ApproveRequest(_Request):
-    approver: _Text
+    approver: _Text | None = Field(default=None, description="Behind Easy Auth: optional, and if given it must be the "
+                                   "signed-in caller. With INSECURE_LOCAL_APPROVALS (local only): required.")
     comment: _LongText | None = None
 
 
@@ -369,4 +373,6 @@ class HealthResponse(_Response):
         description="`unhealthy` (HTTP 503): settings invalid or the ledger unreachable; "
                     "`degraded`: an optional part is not configured.")
     checks: list[HealthCheck]
+    insecure_local_approvals: bool = Field(
+        default=False, description="INSECURE_LOCAL_APPROVALS is on: approvers are not verified (local runs only).")
     invocation_id: str

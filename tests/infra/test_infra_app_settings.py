@@ -152,3 +152,12 @@ def test_event_grid_trigger_is_the_subscription_target() -> None:
         if any(b["type"] == "eventGridTrigger" for b in definition["bindings"])
     ]
     assert set(event_grid) <= {target}
+
+
+def test_the_deployment_never_sets_platform_or_local_only_settings() -> None:
+    """WEBSITE_AUTH_ENABLED is worth trusting only when App Service injected it, and INSECURE_LOCAL_APPROVALS
+    must never reach Azure: neither may appear among the Function App's settings."""
+    names = {spec.name for spec in (*shared.settings.PLATFORM_SETTINGS, *shared.settings.LOCAL_ONLY_SETTINGS)}
+    assert names == {"WEBSITE_AUTH_ENABLED", "INSECURE_LOCAL_APPROVALS"}
+    assert not names & all_app_settings()
+    assert "APPROVER_ROLE" in all_app_settings()  # the guard reads the same settings that carry a real one

@@ -13,12 +13,18 @@ import pytest
 
 from shared.ledger import connection
 from shared.ledger.connection import LedgerTableNames
-from shared.settings import DEPLOYMENT_SETTINGS, HOST_STORAGE_SETTINGS, SETTINGS
+from shared.settings import (
+    DEPLOYMENT_SETTINGS,
+    HOST_STORAGE_SETTINGS,
+    LOCAL_ONLY_SETTINGS,
+    PLATFORM_SETTINGS,
+    SETTINGS,
+)
 
 
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unset every setting Tokenwarden reads, so nothing from the developer's shell leaks into a test."""
-    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS):
+    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS, *PLATFORM_SETTINGS, *LOCAL_ONLY_SETTINGS):
         monkeypatch.delenv(spec.name, raising=False)
 
 
