@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.safetext import scrub_secrets
 
 __all__ = [
     "MAX_RESPOND_PRINCIPALS",
@@ -60,11 +71,13 @@ TokenVerdictName = Literal["compromised_key", "consumer_key_for_org_app", "unpub
                            "not_yet_valid"]
 ActionPhaseName = Literal["planned", "intent", "succeeded", "skipped", "refused", "failed"]
 
-# A line of text a person typed: no control characters, bounded.
+# A line of text a person typed: no control characters, bounded, and a pasted bearer token or signed JWT loses
+# its secret part before anything (ledger, logs, answers) sees it (shared/safetext.py).
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
-                                         pattern=r"^[^\x00-\x1f\x7f]+$")]
+                                         pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(scrub_secrets)]
 _LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000,
-                                             pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$")]
+                                             pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$"),
+                      AfterValidator(scrub_secrets)]
 RuleId = Annotated[str, StringConstraints(min_length=3, max_length=100, pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")]
 AppId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}"
                                                                          r"[0-9A-Fa-f]{12}$")]

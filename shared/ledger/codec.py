@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import DataError
+from shared.safetext import scrub_secrets
 
 __all__ = [
     "MAX_JSON_CHARS",
@@ -70,8 +71,8 @@ def parse_time(value: object, what: str) -> datetime:
 
 
 def dump_json(value: object, what: str, limit: int = MAX_JSON_CHARS) -> str:
-    """ASCII JSON for a string property; DataError if the caller did not bound it below *limit*."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+    """ASCII JSON for a string property, credentials scrubbed; DataError if not bounded below *limit*."""
+    text = scrub_secrets(json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str))
     if len(text) > limit:
         raise DataError(f"{what} is {len(text)} characters as JSON; the ledger stores at most {limit}")
     return text
@@ -89,8 +90,12 @@ def load_json(value: object, what: str) -> Any:
 
 
 def evidence_json(evidence: Mapping[str, Any], limit: int = MAX_JSON_CHARS) -> str:
-    """A rule's evidence as JSON; evidence too large to store is kept as a marked, clipped preview."""
-    text = json.dumps(evidence, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+    """A rule's evidence as JSON; evidence too large to store is kept as a marked, clipped preview.
+
+    Evidence can carry caller text (a manual request's reason, an app's reported user agent, a Sentinel incident's
+    description): a signed JWT in it keeps only header and claims, and a bearer token is redacted.
+    """
+    text = scrub_secrets(json.dumps(evidence, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str))
     if len(text) <= limit:
         return text
     preview = text[: (limit - 200) // 2]  # embedding JSON in a string at most doubles it (escaped quotes)

@@ -180,9 +180,12 @@ class _LoadState:
             )
             if known.name == "Type":
                 expression = f"COALESCE(NULLIF({expression}, ''), {string(table)})"
+            if known.name == "TimeGenerated":
+                expression = casts.required(expression, quoted, column.source_type, "column TimeGenerated")
             return known.name, expression
         if column.name == "TimeGenerated":
             expression, duckdb_type = casts.convert(quoted, column.source_type, "datetime", strict=True), "TIMESTAMP"
+            expression = casts.required(expression, quoted, column.source_type, "column TimeGenerated")
         else:
             expression, duckdb_type = casts.adopt(quoted, column.source_type)
         existing = self.columns.get(table, {}).get(column.name.lower())
