@@ -316,8 +316,7 @@ def _write_side_files(folder: Path, tenant: DemoTenant, planted: list[PlantedCas
         from shared.demo_data.tenant import DemoKey
 
         assert isinstance(key, DemoKey)
-        return {"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": key.kid, "x5t": key.kid,
-                "x5c": [key.x5c], "issuer": key.issuer}
+        return key.public_jwk()
 
     jwks_dir = folder / "jwks"
     jwks_dir.mkdir(exist_ok=True)
