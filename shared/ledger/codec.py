@@ -34,14 +34,17 @@ MAX_JSON_CHARS = 30_000
 MAX_TEXT_CHARS = 4_096
 """Any single text field copied from logs (issuer, UPN, user agent...) is clipped to this."""
 _MAX_KEY_CHARS = 1_024
-_FORBIDDEN_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+_FORBIDDEN_KEY = re.compile("[/\\\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Table Storage refuses / \\ # ? and U+0000-U+001F, U+007F-U+009F in PartitionKey and RowKey, and keys are at
+most 1 KiB ("Understanding the Table service data model", learn.microsoft.com/rest/api/storageservices/
+understanding-the-table-service-data-model); a lone surrogate is no text at all and cannot even be sent."""
 
 
 def check_key(value: str, what: str) -> str:
     """*value* if Table Storage accepts it as a PartitionKey or RowKey; DataError naming *what* if not."""
     if not value or len(value) > _MAX_KEY_CHARS or _FORBIDDEN_KEY.search(value):
-        raise DataError(f"{what} {value[:80]!r} cannot be a table key (empty, over 1 KiB, or holds / \\ # ? "
-                        "or a control character)")
+        raise DataError(f"{what} {value[:80]!r} cannot be a table key (empty, over 1 KiB, or holds / \\ # ?, "
+                        "a control character or a lone surrogate)")
     return value
 
 

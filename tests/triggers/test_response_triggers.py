@@ -196,7 +196,8 @@ def test_a_null_body_is_a_400_and_an_incident_without_entities_a_422_with_a_comm
     assert len(_comments(simulator, trigger["object"]["name"])) == 1
 
 
-@pytest.mark.parametrize("case_id", ["case-usr-0/../1", "case#1", "case?x", "a\\b", "case\x7f", "x" * 150 + "\x85y"])
+@pytest.mark.parametrize("case_id", ["case-usr-0/../1", "case#1", "case?x", "a\\b", "case\x7f", "x" * 150 + "\x85y",
+                                     "a\udfffb"])
 def test_a_respond_message_whose_case_id_cannot_be_a_table_key_is_refused_before_storage(
         env: Ledger, functions: dict[str, Callable[..., Any]], case_id: str) -> None:
     """Table Storage refuses / \\ # ? and control characters in keys; the worker says so itself, as a DataError
