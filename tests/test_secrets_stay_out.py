@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.safetext import SIGNATURE_REMOVED
-from shared.simulator import SimulatorServer, load_tenant_state
+from shared.simulator import SimulatorServer
 from tests.api.api_support import Answer, call
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
 from tests.support.function_env import QueueOutput, set_function_environment
 from tests.support.fuzzing import capture_logs
-from tests.support.graph import serving
 
-pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
+pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph")
 
 WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-tokenwarden/providers/"
              "Microsoft.OperationalInsights/workspaces/log-tokenwarden")
@@ -44,12 +42,6 @@ HEADER, CLAIMS, SIGNATURE = TOKEN.split(".")
 OPAQUE = "EwBwA8l6BAAUbDba3x2OMJElkF7gJ4z_opaque_refresh_token_value"
 """An opaque (non-JWT) bearer credential, as a Microsoft account access token looks."""
 PASTED = f"see Authorization: Bearer {TOKEN} and bearer {OPAQUE}"
-
-
-@pytest.fixture
-def simulator(demo_logs: DemoLogs) -> Iterator[SimulatorServer]:
-    with serving(load_tenant_state(demo_logs.folder)) as server:
-        yield server
 
 
 @pytest.fixture
@@ -140,7 +132,7 @@ def test_pasted_tokens_reach_no_log_audit_row_ledger_or_answer(env: Ledger, simu
     sinks = {"logs": "\n".join(lines), "audit rows": audit_rows, "ledger": _ledger_text(env),
              "answers": "\n".join(a.text for a in answers)}
     assert json.loads(audit_rows), "the audit stream received no rows: the harness would prove nothing"
-    assert len(lines) > 20 and PASTED.split()[0] in sinks["ledger"]
+    assert len(lines) > 20 and PASTED.split(maxsplit=1)[0] in sinks["ledger"]
     for name, text in sinks.items():
         assert SIGNATURE not in text, f"a JWT signature reached the {name}"
         assert OPAQUE not in text, f"a bearer token reached the {name}"
