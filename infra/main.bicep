@@ -166,6 +166,12 @@ param eventPublisherPrincipalIds array = []
 // Microsoft Graph and hosting
 // ---------------------------------------------------------------------------------------------
 
+@description('Create the API app registration with the approver app role (APPROVER_ROLE) in this deployment. Needs Entra rights to create applications; otherwise leave false and create the role by hand (docs/api.md).')
+param createApproverRole bool = false
+
+@description('Object ids of users or groups given the approver app role when createApproverRole is true.')
+param approverPrincipalIds array = []
+
 @description('Grant the Graph application permissions in this deployment. Needs Entra rights to grant app roles; otherwise leave false and have an Entra administrator deploy graph/graph-permissions.bicep.')
 param grantGraphPermissions bool = false
 
@@ -446,6 +452,17 @@ module graphPermissions 'graph/graph-permissions.bicep' = if (grantGraphPermissi
   }
 }
 
+// The API app registration Easy Auth signs callers in to, with the approver app role (optional: Entra rights).
+module approverAppRole 'graph/approver-role.bicep' = if (createApproverRole) {
+  name: 'approver-role'
+  scope: rg
+  params: {
+    apiAppUniqueName: 'tokenwarden-api-${resourceToken}'
+    approverRole: approverRole
+    approverPrincipalIds: approverPrincipalIds
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sentinel content
 // ---------------------------------------------------------------------------------------------
@@ -503,3 +520,4 @@ output EVENT_GRID_TOPIC_NAME string = events.outputs.name
 output EVENT_GRID_INBOUND_TOPIC_ENDPOINT string = inboundEvents.outputs.endpoint
 output EVENT_GRID_INBOUND_TOPIC_NAME string = inboundEvents.outputs.name
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output APPROVER_API_APP_ID string = createApproverRole ? approverAppRole.outputs.apiAppId : ''
