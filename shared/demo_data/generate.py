@@ -343,8 +343,12 @@ def _write_side_files(folder: Path, tenant: DemoTenant, planted: list[PlantedCas
         {"end": iso(end), "cases": [vars(case) for case in planted]}, indent=1), encoding="utf-8")
 
 
+DEMO_SEED = 7
+"""The seed ``generate_demo_data`` uses unless told otherwise (``make demo`` uses it)."""
+
+
 def generate_demo_data(
-    folder: Path, *, users: int = 50, days: int = 3, seed: int = 7, end: datetime | None = None,
+    folder: Path, *, users: int = 50, days: int = 3, seed: int = DEMO_SEED, end: datetime | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> DemoDataSummary:
     if users < 10:
