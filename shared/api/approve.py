@@ -87,8 +87,8 @@ def requesters(ledger: Ledger, case_id: str) -> set[str]:
         evidence = stored.evidence if isinstance(stored.evidence, dict) else {}
         if stored.rule_id != MANUAL_RULE_ID:
             continue
-        for key in ("requested_by", "requested_by_id"):
-            value = evidence.get(key)
-            if isinstance(value, str) and value and value != "api":
-                names.add(value)
+        listed = evidence.get("requesters")
+        values = [*(listed if isinstance(listed, list) else []), evidence.get("requested_by"),
+                  evidence.get("requested_by_id")]
+        names |= {value for value in values if isinstance(value, str) and value and value != "api"}
     return names

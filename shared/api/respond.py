@@ -34,16 +34,19 @@ from shared.api.models import CaseResponseModel, RespondRequest, RespondResponse
 
 if TYPE_CHECKING:
     from shared.findings import Finding
+    from shared.ledger.connection import Ledger
     from shared.respond.engine import CaseResponse
     from shared.settings import Settings
 
-__all__ = ["MANUAL_RULE_ID", "case_response_model", "manual_findings", "respond"]
+__all__ = ["MANUAL_RULE_ID", "case_response_model", "keep_earlier_requesters", "manual_findings", "respond"]
 
 MANUAL_RULE_ID = "manual-response"
 """Rule id of the findings a manual request records. It is not a folder under ``shared/rules/``: case
 building does not need one (as for ``app-reported-token-anomaly``), and the shipped triage policy names
 no rule for it, so the policy's other rules (privileged or risky user) or its default decide."""
 MANUAL_RULE_TITLE = "Manual response requested by an operator"
+MAX_REQUESTERS = 50
+"""Askers a manual finding remembers; more is no real case, and the ledger's evidence stays small."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -69,6 +72,30 @@ def manual_findings(request: RespondRequest, *, actor: str, now: datetime,
             count=1, user_upn=None, user_object_id=None, app_id=app, ip_address=None, key_id=None, token_id=None,
             issuer=None, tenant_id=None, source_table="api", evidence=evidence))
     return findings
+
+
+def keep_earlier_requesters(ledger: Ledger, findings: list[Finding]) -> list[Finding]:
+    """*findings* with ``requesters``: everyone who asked for a response on the same principal, earlier askers
+    included. A re-sighted finding's evidence replaces the stored one, so without this a later request (even an
+    unsigned one, recorded as ``api``) would erase who asked first, and the first asker could approve."""
+    import dataclasses
+
+    from shared.cases.principal import finding_identity
+    from shared.ledger.finding_store import FindingStore
+
+    store = FindingStore(ledger.findings)
+    kept = []
+    for finding in findings:
+        identity = finding_identity(finding)
+        stored = store.get(identity.rule_id, identity.row_key)
+        earlier = stored.evidence.get("requesters") if stored is not None and isinstance(stored.evidence, dict) \
+            else None
+        names = [str(name) for name in earlier] if isinstance(earlier, list) else []
+        names += [str(finding.evidence.get(key)) for key in ("requested_by", "requested_by_id")
+                  if finding.evidence.get(key)]
+        requesters = sorted({name.lower() for name in names if name and name != "api"})[:MAX_REQUESTERS]
+        kept.append(dataclasses.replace(finding, evidence={**finding.evidence, "requesters": requesters}))
+    return kept
 
 
 def _run_id(request: RespondRequest, mode: str) -> str:
@@ -104,8 +131,9 @@ def respond(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     run_id = _run_id(request, rails.mode)
     ledger = connection.open_ledger(settings)
     try:
-        recorded = record_findings(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id, now=instant),
-                                   now=instant)
+        findings = keep_earlier_requesters(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id,
+                                                                   now=instant))
+        recorded = record_findings(ledger, findings, now=instant)
         case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))
         responses = respond_to_cases(settings, ledger, case_ids, invocation_id=call.invocation_id, run_id=run_id,
                                      now=instant, mode=rails.mode, actor=actor)

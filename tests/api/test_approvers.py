@@ -177,3 +177,15 @@ def test_a_principal_header_is_decoded_as_microsoft_documents_it() -> None:
     assert caller is not None and caller.name == BOB and caller.object_id == BOB_ID
     assert caller.roles == {"Tokenwarden.Approver"} and caller.verified
     assert platform_caller({"x-ms-client-principal": header}, load_settings({})) is None
+
+
+def test_a_later_request_does_not_erase_the_first_requester(env: pytest.MonkeyPatch, simulator: SimulatorServer,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Ana requests; the same principal is requested again without a signed-in caller (as `api`). Ana is still a
+    requester of the case and may not approve it."""
+    env.setenv("WEBSITE_AUTH_ENABLED", "True")
+    case_id = _waiting_case(simulator, principal_headers(ANA))
+    assert _waiting_case(simulator) == case_id  # the second request, unsigned, joins the same case
+    refused = _approve(case_id, principal_headers(ANA))
+    assert refused.status == 403 and assert_error_envelope(refused)["code"] == "self_approval"
+    assert simulator.state.writes_of() == []
