@@ -7,7 +7,11 @@ def start_telemetry() -> None:
     """Export ``tokenwarden.*`` logs (the audit trail among them) to App Insights when that is configured.
 
     Once per process and cheap after that; nothing is imported unless it configures (shared/audit/telemetry.py).
+    Every ``tokenwarden.*`` record's message is first scrubbed of credentials and kept to one line
+    (shared/safetext.py), so caller text can neither leak a token nor forge a log line.
     """
     from shared.audit.telemetry import configure_telemetry
+    from shared.safetext import install_log_scrubber
 
+    install_log_scrubber()
     configure_telemetry(os.environ)

@@ -129,6 +129,9 @@ param armEndpoint string = ''
 @description('NOTIFY_WEBHOOK_URL: webhook (a Teams workflow) the notify step posts to. It carries a signature: keep it secret.')
 param notifyWebhookUrl string = ''
 
+@description('APPROVER_ROLE: value of the app role a signed-in caller must hold on the API app registration to approve a response (App Service authentication must be on).')
+param approverRole string = 'Tokenwarden.Approver'
+
 @description('CACHE_REFRESH_APPS: JSON list of {app_id, mechanism (restart|endpoint|event_grid), target, scope} saying how each app drops cached signing keys; restart targets need their site in cacheRefreshTargetResourceIds.')
 param cacheRefreshApps string = ''
 
@@ -157,6 +160,12 @@ param eventPublisherPrincipalIds array = []
 // ---------------------------------------------------------------------------------------------
 // Microsoft Graph and hosting
 // ---------------------------------------------------------------------------------------------
+
+@description('Create the API app registration with the approver app role (APPROVER_ROLE) in this deployment. Needs Entra rights to create applications; otherwise leave false and create the role by hand (docs/api.md).')
+param createApproverRole bool = false
+
+@description('Object ids of users or groups given the approver app role when createApproverRole is true.')
+param approverPrincipalIds array = []
 
 @description('Grant the Graph application permissions in this deployment. Needs Entra rights to grant app roles; otherwise leave false and have an Entra administrator deploy graph/graph-permissions.bicep.')
 param grantGraphPermissions bool = false
@@ -352,6 +361,7 @@ var tokenwardenSettings = {
   ARM_ENDPOINT: armEndpoint
   NOTIFY_WEBHOOK_URL: notifyWebhookUrl
   CACHE_REFRESH_APPS: cacheRefreshApps
+  APPROVER_ROLE: approverRole
 }
 
 // Where the deployment put things the code talks to.
@@ -451,6 +461,17 @@ module graphPermissions 'graph/graph-permissions.bicep' = if (grantGraphPermissi
   }
 }
 
+// The API app registration Easy Auth signs callers in to, with the approver app role (optional: Entra rights).
+module approverAppRole 'graph/approver-role.bicep' = if (createApproverRole) {
+  name: 'approver-role'
+  scope: rg
+  params: {
+    apiAppUniqueName: 'tokenwarden-api-${resourceToken}'
+    approverRole: approverRole
+    approverPrincipalIds: approverPrincipalIds
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sentinel content
 // ---------------------------------------------------------------------------------------------
@@ -508,3 +529,4 @@ output EVENT_GRID_TOPIC_NAME string = events.outputs.name
 output EVENT_GRID_INBOUND_TOPIC_ENDPOINT string = inboundEvents.outputs.endpoint
 output EVENT_GRID_INBOUND_TOPIC_NAME string = inboundEvents.outputs.name
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output APPROVER_API_APP_ID string = createApproverRole ? approverAppRole.outputs.apiAppId : ''

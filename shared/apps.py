@@ -7,7 +7,6 @@ JSON list of ``servicePrincipal``-shaped objects, or a Graph collection page
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +82,9 @@ def parse_apps(document: object, *, source: str) -> AppCatalog:
 
 
 def read_apps_file(path: Path) -> AppCatalog:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read apps file: {exc.strerror}", location=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON at line {exc.lineno}: {exc.msg}", location=str(path)) from None
-    return parse_apps(document, source=str(path))
+    from shared.jsonfile import read_json_file
+
+    return parse_apps(read_json_file(path, "apps file"), source=str(path))
 
 
 def merge_catalogs(catalogs: Iterable[AppCatalog]) -> AppCatalog:

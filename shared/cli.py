@@ -47,9 +47,12 @@ def _instant(text: str) -> datetime:
 
 def _duration(text: str) -> object:
     try:
-        return parse_duration(text)
+        value = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if value.total_seconds() <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is an empty window; give a duration longer than 0")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -20,8 +20,8 @@ from shared.errors import ConfigurationError
 from shared.loopback import is_loopback, uses_tls
 from shared.timeparse import parse_duration
 
-__all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "HOST_TELEMETRY_SETTINGS", "SETTINGS", "SettingSpec",
-           "Settings", "load_settings", "settings_table"]
+__all__ = ["DEPLOYMENT_SETTINGS", "HOST_STORAGE_SETTINGS", "HOST_TELEMETRY_SETTINGS", "LOCAL_ONLY_SETTINGS",
+           "PLATFORM_SETTINGS", "SETTINGS", "SettingSpec", "Settings", "load_settings", "settings_table"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +157,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default="",
         purpose="JSON list of {app_id, mechanism, target}: how each app is made to drop cached signing keys.",
     ),
+    SettingSpec(
+        name="APPROVER_ROLE",
+        default="Tokenwarden.Approver",
+        purpose="App role (its value) a signed-in caller must hold on the API's app registration to approve.",
+    ),
 )
 
 DEPLOYMENT_SETTINGS: tuple[SettingSpec, ...] = (
@@ -233,6 +238,28 @@ from :data:`SETTINGS`: the deployment defines them in the host settings of ``inf
 """
 
 
+PLATFORM_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="WEBSITE_AUTH_ENABLED",
+        default="",
+        purpose="Read-only, injected by App Service when its authentication (Easy Auth) is on; approvals need it. "
+                "Never set it yourself.",
+    ),
+)
+"""Settings the App Service platform injects; a deployment must never define them (a test holds it so), because
+the value is only worth trusting when the platform set it. Source: the App Service app settings reference,
+MicrosoftDocs/azure-docs ``articles/app-service/reference-app-settings.md`` (``WEBSITE_AUTH_ENABLED``)."""
+
+LOCAL_ONLY_SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="INSECURE_LOCAL_APPROVALS",
+        default="false",
+        purpose="Local only (`make demo`, tests): 'true' takes the approver named in the request body unverified. "
+                "/api/health reports it; a deployment never sets it.",
+    ),
+)
+"""Settings for a developer's machine only; the deployment never defines them (a test holds it so)."""
+
 HOST_TELEMETRY_SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         name="APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -252,7 +279,8 @@ HOST_TELEMETRY_SETTINGS: tuple[SettingSpec, ...] = (
 def settings_table() -> str:
     """The Markdown table of every setting, for docs/operations.md (a test keeps the doc equal to this)."""
     groups = (("Tokenwarden", SETTINGS), ("set by the deployment", DEPLOYMENT_SETTINGS),
-              ("host storage", HOST_STORAGE_SETTINGS), ("host telemetry", HOST_TELEMETRY_SETTINGS))
+              ("host storage", HOST_STORAGE_SETTINGS), ("host telemetry", HOST_TELEMETRY_SETTINGS),
+              ("set by the platform", PLATFORM_SETTINGS), ("local only", LOCAL_ONLY_SETTINGS))
     rows = ["| setting | group | default | meaning |", "|---|---|---|---|"]
     for group, specs in groups:
         for spec in specs:
@@ -299,6 +327,12 @@ class Settings:
     logs_ingestion_endpoint: str
     audit_dcr_immutable_id: str
     audit_stream_name: str
+    approver_role: str = "Tokenwarden.Approver"
+    platform_auth_enabled: bool = False
+    """App Service authentication is on: the platform set ``WEBSITE_AUTH_ENABLED``, so it strips and sets the
+    ``X-MS-CLIENT-PRINCIPAL*`` headers itself and they can be trusted."""
+    insecure_local_approvals: bool = False
+    """``INSECURE_LOCAL_APPROVALS``: approvers are taken from request bodies, unverified (local runs only)."""
     notify_webhook_url: str = field(repr=False)
     """A workflow URL carries its signature in the query string: a secret, kept out of reprs."""
     storage_connection_string: str = field(repr=False)
@@ -338,6 +372,20 @@ def _cloud_endpoint(get: Callable[[str], str], name: str, own: str, cloud: Cloud
     return text
 
 
+_ROLE_VALUE = re.compile(r"[A-Za-z0-9._:/-]+")
+"""An app role's ``value``: no spaces (Entra refuses them in role values)."""
+
+
+def _flag(get: Callable[[str], str], name: str) -> bool:
+    """'true'/'1' or 'false'/'0'/empty; anything else is refused rather than guessed."""
+    text = get(name).lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("", "false", "0"):
+        return False
+    raise ConfigurationError(f"{name} is {text!r}; expected true or false")
+
+
 def _positive(get: Callable[[str], str], name: str) -> int:
     text = get(name)
     if not text.isdigit() or int(text) < 1:
@@ -351,7 +399,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     Takes the mapping as an argument rather than reading the process environment so tests
     and the CLI can pass their own without patching process state.
     """
-    defaults = {spec.name: spec.default for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS)}
+    defaults = {spec.name: spec.default for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS,
+                                                     *PLATFORM_SETTINGS, *LOCAL_ONLY_SETTINGS)}
 
     def get(name: str) -> str:
         return environ.get(name, defaults[name]).strip()
@@ -393,6 +442,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"Microsoft.OperationalInsights/workspaces/<name>, got {sentinel_workspace!r}"
         )
     cloud = cloud_named(get("AZURE_CLOUD"))
+    approver_role = get("APPROVER_ROLE")
+    if not approver_role or len(approver_role) > 120 or not _ROLE_VALUE.fullmatch(approver_role):
+        raise ConfigurationError(f"APPROVER_ROLE is {approver_role!r}; expected an app role value "
+                                 "(letters, digits and . _ - : /, at most 120 characters)")
     return Settings(
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
@@ -429,4 +482,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         audit_dcr_immutable_id=get("AUDIT_DCR_IMMUTABLE_ID"),
         audit_stream_name=get("AUDIT_STREAM_NAME"),
         notify_webhook_url=_endpoint(get, "NOTIFY_WEBHOOK_URL", required=False, show=False),
+        approver_role=approver_role,
+        platform_auth_enabled=_flag(get, "WEBSITE_AUTH_ENABLED"),
+        insecure_local_approvals=_flag(get, "INSECURE_LOCAL_APPROVALS"),
     )

@@ -177,3 +177,40 @@ def test_rules_render_refuses_bad_input_in_one_line(argv: list[str], message: st
     code, out, err = run(*argv)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\x00")
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (folder / "deep-keys.json").write_text('{"keys": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (folder / "logs").mkdir()
+    return folder
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jwks", "{f}/binary.json", "--last", "1h"], "JWKS file is not UTF-8 text"),
+    (["--apps", "{f}/binary.json", "--last", "1h"], "apps file is not UTF-8 text"),
+    (["--jwks", "{f}/deep-keys.json", "--last", "1h"], "JWKS file is nested too deeply"),
+    (["--apps", "{f}/deep.json", "--last", "1h"], "apps file is nested too deeply"),
+    (["--since", "0001-01-01T00:00:00Z", "--until", "0001-01-02T00:00:00Z"], "outside the supported range"),
+    (["--since", "0001-01-01T00:00:00+14:00"], "outside the supported range"),
+    (["--until", "9999-12-31T23:59:59Z"], "outside the supported range"),
+    (["--since", "2026-11-01T00:00:00", "--until", "2026-11-02T00:00:00Z"], "has no time zone"),
+    (["--last", "0h"], "is an empty window"),
+    (["--last", "99999999d"], "longer than 3650 days"),
+])
+def test_hostile_input_is_one_line_and_exit_2(hostile_files: Path, args: list[str], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["hunt", "--logs", str(hostile_files / "logs"), *(a.format(f=hostile_files) for a in args)]
+    try:
+        code, _, err = run(*argv)
+    except SystemExit as exit_:
+        code, err = int(exit_.code or 0), capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_demo_data_refuses_an_end_outside_the_supported_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run("demo-data", "--out", "unused", "--end", "9999-12-31T00:00:00Z")
+    assert exit_.value.code == 2 and "outside the supported range" in capsys.readouterr().err

@@ -47,6 +47,10 @@ def test_demo_job_contains_cases_reports_them_and_leaves_no_process_behind(tmp_p
 
     assert result.returncode == 0, f"{summary[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
     assert "demo passed" in summary
+    # The demo tenant signs as Entra does (RSA, RS256): its tokens verify, and a consumer key is flagged.
+    assert re.search(r"token signed with the tenant's own key for .*: 200 valid \(signature verified: True\)",
+                     summary), summary
+    assert re.search(r"token signed with a consumer \(MSA\) key for .*: 200 consumer_key_for_org_app", summary), summary
     assert re.search(r"Planted attacks the scan found through the endpoint: (\d+)/\1;", summary), summary
     contained = re.search(r"Contained cases: (\d+)/(\d+)", summary)
     assert contained and int(contained.group(1)) > 0, summary

@@ -269,6 +269,8 @@ def run(out: Path, users: int) -> int:
                 "CACHE_REFRESH_APPS": json.dumps([{"app_id": "*", "mechanism": "restart", "target": SITE},
                                                   {"app_id": "*", "mechanism": "event_grid"}]),
                 "EVENT_GRID_TOPIC_ENDPOINT": f"{simulator.url}/api/events",
+                # No Easy Auth on a laptop: the operator's approvals are taken as named, and /api/health says so.
+                "INSECURE_LOCAL_APPROVALS": "true",
             }
             with _environment(settings_env):
                 functions = _functions()
@@ -295,6 +297,7 @@ def _drive(demo: _Run, logs: Path) -> int:
     _respond(demo, _events(demo), "events")
     store = CaseStore(demo.ledger.cases)
     _incident(demo, store)
+    _analyze_tokens(demo, logs)
     print(f"\n== operator approves every waiting case as {APPROVER} ==")
     for case in sorted(store.cases(), key=lambda c: c.case_id):
         if case.state == "awaiting_approval":
@@ -303,6 +306,36 @@ def _drive(demo: _Run, logs: Path) -> int:
                                  route_params={"id": case.case_id})
             print(f"{case.case_id}: {status} {body.get('state', body.get('error'))}")
     return _summary(demo, sorted(store.cases(), key=lambda c: c.case_id))
+
+
+def _analyze_tokens(demo: _Run, logs: Path) -> None:
+    """Two tokens signed by the demo tenant's keys (RSA, RS256, as Entra signs) through ``/api/tokens/analyze``."""
+    from datetime import timedelta
+
+    from shared.demo_data.generate import DEMO_SEED
+    from shared.demo_data.tenant import CONSUMER_TENANT_ID, generate_tenant
+
+    print("\n== an analyst pastes two tokens into /api/tokens/analyze ==")
+    users = len(json.loads((logs / "tenant.json").read_text(encoding="utf-8"))["users"])
+    tenant = generate_tenant(users=users, seed=DEMO_SEED)
+    now = datetime.now(UTC)
+    org_app = next(app for app in tenant.resource_apps if app.sign_in_audience == "AzureADMyOrg")
+
+    def claims(tenant_id: str) -> dict[str, object]:
+        return {"iss": f"https://login.microsoftonline.com/{tenant_id}/v2.0", "tid": tenant_id, "ver": "2.0",
+                "aud": org_app.app_id, "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
+                "exp": int((now + timedelta(hours=1)).timestamp())}
+
+    verdicts = []
+    for what, key, tenant_id in (("the tenant's own key", tenant.tenant_keys[0], tenant.tenant_id),
+                                 ("a consumer (MSA) key", tenant.consumer_keys[0], CONSUMER_TENANT_ID)):
+        status, body = _http(demo.functions["analyze_token"], "POST", "/api/tokens/analyze",
+                             {"token": key.sign(claims(tenant_id)), "audience": org_app.app_id}, "demo-analyze")
+        verdicts.append((status, body.get("verdict"), body.get("signature_verified")))
+        print(f"token signed with {what} for {org_app.display_name}: {status} {body.get('verdict', body)}"
+              f" (signature verified: {body.get('signature_verified')})")
+    demo.checks.append(("/api/tokens/analyze verifies demo tokens (RS256) and flags a consumer key for an org app",
+                        verdicts == [(200, "valid", True), (200, "consumer_key_for_org_app", True)]))
 
 
 def _scan(demo: _Run, logs: Path) -> list[str]:

@@ -67,14 +67,13 @@ def _discovered(source: str, fetcher: JwksFetcher) -> tuple[str, Mapping[str, An
 
 def _from_file(source: str) -> tuple[str, Mapping[str, Any]]:
     """(issuer, JWKS document) from a JWKS file: its keys' single ``issuer`` if they share one, else the path."""
+    from shared.jsonfile import read_json_file
     from shared.keys.jwks import parse_jwks
 
     try:
-        document = json.loads(Path(source).read_text(encoding="utf-8"))
+        document = read_json_file(Path(source), "JWKS file")
         published = parse_jwks(document, source=source)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read JWKS file: {exc.strerror}", location=source) from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, DataError) as exc:
+    except DataError as exc:
         raise ConfigurationError(f"not a usable JWKS file: {exc}", location=source) from None
     issuers = {key.issuer for key in published if key.issuer}
     return (issuers.pop() if len(issuers) == 1 else source), document

@@ -7,10 +7,10 @@ for the approver (:func:`shared.respond.run.respond_to_cases` with ``approved_by
 guardrails: a protected principal stays refused, and a configured ``dry-run`` mode still changes nothing.
 The run id is ``approve:<case>:<approver>``, so a retried approval adds no second incident comment.
 
-Behind App Service authentication (Easy Auth) the approver is the signed-in caller: the platform strips
-any ``X-MS-CLIENT-PRINCIPAL-NAME`` a client sends and sets its own, so when the header is present it is the
-approver recorded, and a body naming someone else is refused (403) rather than silently rewritten. Without
-Easy Auth (function keys only) the body's approver is recorded as written; docs/api.md says so.
+The approver is verified (:mod:`shared.api.caller`): App Service authentication (Easy Auth) must be on, the
+signed-in principal must hold the approver app role (``APPROVER_ROLE``), and a body naming someone else is refused.
+A principal that requested the response (``POST /respond``) may not approve it. Every refusal is a 403 and an
+audit line. Only ``INSECURE_LOCAL_APPROVALS`` (local runs) takes the body's approver as written.
 
 Two approvals racing past the state check both reach the engine; it records each step under a
 deterministic action id, so a step is done once, but both answers may report the case's actions.
@@ -18,18 +18,22 @@ deterministic action id, so a step is done once, but both answers may report the
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shared.api.caller import approver, refuse_self_approval
 from shared.api.errors import ApiError
 from shared.api.http import ApiCall, parse_body
 from shared.api.models import ApproveRequest, ApproveResponse
+from shared.safetext import caller_text
 
 if TYPE_CHECKING:
+    from shared.ledger.connection import Ledger
     from shared.settings import Settings
 
-__all__ = ["approve"]
+__all__ = ["approve", "requesters"]
 
 audit_log = logging.getLogger("tokenwarden.audit")
 
@@ -43,32 +47,48 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     from shared.respond.run import respond_to_cases
 
     case_id = call.route_param("id")
-    shown = case_id[:80]
     request = parse_body(call.request, ApproveRequest)
-    signed_in = (call.request.headers.get("x-ms-client-principal-name") or "").strip()
-    if signed_in:
-        if request.approver.strip().lower() != signed_in.lower():
-            raise ApiError(403, "approver_mismatch", "the approver must be the signed-in caller "
-                                                     f"({signed_in[:120]}), not {request.approver[:120]!r}")
-        request = request.model_copy(update={"approver": signed_in})
-    if not CASE_ID_PATTERN.fullmatch(case_id):
-        raise ApiError(404, "not_found", f"there is no case {shown!r} (case ids look like case-usr-<hex>-1)")
+    well_formed = bool(CASE_ID_PATTERN.fullmatch(case_id))
+    approving = approver(call, settings, claimed=request.approver, case_id=case_id if well_formed else None)
+    if not well_formed:
+        raise ApiError(404, "not_found", "there is no such case (case ids look like case-usr-<hex>-1)")
     ledger = connection.open_ledger(settings)
     try:
         case = CaseStore(ledger.cases).get(case_id)
         if case is None:
-            raise ApiError(404, "not_found", f"there is no case {shown!r}")
+            raise ApiError(404, "not_found", "there is no such case")
         if case.state != "awaiting_approval":
             raise ApiError(409, "conflict", f"case {case_id} is {case.state}, not awaiting_approval; "
                                             "only a case awaiting approval can be approved")
-        audit_log.info("case %s approved by %s (invocation %s): %s", case_id, request.approver,
-                       call.invocation_id, request.comment or "no comment")
+        refuse_self_approval(call, approving, requesters(ledger, case_id), case_id=case_id)
+        audit_log.info("approved %s", json.dumps({
+            "case_id": case_id, "approved_by": caller_text(approving.name, limit=256),
+            "approver_object_id": approving.object_id, "verified": approving.verified,
+            "invocation_id": call.invocation_id, "comment": caller_text(request.comment or "", limit=1000)},
+            ensure_ascii=True, separators=(",", ":")), extra={"case_id": case_id, "invocation_id": call.invocation_id})
         responses = respond_to_cases(settings, ledger, [case_id], invocation_id=call.invocation_id,
-                                     run_id=f"approve:{case_id}:{request.approver}", now=now or datetime.now(UTC),
-                                     enrich=False, approved_by=request.approver, actor=request.approver)
+                                     run_id=f"approve:{case_id}:{approving.name}", now=now or datetime.now(UTC),
+                                     enrich=False, approved_by=approving.name, actor=approving.name)
     finally:
         ledger.close()
     if not responses:  # the case vanished between the check and the run
-        raise ApiError(404, "not_found", f"there is no case {shown!r}")
+        raise ApiError(404, "not_found", "there is no such case")
     answer = case_response_model(responses[0])
-    return ApproveResponse(**answer.model_dump(), approved_by=request.approver)
+    return ApproveResponse(**answer.model_dump(), approved_by=approving.name)
+
+
+def requesters(ledger: Ledger, case_id: str) -> set[str]:
+    """Every principal recorded as having requested a response on the case (names and object ids)."""
+    from shared.api.respond import MANUAL_RULE_ID
+    from shared.ledger.finding_store import FindingStore
+
+    names: set[str] = set()
+    for stored in FindingStore(ledger.findings).for_case(case_id):
+        evidence = stored.evidence if isinstance(stored.evidence, dict) else {}
+        if stored.rule_id != MANUAL_RULE_ID:
+            continue
+        listed = evidence.get("requesters")
+        values = [*(listed if isinstance(listed, list) else []), evidence.get("requested_by"),
+                  evidence.get("requested_by_id")]
+        names |= {value for value in values if isinstance(value, str) and value and value != "api"}
+    return names

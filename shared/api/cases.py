@@ -158,12 +158,11 @@ def case_detail(ledger: Ledger, case_id: str, settings: Settings) -> CaseDetail:
     from shared.ledger.finding_store import FindingStore
     from shared.respond.actions import ActionStore
 
-    shown = case_id[:80]
-    if not CASE_ID_PATTERN.fullmatch(case_id):
-        raise ApiError(404, "not_found", f"there is no case {shown!r} (case ids look like case-usr-<hex>-1)")
+    if not CASE_ID_PATTERN.fullmatch(case_id):  # the answer never echoes what was sent
+        raise ApiError(404, "not_found", "there is no such case (case ids look like case-usr-<hex>-1)")
     case = CaseStore(ledger.cases).get(case_id)
     if case is None:
-        raise ApiError(404, "not_found", f"there is no case {shown!r}")
+        raise ApiError(404, "not_found", "there is no such case")
     stored = sorted(FindingStore(ledger.findings).for_case(case_id),
                     key=lambda f: (f.observation.last_seen, f.rule_id, f.row_key), reverse=True)
     findings = [FindingModel.model_validate({**f.to_finding().to_json(), "recorded_at": f.recorded_at,

@@ -90,6 +90,7 @@ def health_report(environ: Mapping[str, str], *, invocation_id: str) -> HealthRe
         checks.append(HealthCheck(name="workspace", status="configured" if settings.workspace_id else "not_configured",
                                   detail="Log Analytics" if settings.workspace_id else
                                   "LOG_ANALYTICS_WORKSPACE_ID is not set: scans cannot run"))
+    checks.append(_approvals_check(settings))
     checks += [
         _configured("graph", settings.graph_endpoint),
         _configured("arm", settings.arm_endpoint),
@@ -104,11 +105,25 @@ def health_report(environ: Mapping[str, str], *, invocation_id: str) -> HealthRe
     status: Literal["ok", "degraded", "unhealthy"]
     if any(c.status == "failed" for c in checks if c.name in required):
         status = "unhealthy"
-    elif any(c.status in ("failed", "not_configured") for c in checks if c.name == "workspace"):
+    elif settings.insecure_local_approvals or any(
+            c.status in ("failed", "not_configured") for c in checks if c.name == "workspace"):
         status = "degraded"
     else:
         status = "ok"
-    return HealthResponse(status=status, checks=checks, invocation_id=invocation_id)
+    return HealthResponse(status=status, checks=checks, invocation_id=invocation_id,
+                          insecure_local_approvals=settings.insecure_local_approvals)
+
+
+def _approvals_check(settings: Settings) -> HealthCheck:
+    """How approvers are known: verified by App Service authentication, not at all, or (local) unverified."""
+    if settings.insecure_local_approvals:
+        return HealthCheck(name="approvals", status="configured",
+                           detail="INSECURE_LOCAL_APPROVALS: approvers are taken from request bodies, unverified")
+    if settings.platform_auth_enabled:
+        return HealthCheck(name="approvals", status="configured",
+                           detail=f"Easy Auth principals holding the app role {settings.approver_role}")
+    return HealthCheck(name="approvals", status="not_configured",
+                       detail="App Service authentication is off (WEBSITE_AUTH_ENABLED): every approval is refused")
 
 
 def health(call: ApiCall, environ: Mapping[str, str]) -> Reply:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ def read_json(req: func.HttpRequest, *, limit: int = MAX_BODY_BYTES) -> Any:
         raise ValueError(f"{name} is not JSON")
 
     try:
-        return json.loads(body, parse_constant=no_constant)
+        document = json.loads(body, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json",
                        f"the request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
@@ -154,6 +155,30 @@ def read_json(req: func.HttpRequest, *, limit: int = MAX_BODY_BYTES) -> Any:
     except ValueError as exc:  # not UTF-8/16/32, an integer past the digit limit, NaN
         reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc).split("\n")[0][:120]
         raise ApiError(400, "invalid_json", f"the request body is not JSON: {reason}") from None
+    if _holds_lone_surrogate(document):
+        raise ApiError(422, "invalid_body", "the request body holds a string with a lone surrogate (\\ud800 to "
+                       "\\udfff unpaired): it is no Unicode text and cannot be stored or sent on")
+    return document
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_lone_surrogate(document: Any) -> bool:
+    """Whether any string (value or key) in *document* holds an unpaired surrogate, which JSON's ``\\uXXXX``
+    escapes allow but no UTF encoder does. Iterative: the parser already bounded the depth."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def validation_error(exc: ValidationError, *, where: str, code: str = "invalid_body") -> ApiError:

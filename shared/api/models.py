@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.safetext import scrub_secrets
 
 __all__ = [
     "MAX_RESPOND_PRINCIPALS",
@@ -60,11 +71,13 @@ TokenVerdictName = Literal["compromised_key", "consumer_key_for_org_app", "unpub
                            "not_yet_valid"]
 ActionPhaseName = Literal["planned", "intent", "succeeded", "skipped", "refused", "failed"]
 
-# A line of text a person typed: no control characters, bounded.
+# A line of text a person typed: no control characters, bounded, and a pasted bearer token or signed JWT loses
+# its secret part before anything (ledger, logs, answers) sees it (shared/safetext.py).
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
-                                         pattern=r"^[^\x00-\x1f\x7f]+$")]
+                                         pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(scrub_secrets)]
 _LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000,
-                                             pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$")]
+                                             pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$"),
+                      AfterValidator(scrub_secrets)]
 RuleId = Annotated[str, StringConstraints(min_length=3, max_length=100, pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")]
 AppId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}"
                                                                          r"[0-9A-Fa-f]{12}$")]
@@ -198,9 +211,11 @@ class RespondRequest(_Request):
                               description="Application (client) ids.")
     mode: ResponseModeName | None = Field(
         default=None, description="Narrows the app's RESPONSE_MODE for this request (never widens it); null: "
-                                  "RESPONSE_MODE. `auto` with an `approver` is that approver's approval.")
+                                  "RESPONSE_MODE. A request is never its own approval: `auto` with `dry_run: false` "
+                                  "and an `approver` is refused (403).")
     dry_run: bool = Field(default=True, description="True: record the plan only, whatever the mode.")
-    approver: _Text | None = Field(default=None, description="Who asks (recorded as the actor of every action).")
+    approver: _Text | None = Field(default=None, description="Who asks (recorded as the actor of every action). "
+                                   "Behind Easy Auth it must be the signed-in caller, who is recorded either way.")
     reason: _LongText
 
     @model_validator(mode="after")
@@ -229,7 +244,8 @@ class CaseResponseModel(_Response):
 class RespondResponse(_Response):
     dry_run: bool
     mode: ResponseModeName = Field(description="The mode the request ran under (RESPONSE_MODE, narrowed).")
-    approved_by: str | None = Field(description="The approver, when the request was its own approval.")
+    approved_by: str | None = Field(description="Always null: a request is never its own approval (kept for "
+                                                "clients that read it).")
     run_id: str = Field(description="Derived from the request: the same request repeated is the same run.")
     results: list[CaseResponseModel] = Field(description="One per case: each named user, app, in order.")
 
@@ -356,7 +372,8 @@ class CaseDetail(CaseSummary):
 
 
 class ApproveRequest(_Request):
-    approver: _Text
+    approver: _Text | None = Field(default=None, description="Behind Easy Auth: optional, and if given it must be the "
+                                   "signed-in caller. With INSECURE_LOCAL_APPROVALS (local only): required.")
     comment: _LongText | None = None
 
 
@@ -378,4 +395,6 @@ class HealthResponse(_Response):
         description="`unhealthy` (HTTP 503): settings invalid or the ledger unreachable; "
                     "`degraded`: an optional part is not configured.")
     checks: list[HealthCheck]
+    insecure_local_approvals: bool = Field(
+        default=False, description="INSECURE_LOCAL_APPROVALS is on: approvers are not verified (local runs only).")
     invocation_id: str

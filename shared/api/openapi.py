@@ -64,7 +64,9 @@ ROUTES: tuple[Route, ...] = (
     Route(method="POST", route="respond", operation_id="respond", tag="response",
           summary="Respond to named users or apps under a mode, optionally as a dry run.",
           body=m.RespondRequest, ok=m.RespondResponse,
-          errors={**_BODY_ERRORS, 409: "Refused by a guardrail.", 429: "Throttled by Graph; see Retry-After.",
+          errors={**_BODY_ERRORS, 403: "The request asks to be its own approval, or names someone other than the "
+                                       "signed-in caller.",
+                  409: "Refused by a guardrail.", 429: "Throttled by Graph; see Retry-After.",
                   502: "Graph failed.", **_COMMON_ERRORS}),
     Route(method="POST", route="tokens/analyze", operation_id="analyzeToken", tag="detection",
           summary="Analyze a raw JWT against the key intelligence (the token is not stored or logged).",
@@ -79,7 +81,8 @@ ROUTES: tuple[Route, ...] = (
     Route(method="POST", route="cases/{id}/approve", operation_id="approveCase", tag="response",
           summary="Approve the planned response of a case awaiting approval.",
           body=m.ApproveRequest, ok=m.ApproveResponse,
-          errors={**_BODY_ERRORS, 403: "Behind Easy Auth, the approver is not the signed-in caller.",
+          errors={**_BODY_ERRORS, 403: "The caller is not a verified approver (Easy Auth off, not signed in, "
+                                       "no approver role, not the named approver) or requested the response.",
                   404: "There is no such case.", 409: "The case is already approved or finished.",
                   **_COMMON_ERRORS}),
     Route(method="GET", route="health", operation_id="health", tag="operations",

@@ -7,12 +7,14 @@ triage policy (which decides the playbook: a manual request does not pick one) a
 response engine (:func:`shared.respond.run.respond_to_cases`) under the usual guardrails.
 
 Mode. The request can only narrow ``RESPONSE_MODE`` (:meth:`Guardrails.narrowed`): ``dry_run: true`` (the
-default) runs as ``dry-run`` whatever the mode. The request is its own approval only when it says so
-explicitly: ``mode: "auto"``, ``dry_run: false`` and an ``approver``, under a configured ``approval`` or
-``auto`` mode. Then the engine acts for the named approver, as ``POST /cases/{id}/approve`` would, and an
-approval is not counted against the blast radius, so such a request may name at most
-``BLAST_RADIUS_PER_RUN`` principals. Otherwise approval mode leaves the cases ``awaiting_approval`` and
-auto mode acts within the blast radius. Protected principals are refused in every mode.
+default) runs as ``dry-run`` whatever the mode. Approval mode leaves the cases ``awaiting_approval``; auto mode
+acts within the blast radius. Protected principals are refused in every mode.
+
+Who asks. Behind App Service authentication the requester is the signed-in caller (:func:`shared.api.caller.
+requester`); otherwise the body's ``approver`` (unverified), or ``api``. The requester is recorded with each
+finding (``requested_by``), and a principal may not approve a response it requested: a request that asks to be
+its own approval (``mode: "auto"``, ``dry_run: false`` and an ``approver``) is refused with 403, and
+``POST /cases/{id}/approve`` refuses the requester. Every refusal is audited.
 
 The run id is derived from the request (principals, reason, mode, dry run), so a retried request adds no
 second incident comment or notification.
@@ -26,30 +28,36 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from shared.api.errors import ApiError
+from shared.api.caller import refuse, requester
 from shared.api.http import ApiCall, parse_body
 from shared.api.models import CaseResponseModel, RespondRequest, RespondResponse, StepOutcomeModel
 
 if TYPE_CHECKING:
     from shared.findings import Finding
+    from shared.ledger.connection import Ledger
     from shared.respond.engine import CaseResponse
     from shared.settings import Settings
 
-__all__ = ["MANUAL_RULE_ID", "case_response_model", "manual_findings", "respond"]
+__all__ = ["MANUAL_RULE_ID", "case_response_model", "keep_earlier_requesters", "manual_findings", "respond"]
 
 MANUAL_RULE_ID = "manual-response"
 """Rule id of the findings a manual request records. It is not a folder under ``shared/rules/``: case
 building does not need one (as for ``app-reported-token-anomaly``), and the shipped triage policy names
 no rule for it, so the policy's other rules (privileged or risky user) or its default decide."""
 MANUAL_RULE_TITLE = "Manual response requested by an operator"
+MAX_REQUESTERS = 50
+"""Askers a manual finding remembers; more is no real case, and the ledger's evidence stays small."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
-def manual_findings(request: RespondRequest, *, actor: str, now: datetime) -> list[Finding]:
+def manual_findings(request: RespondRequest, *, actor: str, now: datetime,
+                    actor_id: str | None = None) -> list[Finding]:
     """One finding per named user and app; a GUID user is an object id, anything else a UPN."""
     from shared.findings import Finding
 
     evidence = {"requested_by": actor, "reason": request.reason}
+    if actor_id:
+        evidence["requested_by_id"] = actor_id
     findings = []
     for user in dict.fromkeys(u.lower() for u in request.users):
         is_oid = bool(_GUID.fullmatch(user))
@@ -64,6 +72,30 @@ def manual_findings(request: RespondRequest, *, actor: str, now: datetime) -> li
             count=1, user_upn=None, user_object_id=None, app_id=app, ip_address=None, key_id=None, token_id=None,
             issuer=None, tenant_id=None, source_table="api", evidence=evidence))
     return findings
+
+
+def keep_earlier_requesters(ledger: Ledger, findings: list[Finding]) -> list[Finding]:
+    """*findings* with ``requesters``: everyone who asked for a response on the same principal, earlier askers
+    included. A re-sighted finding's evidence replaces the stored one, so without this a later request (even an
+    unsigned one, recorded as ``api``) would erase who asked first, and the first asker could approve."""
+    import dataclasses
+
+    from shared.cases.principal import finding_identity
+    from shared.ledger.finding_store import FindingStore
+
+    store = FindingStore(ledger.findings)
+    kept = []
+    for finding in findings:
+        identity = finding_identity(finding)
+        stored = store.get(identity.rule_id, identity.row_key)
+        earlier = stored.evidence.get("requesters") if stored is not None and isinstance(stored.evidence, dict) \
+            else None
+        names = [str(name) for name in earlier] if isinstance(earlier, list) else []
+        names += [str(finding.evidence.get(key)) for key in ("requested_by", "requested_by_id")
+                  if finding.evidence.get(key)]
+        requesters = sorted({name.lower() for name in names if name and name != "api"})[:MAX_REQUESTERS]
+        kept.append(dataclasses.replace(finding, evidence={**finding.evidence, "requesters": requesters}))
+    return kept
 
 
 def _run_id(request: RespondRequest, mode: str) -> str:
@@ -90,22 +122,22 @@ def respond(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     instant = now or datetime.now(UTC)
     rails = Guardrails.from_settings(settings).narrowed("dry-run" if request.dry_run else
                                                         request.mode or settings.response_mode)
-    approved_by = request.approver if (request.mode == "auto" and not request.dry_run and request.approver
-                                       and rails.mode != "dry-run") else None
-    named = len(request.users) + len(request.apps)
-    if approved_by is not None and named > settings.blast_radius_per_run:
-        message = (f"an approved request may name at most BLAST_RADIUS_PER_RUN={settings.blast_radius_per_run} "
-                   f"principals ({named} named); leave out the approver to let the blast radius decide")
-        raise ApiError(422, "invalid_body", f"body.users: {message}", details=[{"loc": "body.users", "msg": message}])
-    actor = request.approver or "api"
+    asker = requester(call, settings, claimed=request.approver)
+    if request.mode == "auto" and not request.dry_run and request.approver and rails.mode != "dry-run":
+        refuse(call, "self_approval", "a request cannot be its own approval: a principal may not approve a response "
+               "it requested; leave out the approver, and have another approver POST /cases/{id}/approve",
+               action="respond", claimed=request.approver, caller=asker if asker.verified else None)
+    actor = asker.name
     run_id = _run_id(request, rails.mode)
     ledger = connection.open_ledger(settings)
     try:
-        recorded = record_findings(ledger, manual_findings(request, actor=actor, now=instant), now=instant)
+        findings = keep_earlier_requesters(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id,
+                                                                   now=instant))
+        recorded = record_findings(ledger, findings, now=instant)
         case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))
         responses = respond_to_cases(settings, ledger, case_ids, invocation_id=call.invocation_id, run_id=run_id,
-                                     now=instant, mode=rails.mode, approved_by=approved_by, actor=actor)
+                                     now=instant, mode=rails.mode, actor=actor)
     finally:
         ledger.close()
-    return RespondResponse(dry_run=request.dry_run, mode=rails.mode, approved_by=approved_by, run_id=run_id,
+    return RespondResponse(dry_run=request.dry_run, mode=rails.mode, approved_by=None, run_id=run_id,
                            results=[case_response_model(r) for r in responses])

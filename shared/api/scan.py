@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shared.api.errors import ApiError
 from shared.api.http import ApiCall, parse_body
 from shared.api.models import FindingModel, RuleRunModel, ScanRecorded, ScanRequest, ScanResponse
+from shared.timeparse import supported_instant
 
 if TYPE_CHECKING:
     from shared.hunt import HuntReport
@@ -30,13 +31,26 @@ EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
 MAX_RESPONSE_FINDINGS = 1000
 
 
+def _out_of_range(field: str, message: str) -> ApiError:
+    """400: the time parsed, but neither Tokenwarden nor Kusto can compute with it (shared/timeparse.py)."""
+    return ApiError(400, "date_out_of_range", f"body.{field}: {message}",
+                    details=[{"loc": f"body.{field}", "msg": "outside the supported range"}])
+
+
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_body", f"body.{field}: {message}", details=[{"loc": f"body.{field}", "msg": message}])
 
 
 def check_window(request: ScanRequest, *, now: datetime) -> tuple[datetime, datetime]:
     """The window in UTC, or a 422 naming what is wrong with it."""
-    since, until = request.since.astimezone(UTC), request.until.astimezone(UTC)
+    try:
+        since = supported_instant(request.since)
+    except ValueError as exc:
+        raise _out_of_range("since", str(exc)) from None
+    try:
+        until = supported_instant(request.until)
+    except ValueError as exc:
+        raise _out_of_range("until", str(exc)) from None
     if since < EARLIEST:
         raise _invalid("since", f"must not be before {EARLIEST.date().isoformat()}")
     if until <= since:

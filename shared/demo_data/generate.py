@@ -334,8 +334,7 @@ def _write_side_files(folder: Path, tenant: DemoTenant, planted: list[PlantedCas
         from shared.demo_data.tenant import DemoKey
 
         assert isinstance(key, DemoKey)
-        return {"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": key.kid, "x5t": key.kid,
-                "x5c": [key.x5c], "issuer": key.issuer}
+        return key.public_jwk()
 
     jwks_dir = folder / "jwks"
     jwks_dir.mkdir(exist_ok=True)
@@ -362,8 +361,12 @@ def _write_side_files(folder: Path, tenant: DemoTenant, planted: list[PlantedCas
         {"end": iso(end), "cases": [vars(case) for case in planted]}, indent=1), encoding="utf-8")
 
 
+DEMO_SEED = 7
+"""The seed ``generate_demo_data`` uses unless told otherwise (``make demo`` uses it)."""
+
+
 def generate_demo_data(
-    folder: Path, *, users: int = 50, days: int = 3, seed: int = 7, end: datetime | None = None,
+    folder: Path, *, users: int = 50, days: int = 3, seed: int = DEMO_SEED, end: datetime | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> DemoDataSummary:
     if users < 10:

@@ -7,11 +7,15 @@ every user and app the logs mention resolves.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import math
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 __all__ = [
     "CONSUMER_TENANT_ID",
@@ -61,11 +65,88 @@ class DemoApp:
 
 @dataclass(frozen=True, kw_only=True)
 class DemoKey:
+    """A demo signing key as Entra publishes one: RSA 2048 in a self-signed certificate, ``kid`` = ``x5t`` = the
+    certificate's SHA-1 thumbprint (base64url), and the private half kept so the demo can sign tokens (RS256)."""
+
     kid: str
     x5c: str
     issuer: str
     not_before: datetime
     not_after: datetime
+    private_pem: bytes = field(repr=False, default=b"")
+    """PKCS#8 PEM of the private key; demo material only, never a real secret."""
+
+    def public_jwk(self) -> dict[str, object]:
+        """The JWKS entry (``kty, use, kid, x5t, n, e, x5c, issuer``), the fields Entra's keys documents carry."""
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = load_pem_private_key(self.private_pem, password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        numbers = key.public_key().public_numbers()
+        return {"kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid, "n": _b64url_int(numbers.n),
+                "e": _b64url_int(numbers.e), "x5c": [self.x5c], "issuer": self.issuer}
+
+    def sign(self, claims: Mapping[str, object]) -> str:
+        """A compact JWS of *claims*, signed RS256 with ``kid`` and ``x5t`` in the header as Entra's v1 tokens."""
+        import jwt
+
+        return jwt.encode(dict(claims), self.private_pem, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
+
+
+def _b64url_int(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode("ascii").rstrip("=")
+
+
+_SMALL_PRIMES = tuple(p for p in range(3, 10_000, 2) if all(p % d for d in range(3, int(p ** 0.5) + 1, 2)))
+_PRIME_ROUNDS = 5
+"""Miller-Rabin rounds for a 1024-bit prime of an RSA 2048 key (NIST FIPS 186-4, table C.2); demo keys only."""
+
+
+def _probable_prime(rng: random.Random, bits: int) -> int:
+    """A *bits*-bit prime drawn from *rng* (Miller-Rabin), so one seed always gives the same key.
+
+    ``cryptography`` generates RSA keys from the OS's randomness only; the demo needs a key per seed, as it had with
+    Ed25519 (whose key is its seed), so that the kids the logs carry match the JWKS of the same seed.
+    """
+    while True:
+        candidate = rng.getrandbits(bits) | (3 << (bits - 2)) | 1  # top two bits: p*q has exactly 2*bits bits
+        if any(candidate % p == 0 for p in _SMALL_PRIMES):
+            continue
+        d, r = candidate - 1, 0
+        while d % 2 == 0:
+            d, r = d // 2, r + 1
+        for _ in range(_PRIME_ROUNDS):
+            x = pow(rng.randrange(2, candidate - 1), d, candidate)
+            if x in (1, candidate - 1):
+                continue
+            for _ in range(r - 1):
+                x = pow(x, 2, candidate)
+                if x == candidate - 1:
+                    break
+            else:
+                break
+        else:
+            return candidate
+
+
+@functools.cache
+def _rsa_key(seed: int, bits: int = 2048) -> Any:
+    """The RSA key of *seed*; cached, because finding its primes in Python takes a few seconds and every demo
+    tenant of one seed (tests build several) has the same keys."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rng = random.Random(seed)
+    e = 65537
+    while True:
+        p, q = _probable_prime(rng, bits // 2), _probable_prime(rng, bits // 2)
+        phi = (p - 1) * (q - 1)
+        if p != q and math.gcd(e, phi) == 1:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(p=p, q=q, d=d, dmp1=rsa.rsa_crt_dmp1(d, p), dmq1=rsa.rsa_crt_dmq1(d, q),
+                                    iqmp=rsa.rsa_crt_iqmp(p, q), public_numbers=rsa.RSAPublicNumbers(e, p * q))
+    return numbers.private_key()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,14 +164,16 @@ class DemoTenant:
 
 
 def _make_key(rng: random.Random, issuer: str, not_before: datetime) -> DemoKey:
-    """A real self-signed certificate, so x5c parses and kid is its thumbprint as Entra computes it."""
+    """A real self-signed certificate, so x5c parses and kid is its thumbprint as Entra computes it.
+
+    RSA 2048 signed with SHA-256, as Entra's signing certificates; the key and the certificate come from the seed
+    (the key from :func:`_probable_prime`; RSA PKCS#1 v1.5 signatures are deterministic), so one seed gives one kid.
+    """
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
-    # Ed25519: the key comes from the seed and its signatures are deterministic, so one seed gives one kid.
-    private_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.getrandbits(256).to_bytes(32, "big"))
+    private_key = _rsa_key(rng.getrandbits(64))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.accesscontrol.windows.net")])
     certificate = (
         x509.CertificateBuilder()
@@ -100,12 +183,14 @@ def _make_key(rng: random.Random, issuer: str, not_before: datetime) -> DemoKey:
         .serial_number(rng.getrandbits(63) | 1)
         .not_valid_before(not_before)
         .not_valid_after(not_before + timedelta(days=5 * 365))
-        .sign(private_key, None)
+        .sign(private_key, hashes.SHA256())
     )
     der = certificate.public_bytes(serialization.Encoding.DER)
     kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode("ascii").rstrip("=")  # noqa: S324 - x5t is SHA-1 by spec
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
     return DemoKey(kid=kid, x5c=base64.b64encode(der).decode("ascii"), issuer=issuer,
-                   not_before=not_before, not_after=not_before + timedelta(days=5 * 365))
+                   not_before=not_before, not_after=not_before + timedelta(days=5 * 365), private_pem=pem)
 
 
 def generate_tenant(*, users: int, seed: int) -> DemoTenant:

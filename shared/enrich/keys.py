@@ -13,7 +13,7 @@ __all__ = ["lookup_keys"]
 
 
 def _instant(text: str | None) -> datetime | None:
-    return parse_instant(text) if text else None
+    return parse_instant(text, assume_utc=True) if text else None
 
 
 def lookup_keys(intel: KeyIntelligence, key_ids: Collection[str]) -> list[KeyFacts]:

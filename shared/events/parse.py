@@ -39,6 +39,7 @@ from typing import Any, Literal
 from shared.errors import DataError
 from shared.findings import Finding
 from shared.resource_names import EVENT_TYPE_MONITOR_ALERT, EVENT_TYPE_TOKEN_ANOMALY
+from shared.timeparse import supported_instant
 
 __all__ = [
     "ANOMALY_RULE_ID",
@@ -404,7 +405,7 @@ def _instant(value: object, where: str, *, legacy: bool = False) -> datetime | N
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return _supported(value, where)
     if not isinstance(value, str):
         raise DataError(f"{where}: expected an ISO 8601 time, got {_kind(value)}")
     text = value.strip()
@@ -420,7 +421,16 @@ def _instant(value: object, where: str, *, legacy: bool = False) -> datetime | N
         parsed = datetime.fromisoformat(candidate)
     except ValueError:
         raise DataError(f"{where}: {value!r} is not an ISO 8601 time") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _supported(parsed, where)
+
+
+def _supported(value: datetime, where: str) -> datetime:
+    """*value* in UTC (a zoneless time is UTC, as Event Grid and Azure Monitor write it), or DataError when it is
+    outside the range every later step (windows, lookbacks, the ledger, Kusto) can represent."""
+    try:
+        return supported_instant(value, assume_utc=True)
+    except ValueError as exc:
+        raise DataError(f"{where}: {exc}") from None
 
 
 def _unix(value: object, where: str) -> datetime | None:
@@ -441,6 +451,7 @@ def _unix(value: object, where: str) -> datetime | None:
     if not math.isfinite(number):
         raise DataError(f"{where}: {value!r} is not Unix seconds")
     try:
-        return datetime.fromtimestamp(number, UTC)
+        instant = datetime.fromtimestamp(number, UTC)
     except (OverflowError, OSError, ValueError):
         raise DataError(f"{where}: {value!r} is out of range") from None
+    return _supported(instant, where)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,12 +86,6 @@ def parse_jwks(document: object, *, source: str, app_id: str | None = None) -> t
 
 
 def read_jwks_file(path: Path, *, app_id: str | None = None) -> tuple[PublishedKey, ...]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot read JWKS file: {exc.strerror}", location=str(path)) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON at line {exc.lineno}: {exc.msg}", location=str(path)) from None
-    return parse_jwks(document, source=str(path), app_id=app_id)
+    from shared.jsonfile import read_json_file
+
+    return parse_jwks(read_json_file(path, "JWKS file"), source=str(path), app_id=app_id)

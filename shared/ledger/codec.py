@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import DataError
+from shared.safetext import scrub_secrets
 
 __all__ = [
     "MAX_JSON_CHARS",
@@ -33,14 +34,17 @@ MAX_JSON_CHARS = 30_000
 MAX_TEXT_CHARS = 4_096
 """Any single text field copied from logs (issuer, UPN, user agent...) is clipped to this."""
 _MAX_KEY_CHARS = 1_024
-_FORBIDDEN_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+_FORBIDDEN_KEY = re.compile("[/\\\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Table Storage refuses / \\ # ? and U+0000-U+001F, U+007F-U+009F in PartitionKey and RowKey, and keys are at
+most 1 KiB ("Understanding the Table service data model", learn.microsoft.com/rest/api/storageservices/
+understanding-the-table-service-data-model); a lone surrogate is no text at all and cannot even be sent."""
 
 
 def check_key(value: str, what: str) -> str:
     """*value* if Table Storage accepts it as a PartitionKey or RowKey; DataError naming *what* if not."""
     if not value or len(value) > _MAX_KEY_CHARS or _FORBIDDEN_KEY.search(value):
-        raise DataError(f"{what} {value[:80]!r} cannot be a table key (empty, over 1 KiB, or holds / \\ # ? "
-                        "or a control character)")
+        raise DataError(f"{what} {value[:80]!r} cannot be a table key (empty, over 1 KiB, or holds / \\ # ?, "
+                        "a control character or a lone surrogate)")
     return value
 
 
@@ -70,8 +74,8 @@ def parse_time(value: object, what: str) -> datetime:
 
 
 def dump_json(value: object, what: str, limit: int = MAX_JSON_CHARS) -> str:
-    """ASCII JSON for a string property; DataError if the caller did not bound it below *limit*."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+    """ASCII JSON for a string property, credentials scrubbed; DataError if not bounded below *limit*."""
+    text = scrub_secrets(json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str))
     if len(text) > limit:
         raise DataError(f"{what} is {len(text)} characters as JSON; the ledger stores at most {limit}")
     return text
@@ -89,8 +93,12 @@ def load_json(value: object, what: str) -> Any:
 
 
 def evidence_json(evidence: Mapping[str, Any], limit: int = MAX_JSON_CHARS) -> str:
-    """A rule's evidence as JSON; evidence too large to store is kept as a marked, clipped preview."""
-    text = json.dumps(evidence, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str)
+    """A rule's evidence as JSON; evidence too large to store is kept as a marked, clipped preview.
+
+    Evidence can carry caller text (a manual request's reason, an app's reported user agent, a Sentinel incident's
+    description): a signed JWT in it keeps only header and claims, and a bearer token is redacted.
+    """
+    text = scrub_secrets(json.dumps(evidence, ensure_ascii=True, separators=(",", ":"), sort_keys=True, default=str))
     if len(text) <= limit:
         return text
     preview = text[: (limit - 200) // 2]  # embedding JSON in a string at most doubles it (escaped quotes)

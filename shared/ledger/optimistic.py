@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, TokenwardenError
+from shared.ledger.codec import check_key
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -53,8 +54,13 @@ Decide = Callable[[StoredEntity | None], Mapping[str, Any] | None]
 
 
 def read_entity(table: TableClient, partition_key: str, row_key: str) -> StoredEntity | None:
+    """The entity, or None. Both keys are checked against Table Storage's key rules first (DataError), so a key
+    from a caller (a case id with ``/``, say) is refused here rather than answered 400 by the service and raised
+    as an HTTP error from deep inside a worker. Every read-modify-write starts here."""
     from azure.core.exceptions import ResourceNotFoundError
 
+    check_key(partition_key, "partition key")
+    check_key(row_key, "row key")
     try:
         entity = table.get_entity(partition_key, row_key)
     except ResourceNotFoundError:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import DataError
+from shared.ledger.codec import check_key
+from shared.timeparse import supported_instant
 
 __all__ = ["MESSAGE_VERSION", "WorkItem", "parse_work_item"]
 
@@ -48,6 +50,8 @@ def parse_work_item(body: bytes | str) -> WorkItem:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"respond message is not JSON: {exc}") from None
+    except RecursionError:
+        raise DataError("respond message is nested too deeply to be JSON it could be") from None
     if not isinstance(data, dict):
         raise DataError("respond message must be a JSON object")
     if data.get("version") != MESSAGE_VERSION:
@@ -55,11 +59,9 @@ def parse_work_item(body: bytes | str) -> WorkItem:
     case_id = data.get("case_id")
     if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > 200:
         raise DataError("respond message field 'case_id' must be a non-empty string of at most 200 characters")
+    check_key(case_id.strip(), "respond message field 'case_id'")  # a table key: no / \\ # ? or control character
     try:
-        queued_at = datetime.fromisoformat(str(data.get("queued_at")))
-    except ValueError:
-        raise DataError(f"respond message field 'queued_at' is not an ISO 8601 time: {data.get('queued_at')!r}") \
-            from None
-    if queued_at.tzinfo is None:
-        raise DataError("respond message field 'queued_at' needs a time zone")
+        queued_at = supported_instant(datetime.fromisoformat(str(data.get("queued_at"))))
+    except ValueError as exc:
+        raise DataError(f"respond message field 'queued_at': {str(exc)[:200]}") from None
     return WorkItem(case_id=case_id.strip(), queued_at=queued_at, reason=str(data.get("reason") or "")[:500])

@@ -22,7 +22,8 @@ import re
 
 from shared.workspace.sql import DUCKDB_TYPES, string
 
-__all__ = ["PORTAL_DATETIME_FORMATS", "adopt", "convert", "is_composite", "is_present", "raw_text"]
+__all__ = ["PORTAL_DATETIME_FORMATS", "REFUSAL_MARK", "adopt", "convert", "is_composite", "is_present", "not_null",
+           "raw_text", "refusal_in"]
 
 PORTAL_DATETIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%g %p", "%m/%d/%Y, %I:%M:%S %p")
 """The Azure portal's CSV export spelling of a UTC datetime: ``2/25/2025, 9:19:25.391 AM``."""
@@ -49,6 +50,21 @@ def raw_text(column: str, source_type: str) -> str:
     return f"CAST({column} AS VARCHAR)"
 
 
+REFUSAL_MARK = "tokenwarden-refused: "
+"""Starts the text of every ``error()`` the load's own checks raise, so the loader can tell its refusals (which
+name the column and the problem, and are shown) from DuckDB's own failures (which are not)."""
+
+
+def _refusal(message: str) -> str:
+    return string(REFUSAL_MARK + message)
+
+
+def refusal_in(error_text: str) -> str | None:
+    """The load's own refusal inside a DuckDB error's text, or None when DuckDB failed on its own."""
+    at = error_text.find(REFUSAL_MARK)
+    return " ".join(error_text[at + len(REFUSAL_MARK):].split()) if at >= 0 else None
+
+
 def is_present(column: str, source_type: str) -> str:
     """A boolean expression: the file holds a value (not null, not blank) in this column."""
     return f"({raw_text(column, source_type)} IS NOT NULL)"
@@ -57,14 +73,34 @@ def is_present(column: str, source_type: str) -> str:
 def convert(column: str, source_type: str, kusto_type: str, *, strict: bool, label: str = "") -> str:
     """An expression turning ``column`` (DuckDB type ``source_type``) into ``kusto_type``."""
     lenient = _lenient(column, source_type.upper(), kusto_type)
-    if not strict or kusto_type in ("string", "dynamic"):
-        return lenient  # these two accept every value
-    message = string(f"cannot convert {label or 'value'} to {kusto_type}: ")
+    if strict and kusto_type == "string":
+        return _text_only(column, source_type.upper(), lenient, label)
+    if not strict or kusto_type == "dynamic":
+        return lenient  # dynamic accepts every value
+    message = _refusal(f"cannot convert {label or 'value'} to {kusto_type}: ")
     present = is_present(column, source_type)
     return (
         f"(CASE WHEN {present} AND ({lenient}) IS NULL "
         f"THEN error({message} || {raw_text(column, source_type)}) ELSE {lenient} END)"
     )
+
+
+def _text_only(column: str, kind: str, lenient: str, label: str) -> str:
+    """A string column in strict mode: a list or an object where the schema says text is refused, not flattened
+    into JSON text (a UPN that is a list names no user, and reading it as one would name a wrong one)."""
+    message = _refusal(f"cannot convert {label or 'value'} to string: it holds a list or an object: ")
+    if is_composite(kind):
+        return f"(CASE WHEN {column} IS NULL THEN '' ELSE error({message} || CAST(to_json({column}) AS VARCHAR)) END)"
+    if kind == "JSON":
+        return (f"(CASE WHEN json_type({column}) IN ('ARRAY', 'OBJECT') "
+                f"THEN error({message} || CAST({column} AS VARCHAR)) ELSE {lenient} END)")
+    return lenient
+
+
+def not_null(expression: str, label: str) -> str:
+    """*expression*, failing the load (DuckDB ``error()``) where it is null."""
+    message = _refusal(f"{label} is missing or null")
+    return f"(CASE WHEN ({expression}) IS NULL THEN error({message}) ELSE {expression} END)"
 
 
 def adopt(column: str, source_type: str) -> tuple[str, str]:

@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 
+_NATIVE_COLLECTIONS = frozenset({"diagnostic-settings", "graph-api", "entra-portal", "unified-audit-log"})
+"""Layouts written in Microsoft's own JSON shapes, whose lists and objects become JSON text in string columns."""
 _ZONE_SUFFIX = re.compile(r"^(?P<name>.+?)\s*[\[(](?P<zone>UTC|Local Time)[\])]$", re.IGNORECASE)
 # Every dialect option is pinned: left to sniff, DuckDB may take a later row for the header and
 # silently drop the rows above it, or read '#' lines as comments.
@@ -266,7 +268,7 @@ class _LoadState:
             if column.name.lower() == mappings.INGESTION_SOURCE_COLUMN.lower():
                 received = casts.convert(column.sql, column.source_type, "datetime", strict=False)
                 continue
-            name, expression = self._target(table, column)
+            name, expression = self._target(table, column, native_collections=export.layout in _NATIVE_COLLECTIONS)
             targets.setdefault(name, expression)
         time_expression = self._fill_time(table, targets, export, state)
         hidden = time_expression if received is None else f"COALESCE({received}, {time_expression})"
@@ -299,18 +301,29 @@ class _LoadState:
                 return targets.get("TimeGenerated", "NULL")
             targets["TimeGenerated"] = targets[fallback]
             state.notes.append(f"{export.relative}: TimeGenerated taken from {fallback}")
-        elif fallback is not None:
-            targets["TimeGenerated"] = f"COALESCE({targets['TimeGenerated']}, {targets[fallback]})"
+        else:
+            if fallback is not None:
+                targets["TimeGenerated"] = f"COALESCE({targets['TimeGenerated']}, {targets[fallback]})"
+            # The file has the column: a record whose TimeGenerated is null, with no event time to fill it, is no
+            # Log Analytics record; loading it would put it outside every window, so the load fails naming it.
+            targets["TimeGenerated"] = casts.not_null(targets["TimeGenerated"], "column TimeGenerated")
         return targets["TimeGenerated"]
 
-    def _target(self, table: str, column: _SourceColumn) -> tuple[str, str]:
-        """The table column ``column`` fills and the expression filling it, adding the column if new."""
+    def _target(self, table: str, column: _SourceColumn, *, native_collections: bool = False) -> tuple[str, str]:
+        """The table column ``column`` fills and the expression filling it, adding the column if new.
+
+        ``native_collections``: the file is one of Microsoft's own JSON shapes (Graph, diagnostic settings, the
+        portal, the unified audit log), which hold lists and objects where the Log Analytics column is a string
+        (``riskEventTypes_v2``, ``authenticationMethodsUsed``...); Log Analytics stores those as JSON text, and so
+        does the loader. In a Log Analytics export the same value would be a string, so a list there is refused.
+        """
         schema = self.schemas.get(table)
         quoted = column.sql
         known = schema.column(self.columns.get(table, {}).get(column.name.lower(), "")) if schema else None
         if known is not None:
+            strict = not (native_collections and known.kusto_type == "string")
             expression = casts.convert(
-                quoted, column.source_type, known.kusto_type, strict=True, label=f"column {known.name}"
+                quoted, column.source_type, known.kusto_type, strict=strict, label=f"column {known.name}"
             )
             if known.name == "Type":
                 expression = f"COALESCE(NULLIF({expression}, ''), {string(table)})"
@@ -461,7 +474,10 @@ class _LoadState:
             located = self._locate_bad_value(export, table, columns, source, schema)
             if located is not None:
                 return located
-        del exc  # DuckDB's own text names its internals, not the user's file; it is never shown
+        refused = casts.refusal_in(str(exc))
+        if refused is not None:  # one of the load's own checks: it names the column and what is wrong
+            return DataError(refused, location=str(export.path))
+        # DuckDB's own text names its internals, not the user's file; it is never shown
         return DataError(
             f"cannot load into {table}: the file does not read as {_describe_layout(export)}; "
             "check that it is a complete, unedited export (see docs/formats.md)",

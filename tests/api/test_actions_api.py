@@ -17,6 +17,7 @@ from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.simulator import SimulatorServer, SimUser
 from tests.api.api_support import Answer, assert_error_envelope, call
 from tests.support.demo import DemoLogs
+from tests.support.easy_auth import principal_headers
 from tests.support.function_env import set_function_environment
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph")
@@ -32,9 +33,11 @@ ROGUE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 @pytest.fixture
 def action_env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
                ledger_names: LedgerTableNames, ledger: Ledger, simulator: SimulatorServer) -> dict[str, str]:
-    """The functions' environment: demo logs, Azurite ledger on this test's tables, Graph and ARM simulated."""
+    """The functions' environment: demo logs, Azurite ledger on this test's tables, Graph and ARM simulated, and
+    App Service authentication on (the platform's WEBSITE_AUTH_ENABLED), so approvers are signed in."""
     environment = demo_logs.environment(**storage_environment, GRAPH_ENDPOINT=simulator.url,
-                                        ARM_ENDPOINT=simulator.url, RESPONSE_MODE="approval")
+                                        ARM_ENDPOINT=simulator.url, RESPONSE_MODE="approval",
+                                        WEBSITE_AUTH_ENABLED="True")
     set_function_environment(monkeypatch, environment, ledger_names)
     return environment
 
@@ -63,7 +66,7 @@ def _respond(**body: Any) -> Answer:
 
 
 def _approve(case_id: str, approver: str = "ana@contoso.example") -> Answer:
-    return call("POST", "cases/{id}/approve", route_params={"id": case_id},
+    return call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=principal_headers(approver),
                 body={"approver": approver, "comment": "confirmed with the user's manager"})
 
 
@@ -172,7 +175,7 @@ def test_behind_easy_auth_the_approver_is_the_signed_in_caller(action_env: dict[
     user = _privileged(simulator)
     [result] = _respond(users=[user.id], dry_run=False, mode="auto").json["results"]
     case_id = result["case_id"]
-    headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.example"}
+    headers = principal_headers("bob@contoso.example")
     refused = call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=headers,
                    body={"approver": "ana@contoso.example"})
     assert refused.status == 403 and assert_error_envelope(refused)["code"] == "approver_mismatch"
@@ -182,14 +185,16 @@ def test_behind_easy_auth_the_approver_is_the_signed_in_caller(action_env: dict[
     assert approved.status == 200 and approved.json["approved_by"] == "bob@contoso.example"
 
 
-def test_respond_auto_with_an_approver_is_its_own_approval(action_env: dict[str, str],
-                                                           simulator: SimulatorServer) -> None:
+def test_a_request_is_never_its_own_approval(action_env: dict[str, str], simulator: SimulatorServer,
+                                             caplog: pytest.LogCaptureFixture) -> None:
     user = _privileged(simulator)
-    answer = _respond(users=[user.user_principal_name], dry_run=False, mode="auto", approver="ana@contoso.example")
-    assert answer.status == 200, answer.text
-    assert answer.json["approved_by"] == "ana@contoso.example"
-    assert answer.json["results"][0]["state"] == "contained"
-    assert simulator.state.writes_of("revokeSignInSessions", user.id)
+    answer = call("POST", "respond", headers=principal_headers("ana@contoso.example"),
+                  body={"reason": "analyst confirmed", "users": [user.user_principal_name], "dry_run": False,
+                        "mode": "auto", "approver": "ana@contoso.example"})
+    assert answer.status == 403, answer.text
+    assert assert_error_envelope(answer)["code"] == "self_approval"
+    assert simulator.state.writes_of() == []
+    assert any('"code":"self_approval"' in r.getMessage() for r in caplog.records if r.name == "tokenwarden.audit")
 
 
 def test_respond_cannot_widen_a_dry_run_deployment(action_env: dict[str, str], simulator: SimulatorServer,
@@ -228,15 +233,6 @@ def test_respond_names_at_most_100_principals(action_env: dict[str, str]) -> Non
     assert "at most 100" in assert_error_envelope(answer)["message"]
 
 
-def test_an_approved_respond_is_bounded_by_the_blast_radius(action_env: dict[str, str],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BLAST_RADIUS_PER_RUN", "2")
-    answer = _respond(users=["a@contoso.example", "b@contoso.example", "c@contoso.example"], dry_run=False,
-                      mode="auto", approver="ana@contoso.example")
-    assert answer.status == 422, answer.text
-    assert "BLAST_RADIUS_PER_RUN=2" in assert_error_envelope(answer)["message"]
-
-
 @pytest.mark.parametrize("case_id", ["case-usr-0123456789abcdef0123-1", "no-such-case", "../cases"])
 def test_approving_an_unknown_case_is_404(action_env: dict[str, str], case_id: str) -> None:
     answer = _approve(case_id)
@@ -246,7 +242,8 @@ def test_approving_an_unknown_case_is_404(action_env: dict[str, str], case_id: s
 
 def test_approve_body_is_validated(action_env: dict[str, str]) -> None:
     answer = call("POST", "cases/{id}/approve", route_params={"id": "case-usr-0123456789abcdef0123-1"},
-                  body={"comment": "no approver"})
+                  headers=principal_headers("ana@contoso.example"),
+                  body={"comment": "a typo'd field", "approvr": "ana@contoso.example"})
     assert answer.status == 422 and assert_error_envelope(answer)["code"] == "invalid_body"
 
 
@@ -263,8 +260,8 @@ def test_respond_when_graph_is_unreachable_never_claims_containment(action_env: 
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPH_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("ARM_ENDPOINT", "http://127.0.0.1:9")
-    answer = _respond(users=["someone@contoso.example"], apps=[ORG_APP], dry_run=False, mode="auto",
-                      approver="ana@contoso.example")
+    monkeypatch.setenv("RESPONSE_MODE", "auto")
+    answer = _respond(users=["someone@contoso.example"], apps=[ORG_APP], dry_run=False, mode="auto")
     assert answer.status == 200, answer.text
     # Graph is down, so the UPN never resolved to an object id, and an app is no user: no step can act on
     # either case. Both are reported and left for an analyst, never claimed "contained".

@@ -20,14 +20,12 @@ from shared.ledger.connection import LedgerTableNames
 from shared.ruleset import load_rules
 from tests.api.api_support import Answer, Registered, assert_error_envelope, call_function, http_function
 from tests.support.demo import DEMO_END, DemoLogs
-from tests.support.function_env import set_function_environment
+from tests.support.function_env import set_offline_environment
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-CLOSED_PORT = "http://127.0.0.1:9"
-"""Graph and ARM point here (nothing listens): no generated request can reach a real service."""
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
@@ -81,9 +79,7 @@ def _check(answer: Answer, route: Route) -> None:
 @pytest.fixture
 def fuzz_env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environment: dict[str, str],
              ledger_names: LedgerTableNames, ledger: object) -> None:
-    environment = demo_logs.environment(**storage_environment, GRAPH_ENDPOINT=CLOSED_PORT, ARM_ENDPOINT=CLOSED_PORT,
-                                        RESPONSE_MODE="dry-run")
-    set_function_environment(monkeypatch, environment, ledger_names)
+    set_offline_environment(monkeypatch, demo_logs.environment(**storage_environment), ledger_names)
 
 
 def _function(route: Route) -> Registered:

@@ -162,3 +162,11 @@ def test_the_deployment_passes_its_own_cloud_through() -> None:
     params = main()["parameters"]
     for endpoint in ("graphEndpoint", "armEndpoint", "logAnalyticsEndpoint"):
         assert params[endpoint]["default"] == "", f"{endpoint} must default to the cloud's (empty)"
+
+def test_the_deployment_never_sets_platform_or_local_only_settings() -> None:
+    """WEBSITE_AUTH_ENABLED is worth trusting only when App Service injected it, and INSECURE_LOCAL_APPROVALS
+    must never reach Azure: neither may appear among the Function App's settings."""
+    names = {spec.name for spec in (*shared.settings.PLATFORM_SETTINGS, *shared.settings.LOCAL_ONLY_SETTINGS)}
+    assert names == {"WEBSITE_AUTH_ENABLED", "INSECURE_LOCAL_APPROVALS"}
+    assert not names & all_app_settings()
+    assert "APPROVER_ROLE" in all_app_settings()  # the guard reads the same settings that carry a real one

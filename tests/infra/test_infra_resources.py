@@ -76,6 +76,26 @@ def test_graph_permissions_are_optional_and_documented() -> None:
         assert f"`{role}`" in permissions, role
 
 
+def test_the_approver_app_role_is_optional_and_named_by_the_setting() -> None:
+    """infra/graph/approver-role.bicep: the API app registration with one app role for users, whose value is the
+    APPROVER_ROLE the code checks; main.bicep deploys it only when asked (it needs Entra rights)."""
+    tree = infra_file("graph/approver-role.bicep")
+    app = tree["resources"]["apiApp"]
+    assert (app["type"], app["api_version"]) == ("Microsoft.Graph/applications", "v1.0")
+    [role] = body(app)["appRoles"]
+    assert role["allowedMemberTypes"] == ["User"] and role["isEnabled"] is True
+    assert "approverRole" in set(strings(role["value"])) and "approverRoleId" in set(strings(role["id"]))
+    assert tree["parameters"]["approverRole"]["default"] == "Tokenwarden.Approver"
+    assignments = tree["resources"]["approverAssignments"]
+    assert (assignments["type"], assignments["api_version"]) == ("Microsoft.Graph/appRoleAssignedTo", "v1.0")
+    main = infra_file("main.bicep")
+    module = main["modules"]["approverAppRole"]
+    assert module["detail"]["path"] == "graph/approver-role.bicep"
+    assert module["config"]["condition"] == "createApproverRole"
+    assert main["parameters"]["createApproverRole"]["default"] is False
+    assert body(module)["params"]["approverRole"] == "approverRole"  # the APPROVER_ROLE parameter, not a copy
+
+
 # --- Storage ------------------------------------------------------------------------------------
 
 

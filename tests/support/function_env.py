@@ -13,12 +13,18 @@ import pytest
 
 from shared.ledger import connection
 from shared.ledger.connection import LedgerTableNames
-from shared.settings import DEPLOYMENT_SETTINGS, HOST_STORAGE_SETTINGS, SETTINGS
+from shared.settings import (
+    DEPLOYMENT_SETTINGS,
+    HOST_STORAGE_SETTINGS,
+    LOCAL_ONLY_SETTINGS,
+    PLATFORM_SETTINGS,
+    SETTINGS,
+)
 
 
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unset every setting Tokenwarden reads, so nothing from the developer's shell leaks into a test."""
-    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS):
+    for spec in (*SETTINGS, *DEPLOYMENT_SETTINGS, *HOST_STORAGE_SETTINGS, *PLATFORM_SETTINGS, *LOCAL_ONLY_SETTINGS):
         monkeypatch.delenv(spec.name, raising=False)
 
 
@@ -47,3 +53,15 @@ class QueueOutput(func.Out[list[str]]):
 
     def get(self) -> list[str]:
         return self.value or []
+
+
+CLOSED_PORT = "http://127.0.0.1:9"
+"""Graph and ARM point here (nothing listens) in offline runs: no request can reach a real service."""
+
+
+def set_offline_environment(monkeypatch: pytest.MonkeyPatch, logs_environment: Mapping[str, str],
+                            ledger_names: LedgerTableNames, **extra: str) -> None:
+    """The functions on *logs_environment* (demo logs and Azurite), dry-run, with Graph and ARM unreachable."""
+    set_function_environment(monkeypatch, {**logs_environment, "GRAPH_ENDPOINT": CLOSED_PORT,
+                                           "ARM_ENDPOINT": CLOSED_PORT, "RESPONSE_MODE": "dry-run", **extra},
+                             ledger_names)

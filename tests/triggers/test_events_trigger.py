@@ -232,3 +232,33 @@ def test_alert_window_longer_than_two_days_is_rejected(harness: Harness, caplog:
     with caplog.at_level(logging.ERROR, logger="tokenwarden.events"):
         assert harness.run(eventgrid(EVENT_TYPE_MONITOR_ALERT, alert, event_id="alert-long", topic=APP_TOPIC)) == []
     assert any("longer than 2 days" in r.getMessage() for r in caplog.records)
+
+
+# --- bad input is dropped with a logged reason, never raised (Event Grid would redeliver it for a day) -----------
+@schemas
+@pytest.mark.parametrize(("start", "end"), [
+    ("0001-01-01T00:00:00+14:00", "0001-01-01T01:00:00Z"),
+    ("9999-12-31T22:00:00-14:00", "9999-12-31T23:59:59Z"),
+    ("0001-01-01T00:00:00Z", None),
+])
+def test_an_alert_with_an_extreme_window_is_rejected_not_raised(harness: Harness, schema: str, start: str,
+                                                                end: str | None,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    alert = log_alert(ALERT_RULE, start=DEMO_END - timedelta(hours=1), end=DEMO_END)
+    condition = alert["data"]["alertContext"]["condition"]
+    condition["windowStartTime"], condition["windowEndTime"] = start, end
+    alert["data"]["essentials"]["firedDateTime"] = end or start
+    queued = harness.run(SCHEMAS[schema](EVENT_TYPE_MONITOR_ALERT, alert, event_id=f"alert-extreme-{schema}",
+                                         topic=APP_TOPIC))
+    assert queued == []
+    [line] = [r.getMessage() for r in caplog.records if "rejected malformed event" in r.getMessage()]
+    assert "outside the supported range" in line and "\n" not in line
+
+
+@schemas
+def test_a_key_vault_event_with_an_extreme_unix_time_is_rejected_not_raised(harness: Harness, schema: str,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    data = {**KEY_DATA, "NBF": "-62135596800", "EXP": 253402300799}
+    assert harness.run(SCHEMAS[schema]("Microsoft.KeyVault.KeyNearExpiry", data, event_id=f"kv-extreme-{schema}")) == []
+    assert harness.restarts() == 0
+    assert any("rejected malformed event" in r.getMessage() for r in caplog.records)

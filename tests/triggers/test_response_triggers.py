@@ -194,3 +194,24 @@ def test_a_null_body_is_a_400_and_an_incident_without_entities_a_422_with_a_comm
     status, body = _post(functions, json.dumps(trigger).encode())
     assert status == 422 and body["error"]["code"] == "not_actionable"
     assert len(_comments(simulator, trigger["object"]["name"])) == 1
+
+
+@pytest.mark.parametrize("case_id", ["case-usr-0/../1", "case#1", "case?x", "a\\b", "case\x7f", "x" * 150 + "\x85y",
+                                     "a\udfffb"])
+def test_a_respond_message_whose_case_id_cannot_be_a_table_key_is_refused_before_storage(
+        env: Ledger, functions: dict[str, Callable[..., Any]], case_id: str) -> None:
+    """Table Storage refuses / \\ # ? and control characters in keys; the worker says so itself, as a DataError
+    (retried, then parked as poison), instead of an HTTP 400 from the service surfacing as an error."""
+    from shared.errors import DataError
+
+    body = json.dumps({"version": 1, "case_id": case_id, "queued_at": "2026-03-02T12:00:00+00:00"}).encode()
+    with pytest.raises(DataError, match="cannot be a table key"):
+        functions["respond"](message=QueueMessage(id="bad-key", body=body), context=Context())
+
+
+def test_every_ledger_read_checks_its_keys(env: Ledger) -> None:
+    from shared.errors import DataError
+    from shared.ledger.case_store import CaseStore
+
+    with pytest.raises(DataError, match="cannot be a table key"):
+        CaseStore(env.cases).get("case-usr-0/1")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import ConfigurationError, QueryError
+from shared.errors import ConfigurationError, DataError, QueryError
 from shared.logsources.base import CompleteResult, LogSource, PartialResult, QueryOutcome, ResultTable, TimeRange
 from shared.logsources.local import LocalQueryError, LocalWorkspace
 from tests.workspace.conftest import Exports
@@ -37,7 +37,6 @@ def write_sample(exports: Exports) -> None:
             {"TimeGenerated": iso(1.5), "UserPrincipalName": "u2", "IPAddress": "10.0.0.2"},
             {"TimeGenerated": iso(1.0), "UserPrincipalName": "at-start"},
             {"TimeGenerated": iso(2.0), "UserPrincipalName": "at-end"},
-            {"UserPrincipalName": "no-time"},
         ],
     )
     exports.jsonl(
@@ -92,17 +91,17 @@ def test_timespan_is_half_open_on_time_generated(workspace: LocalWorkspace) -> N
 
 
 def test_no_timespan_reads_everything(workspace: LocalWorkspace) -> None:
-    assert count(workspace, "SigninLogs") == 5
+    assert count(workspace, "SigninLogs") == 4
 
 
 def test_timespan_restricts_every_table_of_a_union(workspace: LocalWorkspace) -> None:
     assert count(workspace, "union SigninLogs, TokenValidation_CL", span(1.5, 1.65)) == 2
-    assert count(workspace, "union SigninLogs, TokenValidation_CL") == 8
+    assert count(workspace, "union SigninLogs, TokenValidation_CL") == 7
 
 
 def test_timespan_restricts_wildcard_unions(workspace: LocalWorkspace) -> None:
     assert count(workspace, "union Signin*, TokenValidation*", span(1.5, 1.65)) == 2
-    assert count(workspace, "union Signin*, TokenValidation*") == 8
+    assert count(workspace, "union Signin*, TokenValidation*") == 7
 
 
 def test_timespan_restricts_both_sides_of_a_join(workspace: LocalWorkspace) -> None:
@@ -127,11 +126,26 @@ def test_timespan_restricts_lookup_and_let_bound_tables(workspace: LocalWorkspac
 def test_rows_without_time_generated_are_outside_any_timespan(workspace: LocalWorkspace) -> None:
     assert count(workspace, "NoTime_CL") == 1
     assert count(workspace, "NoTime_CL", span(-1000, 1000)) == 0
-    assert count(workspace, "SigninLogs | where UserPrincipalName == 'no-time'", span(-1000, 1000)) == 0
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"TimeGenerated": None, "UserPrincipalName": "u9"}, "column TimeGenerated is missing or null"),
+    ({"UserPrincipalName": "u9"}, "column TimeGenerated is missing or null"),
+    ({"TimeGenerated": "2026-01-01T00:00:00Z", "UserPrincipalName": ["a@x", "b@y"]},
+     "cannot convert column UserPrincipalName to string: it holds a list"),
+])
+def test_a_record_of_the_wrong_shape_is_refused_not_read(exports: Exports, row: dict[str, object],
+                                                         message: str) -> None:
+    """A Log Analytics record always has its TimeGenerated, and a UPN is text: a null time or a list where a string
+    belongs fails the load with one line naming the column, instead of a row no window reads or a wrong UPN."""
+    exports.jsonl("SigninLogs.jsonl", [{"TimeGenerated": "2026-01-01T00:00:00Z", "UserPrincipalName": "u1"}, row])
+    with pytest.raises(DataError, match=message) as caught:
+        LocalWorkspace.from_exports(exports.folder).close()
+    assert "\n" not in str(caught.value)
 
 
 def test_concurrent_queries_keep_their_own_timespans(workspace: LocalWorkspace) -> None:
-    cases = [(span(1, 2), 2), (span(0, 3), 4), (None, 5), (span(10, 11), 0)] * 25
+    cases = [(span(1, 2), 2), (span(0, 3), 4), (None, 4), (span(10, 11), 0)] * 25
 
     def one(case: tuple[TimeRange | None, int]) -> bool:
         timespan, expected = case
@@ -304,7 +318,7 @@ def test_errors_are_query_errors_naming_the_label(
 def test_queries_cannot_write(workspace: LocalWorkspace) -> None:
     with pytest.raises(QueryError):
         run(workspace, ".drop table SigninLogs")
-    assert count(workspace, "SigninLogs") == 5
+    assert count(workspace, "SigninLogs") == 4
 
 
 def test_queries_cannot_reach_the_file_system(workspace: LocalWorkspace, exports: Exports) -> None:
