@@ -12,8 +12,10 @@ any ``X-MS-CLIENT-PRINCIPAL-NAME`` a client sends and sets its own, so when the 
 approver recorded, and a body naming someone else is refused (403) rather than silently rewritten. Without
 Easy Auth (function keys only) the body's approver is recorded as written; docs/api.md says so.
 
-Two approvals racing past the state check both reach the engine; it records each step under a
-deterministic action id, so a step is done once, but both answers may report the case's actions.
+One actor per case: the approval claims the case's lease (:mod:`shared.ledger.lease`) before it checks
+the state, so of approvals racing on one case exactly one goes on; the others answer 202 ``in_progress``
+with the case's status URL and write nothing, and an approval arriving after the winner finished finds
+the case ``contained`` (409).
 """
 
 from __future__ import annotations
@@ -23,23 +25,25 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
-from shared.api.http import ApiCall, parse_body
-from shared.api.models import ApproveRequest, ApproveResponse
+from shared.api.http import ApiCall, Reply, parse_body
+from shared.api.models import ApproveRequest, ApproveResponse, CaseAccepted
 
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-__all__ = ["approve"]
+__all__ = ["approve", "in_progress_reply"]
 
 audit_log = logging.getLogger("tokenwarden.audit")
 
 
-def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> ApproveResponse:
-    """``POST /cases/{id}/approve``: 404 without the case, 409 unless it is ``awaiting_approval``."""
+def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> ApproveResponse | Reply:
+    """``POST /cases/{id}/approve``: 404 without the case, 202 while another invocation holds it, 409 unless
+    it is ``awaiting_approval``."""
     from shared.api.cases import CASE_ID_PATTERN
     from shared.api.respond import case_response_model
     from shared.ledger import connection
     from shared.ledger.case_store import CaseStore
+    from shared.ledger.lease import CaseLease
     from shared.respond.run import respond_to_cases
 
     case_id = call.route_param("id")
@@ -54,7 +58,14 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     if not CASE_ID_PATTERN.fullmatch(case_id):
         raise ApiError(404, "not_found", f"there is no case {shown!r} (case ids look like case-usr-<hex>-1)")
     ledger = connection.open_ledger(settings)
+    lease = CaseLease(ledger.cases, case_id, owner=call.invocation_id)
     try:
+        if CaseStore(ledger.cases).get(case_id) is None:
+            raise ApiError(404, "not_found", f"there is no case {shown!r}")
+        claim = lease.claim()
+        if not claim.held:
+            return in_progress_reply(case_id, f"another invocation ({claim.holder}) is working on this case; "
+                                              "nothing was done for this approval")
         case = CaseStore(ledger.cases).get(case_id)
         if case is None:
             raise ApiError(404, "not_found", f"there is no case {shown!r}")
@@ -67,8 +78,18 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
                                      run_id=f"approve:{case_id}:{request.approver}", now=now or datetime.now(UTC),
                                      enrich=False, approved_by=request.approver, actor=request.approver)
     finally:
+        lease.release()
         ledger.close()
+    if responses and responses[0].in_progress:
+        return in_progress_reply(case_id, responses[0].reason)
     if not responses:  # the case vanished between the check and the run
         raise ApiError(404, "not_found", f"there is no case {shown!r}")
     answer = case_response_model(responses[0])
     return ApproveResponse(**answer.model_dump(), approved_by=request.approver)
+
+
+def in_progress_reply(case_id: str, reason: str) -> Reply:
+    """202: another invocation holds the case; the status URL shows what it does."""
+    url = f"/api/cases/{case_id}"
+    return Reply(body=CaseAccepted(case_id=case_id, state="in_progress", status_url=url, reason=reason),
+                 status=202, headers={"Location": url})

@@ -221,6 +221,16 @@ class CaseResponseModel(_Response):
     outcomes: list[StepOutcomeModel]
 
 
+class CaseAccepted(_Response):
+    """A case whose work was accepted (202): it is queued, or another invocation is already working on it."""
+
+    case_id: str
+    state: Literal["queued", "in_progress"] = Field(
+        description="`queued`: a respond message was sent for it; `in_progress`: another invocation holds it.")
+    status_url: str = Field(description="`/api/cases/{id}`: the case, its transitions and its action log.")
+    reason: str
+
+
 class RespondResponse(_Response):
     dry_run: bool
     mode: ResponseModeName = Field(description="The mode the request ran under (RESPONSE_MODE, narrowed).")

@@ -6,6 +6,11 @@ replayed or resumed run skips steps whose record is final; a step left at
 ``intent`` (the process died mid-step) re-reads the target first, so a user
 already disabled or whose sessions were already revoked is not written twice.
 
+One actor per case: the engine claims each case's lease (:class:`shared.ledger.lease.CaseLease`, owner =
+the invocation id) before it reads the case to plan, and re-checks it before every intent, so before every
+write to the tenant. A case another invocation holds is answered at once as ``in_progress`` and nothing is
+written for it; a holder whose lease was taken over (it ran out) stops before its next write.
+
 Modes: ``dry-run`` records the plan (``planned``) and writes nothing outside the
 ledger; ``approval`` records the plan and moves the case to
 ``awaiting_approval``; ``auto`` acts, within the blast radius. Protected
@@ -30,10 +35,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from shared.cases.model import Case
-from shared.errors import TokenwardenError
+from shared.errors import DataError, TokenwardenError
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
+from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
 from shared.policy.model import Policy
 from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
 from shared.respond.confirm_batcher import ConfirmBatcher
@@ -78,6 +84,8 @@ class CaseResponse:
     state: str
     outcomes: tuple[StepOutcome, ...]
     reason: str
+    in_progress: bool = False
+    """Another invocation holds the case (or took it over from this one): nothing more was written here."""
 
 
 Verdict = Literal["act", "hold", "done"]
@@ -100,6 +108,8 @@ class _Prepared:
     verdict: Verdict
     reason: str
     outcomes: list[StepOutcome] = field(default_factory=list)
+    lost: str | None = None
+    """Why this invocation stopped acting: its lease was taken over."""
 
 
 @dataclass
@@ -118,12 +128,17 @@ class ResponseEngine:
     on_record: Callable[[ActionRecord], None] | None = None
     """Called with every action record written (the TokenwardenAudit_CL sink), after the Actions table."""
     concurrency: int = DEFAULT_CONCURRENCY
+    lease_seconds: float = LEASE_SECONDS
+    lease_clock: Callable[[], datetime] | None = None
+    """The wall clock leases are measured by (tests move it); None is the system clock."""
     _actions: ActionStore = field(init=False)
     _cases: CaseStore = field(init=False)
+    _leases: dict[str, CaseLease] = field(init=False)
 
     def __post_init__(self) -> None:
         self._actions = ActionStore(self.ledger.actions, on_record=self.on_record)
         self._cases = CaseStore(self.ledger.cases)
+        self._leases = {}
 
     # --- public ------------------------------------------------------------------------------------
     async def respond(self, case: Case, *, now: datetime, approved_by: str | None = None,
@@ -145,22 +160,74 @@ class ResponseEngine:
                 return await work()
 
         # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
+        # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile.
+        claims = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._claim, c.case_id))
+                                        for c in cases))
         current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
                                          for c in cases))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
-        verdicts = [self._decide(case, stored, approved_by=approved_by, run=run)
-                     for case, stored in zip(cases, current, strict=True)]
+        try:
+            answers: list[CaseResponse | _Decision] = [
+                self._decide(case, stored, approved_by=approved_by, run=run) if claim is None or claim.held
+                else self._in_progress(stored or case, claim)
+                for case, stored, claim in zip(cases, current, claims, strict=True)]
+        except BaseException:
+            for case_id in list(self._leases):
+                await asyncio.to_thread(self._release, case_id)
+            raise
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
 
-        async def answer(verdict: _Decision) -> CaseResponse:
-            item = await asyncio.to_thread(self._persist, verdict, now=now)
-            if item.verdict == "act":
-                await self._act(item, now=now, batcher=batcher)
-            if item.verdict != "done" and self.guardrails.mode != "dry-run":
-                await self._report(item, now=now, run=run)
-            return await asyncio.to_thread(self._finish, item, now=now)
+        async def answer(verdict: CaseResponse | _Decision) -> CaseResponse:
+            if isinstance(verdict, CaseResponse):
+                return verdict
+            try:
+                item = await asyncio.to_thread(self._persist, verdict, now=now)
+                if item.verdict == "act":
+                    await self._act(item, now=now, batcher=batcher)
+                if item.verdict != "done" and self.guardrails.mode != "dry-run" and item.lost is None:
+                    await self._report(item, now=now, run=run)
+                if item.lost is not None:
+                    return await asyncio.to_thread(self._stopped, item)
+                return await asyncio.to_thread(self._finish, item, now=now)
+            finally:
+                await asyncio.to_thread(self._release, verdict.case.case_id)
 
-        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in verdicts)))
+        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
+
+    # --- the lease ---------------------------------------------------------------------------------
+    def _claim(self, case_id: str) -> Claim | None:
+        """This invocation's claim on the case; None when there is no such case (``_decide`` says so)."""
+        lease = CaseLease(self.ledger.cases, case_id, owner=self.invocation_id, seconds=self.lease_seconds,
+                          **({"clock": self.lease_clock} if self.lease_clock is not None else {}))
+        try:
+            claim = lease.claim()
+        except DataError:
+            return None
+        if claim.held:
+            self._leases[case_id] = lease
+        return claim
+
+    def _in_progress(self, case: Case, claim: Claim) -> CaseResponse:
+        until = claim.until.isoformat() if claim.until else "?"
+        return CaseResponse(case_id=case.case_id, state=case.state, outcomes=(), in_progress=True,
+                            reason=f"already in progress: invocation {claim.holder} holds the case until {until}")
+
+    async def _recheck(self, case_id: str) -> None:
+        """Before a tenant write: the lease is still ours (renewed when half spent), else LeaseLostError."""
+        lease = self._leases.get(case_id)
+        if lease is None:
+            raise LeaseLostError(f"case {case_id}: this invocation ({self.invocation_id}) holds no lease on it")
+        await asyncio.to_thread(lease.renew)
+
+    def _release(self, case_id: str) -> None:
+        lease = self._leases.pop(case_id, None)
+        if lease is not None:
+            lease.release()
+
+    def _stopped(self, item: _Prepared) -> CaseResponse:
+        stored = self._cases.get(item.case.case_id) or item.case
+        return CaseResponse(case_id=stored.case_id, state=stored.state, outcomes=tuple(item.outcomes),
+                            reason=item.lost or "", in_progress=True)
 
     # --- stages ------------------------------------------------------------------------------------
     def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str) -> _Decision:
@@ -224,12 +291,20 @@ class ResponseEngine:
         for planned in item.steps:
             if planned.name in REPORTING_STEPS:
                 continue
-            item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+            try:
+                item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+            except LeaseLostError as exc:
+                item.lost = str(exc)
+                return
 
     async def _report(self, item: _Prepared, *, now: datetime, run: str) -> None:
         for planned in item.steps:
             if planned.name in REPORTING_STEPS:
-                item.outcomes.append(await self._run_report(item, planned, now, run))
+                try:
+                    item.outcomes.append(await self._run_report(item, planned, now, run))
+                except LeaseLostError as exc:
+                    item.lost = str(exc)
+                    return
 
     def _finish(self, item: _Prepared, *, now: datetime) -> CaseResponse:
         outcomes = tuple(item.outcomes)
@@ -279,6 +354,7 @@ class ResponseEngine:
             phase, why = unavailable
             return await self._arecord(case, step, target, phase,
                                        {"reason" if phase == "skipped" else "error": why}, now)
+        await self._recheck(case.case_id)
         await self._arecord(case, step, target, "intent",
                             {"resumed": interrupted, "location": planned.step.location}, now)
         try:
@@ -344,6 +420,7 @@ class ResponseEngine:
                                        {"reason": "SENTINEL_WORKSPACE_RESOURCE_ID is not set"}, now)
         if step == "notify" and self.notifier is None:
             return await self._arecord(case, step, target, "skipped", {"reason": "NOTIFY_WEBHOOK_URL is not set"}, now)
+        await self._recheck(case.case_id)
         await self._arecord(case, step, target, "intent", {"location": planned.step.location}, now)
         try:
             detail = await self._report_step(item, step, now, run)
