@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from shared.respond.graph_actions import CONFIRM_BATCH, GraphActions
+from shared.respond.graph_actions import CONFIRM_BATCH, GraphActions, WriteOutcome
 
 __all__ = ["ConfirmBatcher", "ConfirmResult"]
 
@@ -24,6 +24,8 @@ class ConfirmResult:
     batch_size: int
     call: int
     """The run's call number this user rode in (1-based), for the audit detail."""
+    outcome: WriteOutcome = field(default_factory=WriteOutcome)
+    """Whether the call's lost answer was found applied instead of re-sent."""
 
 
 @dataclass
@@ -52,7 +54,7 @@ class ConfirmBatcher:
             self.calls += 1
             call = self.calls
             try:
-                await self.graph.confirm_compromised(sorted({user for user, _ in chunk}))
+                [outcome] = await self.graph.confirm_compromised(sorted({user for user, _ in chunk}))
             except Exception as exc:  # every asker in this call gets the failure; the rest are untouched
                 for _, future in chunk:
                     if not future.done():
@@ -60,4 +62,4 @@ class ConfirmBatcher:
                 continue
             for _, future in chunk:
                 if not future.done():
-                    future.set_result(ConfirmResult(batch_size=len(chunk), call=call))
+                    future.set_result(ConfirmResult(batch_size=len(chunk), call=call, outcome=outcome))

@@ -43,7 +43,7 @@ from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
 from shared.policy.model import Policy
 from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
 from shared.respond.confirm_batcher import ConfirmBatcher
-from shared.respond.graph_actions import GraphActions
+from shared.respond.graph_actions import CONFIRMED_COMPROMISED, GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
 from shared.respond.plan import (
     GRAPH_USER_STEPS,
@@ -378,25 +378,34 @@ class ResponseEngine:
 
     async def _graph_step(self, step: str, user_id: str, *, interrupted: bool, since: datetime,
                           batcher: ConfirmBatcher | None) -> dict[str, Any]:
+        """One Graph write. A step left at intent (its outcome never recorded) reads the target first and records
+        what it found; a write whose answer is lost is read back before it is sent again (GraphActions)."""
         assert self.graph is not None
         if step == "disable_user":
             state = await self.graph.user_state(user_id)
             if not state.exists:
                 raise TokenwardenError(f"user {user_id} does not exist")
+            found: dict[str, Any] = {"accountEnabled": state.account_enabled}
             if state.account_enabled is False:
-                return {"changed": False, "note": "already disabled; nothing written"}
-            await self.graph.disable_user(user_id)
-            return {"changed": True}
+                return {"changed": False, "note": "already disabled; nothing written", "found": found}
+            outcome = await self.graph.disable_user(user_id)
+            return {"changed": True, **outcome.detail()}
         if step == "revoke_sessions":
             if interrupted:
-                state = await self.graph.user_state(user_id)
-                if state.sessions_valid_from is not None and state.sessions_valid_from >= since:
-                    return {"changed": False, "note": "sessions already revoked by the interrupted run"}
-            await self.graph.revoke_sessions(user_id)
-            return {"changed": True}
+                revoked, found = await self.graph.sessions_revoked_since(user_id, since)
+                if revoked:
+                    return {"changed": False, "note": "sessions already revoked by the interrupted run",
+                            "found": found}
+            outcome = await self.graph.revoke_sessions(user_id)
+            return {"changed": True, **outcome.detail()}
         assert batcher is not None
-        result = await batcher.confirm(user_id)  # confirming twice is harmless: Identity Protection keeps one state
-        return {"changed": True, "batch_size": result.batch_size, "call": result.call}
+        if interrupted:
+            risk = await self.graph.risk_state(user_id)
+            if risk == CONFIRMED_COMPROMISED:
+                return {"changed": False, "note": "already confirmed compromised by the interrupted run",
+                        "found": {"riskState": risk}}
+        result = await batcher.confirm(user_id)
+        return {"changed": True, "batch_size": result.batch_size, "call": result.call, **result.outcome.detail()}
 
     async def _refresh_step(self, case: Case, planned: PlannedStep, now: datetime) -> dict[str, Any]:
         assert self.key_cache is not None
