@@ -259,8 +259,12 @@ class GraphDirectory:
             return UserFacts(key=key, status="failed", error=_error_text(user))
         body, problems = user.body, []
         roles: list[RoleFact] = []
+        groups: list[str] | None = None
         if members is not None and members.status == 200 and isinstance(members.body, Mapping):
+            groups = []
             for item in members.body.get("value", []):
+                if item.get("@odata.type") == "#microsoft.graph.group" and item.get("id"):
+                    groups.append(str(item["id"]).lower())  # an unreadable group still carries its id
                 if item.get("@odata.type") == "#microsoft.graph.directoryRole":
                     template = str(item.get("roleTemplateId") or "")
                     roles.append(RoleFact(display_name=str(item.get("displayName") or template),
@@ -268,6 +272,7 @@ class GraphDirectory:
                                           privileged=template in PRIVILEGED_ROLE_TEMPLATES))
             if members.body.get("@odata.nextLink"):
                 problems.append("memberships: more than one page; roles may be incomplete")
+                groups = None
         elif members is not None:
             problems.append(f"memberships: {_error_text(members)}")
         risk_level = risk_state = None
@@ -281,7 +286,8 @@ class GraphDirectory:
             display_name=body.get("displayName"), account_enabled=body.get("accountEnabled"),
             user_type=body.get("userType"), department=body.get("department"), job_title=body.get("jobTitle"),
             created_date_time=body.get("createdDateTime"), on_premises_sync_enabled=body.get("onPremisesSyncEnabled"),
-            roles=tuple(roles), risk_level=risk_level, risk_state=risk_state,
+            roles=tuple(roles), group_ids=None if groups is None else tuple(sorted(set(groups))),
+            risk_level=risk_level, risk_state=risk_state,
             error="; ".join(problems) or None,
         )
 

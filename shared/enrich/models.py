@@ -37,6 +37,8 @@ class UserFacts:
     created_date_time: str | None = None
     on_premises_sync_enabled: bool | None = None
     roles: tuple[RoleFact, ...] = ()
+    group_ids: tuple[str, ...] | None = None
+    """Object ids of the groups the user is a member of, directly or not; None when not completely read."""
     risk_level: str | None = None
     risk_state: str | None = None
     error: str | None = None

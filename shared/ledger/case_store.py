@@ -176,6 +176,13 @@ class CaseStore:
         return Principal(cast(PrincipalKind, stored.properties["PrincipalKind"]),
                          str(stored.properties["PrincipalValue"]))
 
+    def upns_for(self, user: Principal) -> list[str]:
+        """Every UPN the ledger has seen for *user* (an object id): the aliases that point at it."""
+        entities = self.table.query_entities(
+            "PartitionKey eq @pk and PrincipalKind eq @kind and PrincipalValue eq @value",
+            parameters={"pk": _ALIAS, "kind": user.kind, "value": clip(user.value)}, select=["Upn"])
+        return sorted({str(e["Upn"]).lower() for e in entities if e.get("Upn")})
+
     # -- cases ------------------------------------------------------------------------------------
 
     def attach(self, case_id_: str, principal: Principal, generation: int, sightings: Sequence[Sighting], *,

@@ -44,7 +44,7 @@ from shared.policy.model import Policy
 from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
 from shared.respond.confirm_batcher import ConfirmBatcher
 from shared.respond.graph_actions import CONFIRMED_COMPROMISED, GraphActions
-from shared.respond.guardrails import BlastRadius, Guardrails
+from shared.respond.guardrails import BlastRadius, Guardrails, KnownPrincipal
 from shared.respond.plan import (
     GRAPH_USER_STEPS,
     REPORTING_STEPS,
@@ -54,6 +54,7 @@ from shared.respond.plan import (
     plan_steps,
     playbook_for,
     untrusted_key_ids,
+    user_target,
 )
 
 if TYPE_CHECKING:
@@ -165,12 +166,14 @@ class ResponseEngine:
                                         for c in cases))
         current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
                                          for c in cases))
+        known = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._known, stored or case))
+                                       for case, stored in zip(cases, current, strict=True)))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
         try:
             answers: list[CaseResponse | _Decision] = [
-                self._decide(case, stored, approved_by=approved_by, run=run) if claim is None or claim.held
-                else self._in_progress(stored or case, claim)
-                for case, stored, claim in zip(cases, current, claims, strict=True)]
+                self._decide(case, stored, approved_by=approved_by, run=run, known=names)
+                if claim is None or claim.held else self._in_progress(stored or case, claim)
+                for case, stored, claim, names in zip(cases, current, claims, known, strict=True)]
         except BaseException:
             for case_id in list(self._leases):
                 await asyncio.to_thread(self._release, case_id)
@@ -193,6 +196,43 @@ class ResponseEngine:
                 await asyncio.to_thread(self._release, verdict.case.case_id)
 
         return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
+
+    def _known(self, case: Case) -> KnownPrincipal:
+        """Every name the case's user goes by: the case's, its enrichment's, and the ledger's UPN aliases.
+
+        Fails closed: a ledger that cannot be read leaves what it would have told unresolved (the guardrails
+        then treat the user as protected), it does not fail the run.
+        """
+        from shared.cases.principal import Principal
+
+        enrichment = case.enrichment or {}
+        users = [u for u in enrichment.get("users") or [] if isinstance(u, dict)]
+        found = [u for u in users if u.get("status") == "ok"]
+        problems = [f"Graph lookup of {u.get('key')}: {u.get('status')} {u.get('error') or ''}".strip()
+                    for u in users if u.get("status") != "ok"]
+        names = {str(n).lower() for n in identifiers(case) if n}
+        kind, value = case.principal.kind, case.principal.value.lower()
+        oid = next((str(u["id"]).lower() for u in found if u.get("id")), value if kind == "user" else None)
+        upn = next((str(u["user_principal_name"]).lower() for u in found if u.get("user_principal_name")),
+                   value if kind == "upn" else next((u.lower() for u in case.user_upns), None))
+        memberships = [u.get("group_ids") for u in found]
+        groups = frozenset(str(g).lower() for ids in memberships for g in ids or ()) \
+            if memberships and all(ids is not None for ids in memberships) else None
+        if kind not in ("user", "upn") and user_target(case) is None:
+            return KnownPrincipal(names=frozenset(names), object_id=oid, upn=upn, group_ids=groups, is_user=False)
+        try:
+            if upn and not oid:
+                alias = self._cases.resolve_alias(Principal("upn", upn))
+                oid = alias.value if alias is not None and alias.kind == "user" else None
+            if oid:
+                aliases = self._cases.upns_for(Principal("user", oid))
+                names.update(aliases)
+                upn = upn or next(iter(aliases), None)
+        except Exception as exc:  # any failure to read the ledger leaves the names unresolved (fails closed)
+            problems.append(f"the ledger's aliases could not be read: {' '.join(str(exc).split())[:200]}")
+        names.update(n for n in (oid, upn) if n)
+        return KnownPrincipal(names=frozenset(names), object_id=oid, upn=upn, group_ids=groups,
+                              problems=tuple(problems))
 
     # --- the lease ---------------------------------------------------------------------------------
     def _claim(self, case_id: str) -> Claim | None:
@@ -230,7 +270,8 @@ class ResponseEngine:
                             reason=item.lost or "", in_progress=True)
 
     # --- stages ------------------------------------------------------------------------------------
-    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str) -> _Decision:
+    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str,
+                known: KnownPrincipal) -> _Decision:
         """What the guardrails allow for one case; no I/O, except that the blast radius counts admissions."""
         if current is None:
             raise TokenwardenError(f"there is no case {case.case_id}")
@@ -238,7 +279,7 @@ class ResponseEngine:
             return _Decision(case=current, verdict="done", phase=None, reason=f"case is {current.state}; nothing to do")
         steps = plan_steps(current, self.policy, refresh_targets=self._refresh_targets(current), run_id=run,
                            incident=self._incident_name(current))
-        protected = self.guardrails.protected_reason(identifiers(current))
+        protected = self.guardrails.protection(known)
         if protected:
             return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)
         if not any(s.name not in REPORTING_STEPS and s.target != NO_TARGET for s in steps):
