@@ -10,13 +10,19 @@ A scan runs in rounds. Round *i* runs chunk *i* of every rule that still has one
 then advances each rule's watermark to the end of the chunk it completed. A rule whose query fails
 or comes back partial keeps the findings it got, but its watermark stays put and it scans no further
 chunks this time: the next scan re-reads from there, so nothing is skipped.
+
+The outbox: recording a change marks its case as wanting work in the same write
+(:meth:`shared.ledger.case_store.CaseStore.attach`), and the respond pass that finishes with the case
+clears the mark. A scan queues the cases it changed and also every case whose mark is older than
+:data:`REQUEUE_AFTER` and that no invocation holds, so a case whose message was never sent (storage
+failed mid-scan) or whose worker died is picked up again instead of waiting in ``new`` forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from shared.ruleset import RuleCollection
 
 __all__ = [
+    "REQUEUE_AFTER",
     "RuleProgress",
     "ScanReport",
     "build_hunt_context",
@@ -40,7 +47,12 @@ __all__ = [
     "build_log_source",
     "run_scan",
     "scan",
+    "stale_cases",
 ]
+
+REQUEUE_AFTER = timedelta(minutes=10)
+"""Longer than a lease (5 minutes) and than a respond message normally waits, so a case is re-queued only when
+its earlier message or worker is really gone; at most one scan interval of extra delay when it is."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +89,9 @@ class ScanReport:
     findings_merged: int
     findings_unchanged: int
     changes: tuple[CaseChange, ...]
+    requeued: tuple[str, ...] = ()
+    """Cases whose outbox mark is older than :data:`REQUEUE_AFTER` and that no invocation holds: their earlier
+    respond message was lost (storage failed before it was queued) or its worker died."""
 
     @property
     def complete(self) -> bool:
@@ -94,6 +109,11 @@ class ScanReport:
     def cases_needing_work(self) -> tuple[str, ...]:
         """The cases to hand to enrichment and response: new, with new findings, or more severe."""
         return tuple(c.case_id for c in self.changes if c.needs_work)
+
+    @property
+    def cases_to_queue(self) -> tuple[str, ...]:
+        """One respond message each: the cases this scan changed, then the ones re-queued from their marks."""
+        return tuple(dict.fromkeys((*self.cases_needing_work, *self.requeued)))
 
 
 def build_key_intelligence(settings: Settings) -> KeyIntelligence:
@@ -166,12 +186,20 @@ def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None)
         context = build_hunt_context(settings)
         source = build_log_source(settings)
         try:
-            return scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now)
+            report = scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now)
         finally:
             source.close()
+        return replace(report, requeued=tuple(stale_cases(active_ledger, now=now)))
     finally:
         if own_ledger:
             active_ledger.close()
+
+
+def stale_cases(ledger: Ledger, *, now: datetime) -> list[str]:
+    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody."""
+    from shared.ledger.case_store import CaseStore
+
+    return CaseStore(ledger.cases).wanting_work(marked_before=now - REQUEUE_AFTER, now=now)
 
 
 def _combine_runs(runs: Sequence[RuleRun]) -> RuleRun:

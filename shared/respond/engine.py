@@ -237,8 +237,9 @@ class ResponseEngine:
     # --- the lease ---------------------------------------------------------------------------------
     def _claim(self, case_id: str) -> Claim | None:
         """This invocation's claim on the case; None when there is no such case (``_decide`` says so)."""
-        lease = CaseLease(self.ledger.cases, case_id, owner=self.invocation_id, seconds=self.lease_seconds,
-                          **({"clock": self.lease_clock} if self.lease_clock is not None else {}))
+        lease = CaseLease(self.ledger.cases, case_id, owner=self.invocation_id, seconds=self.lease_seconds)
+        if self.lease_clock is not None:
+            lease.clock = self.lease_clock
         try:
             claim = lease.claim()
         except DataError:

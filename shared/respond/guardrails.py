@@ -20,10 +20,12 @@ from typing import Literal, cast
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
-__all__ = ["GROUP_PREFIX", "BlastRadius", "Guardrails", "KnownPrincipal", "ResponseMode"]
+__all__ = ["GROUP_PREFIX", "UNDECIDED", "BlastRadius", "Guardrails", "KnownPrincipal", "ResponseMode"]
 
 ResponseMode = Literal["dry-run", "approval", "auto"]
 GROUP_PREFIX = "group:"
+UNDECIDED = "protection undecided"
+"""How a hold for a user whose protection could not be decided begins: such a case keeps its outbox mark."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +95,7 @@ class Guardrails:
         if not missing:
             return None
         why = "; ".join(known.problems) or "no lookup named them"
-        return (f"protection undecided: the user's {' and '.join(missing)} could not be resolved ({why}); "
+        return (f"{UNDECIDED}: the user's {' and '.join(missing)} could not be resolved ({why}); "
                 "treated as protected, the case waits until Graph and the ledger answer")
 
 

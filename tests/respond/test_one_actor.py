@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from azure.functions.queue import QueueMessage
 
+from bench.reliability.stack import TENANT_WRITES, duplicates, together
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import LedgerTableNames
 from shared.ledger.lease import CaseLease, LeaseLostError
@@ -35,9 +35,6 @@ from tests.support.response_world import NOW, World
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph",
                   "tests.support.response_world")
 
-TENANT_WRITES = ("revokeSignInSessions", "updateUser", "confirmCompromised")
-
-
 @dataclass(frozen=True)
 class Context:
     invocation_id: str
@@ -51,30 +48,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, world: World, demo_logs: DemoL
     set_function_environment(monkeypatch, settings, ledger_names)
 
 
-def _duplicates(world: World) -> dict[tuple[str, str], int]:
-    """(write, user) pairs the tenant received more than once."""
-    counts = Counter((w.action, w.target.lower()) for w in world.simulator.state.writes if w.action in TENANT_WRITES)
-    return {key: n for key, n in counts.items() if n > 1}
-
-
-def _together(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Start every call at the same instant (a barrier), each in its own thread; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except Exception as exc:  # a raised error is an answer too: the test inspects it
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+def _duplicates(world: World) -> int:
+    """Tenant writes beyond the first per (write, user)."""
+    return duplicates(world.simulator.state.writes)
 
 
 def _awaiting(world: World) -> str:
@@ -95,9 +71,9 @@ def test_four_concurrent_approvals_write_each_step_once_and_the_losers_answer_20
                             body={"approver": f"approver{n}@contoso.example", "comment": "go"})
 
     registered_http_functions()  # index the app once, before the threads race
-    answers = _together([approve(n) for n in range(4)])
+    answers = together([approve(n) for n in range(4)])
     statuses = sorted(a.status for a in answers)
-    assert _duplicates(world) == {}
+    assert _duplicates(world) == 0
     user = user_target(world.case("compromised-signing-key"))
     assert user and world.simulator.state.writes_of("revokeSignInSessions", user)  # the winner did act
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 202, 409}, [a.text for a in answers]
@@ -137,9 +113,9 @@ def test_two_concurrent_deliveries_of_one_message_write_each_step_once(world: Wo
         message = QueueMessage(id="msg-dup", body=body, dequeue_count=1)
         return lambda: functions["respond"](message=message, context=Context(f"inv-q-{n}"))
 
-    results = _together([deliver(n) for n in range(2)])
+    results = together([deliver(n) for n in range(2)])
     assert [r for r in results if isinstance(r, Exception)] == []  # the loser completes quietly
-    assert _duplicates(world) == {}
+    assert _duplicates(world) == 0
     stored = CaseStore(world.ledger.cases).get(delivery.case_id)
     assert stored is not None and stored.state == "contained"
 
@@ -174,7 +150,7 @@ def test_a_delivery_while_another_is_mid_step_completes_quietly_and_writes_nothi
     finally:
         gate.go_on.set()
         first.join()
-    assert _duplicates(world) == {}
+    assert _duplicates(world) == 0
     stored = CaseStore(world.ledger.cases).get(delivery.case_id)
     assert stored is not None and stored.state == "contained"
 
@@ -201,7 +177,7 @@ def test_an_approval_while_another_is_mid_step_answers_202_and_writes_nothing(
         gate.go_on.set()
         first.join()
     assert answers[0].status == 200 and answers[0].json["state"] == "contained"
-    assert _duplicates(world) == {}
+    assert _duplicates(world) == 0
 
 
 def test_a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over(world: World) -> None:
