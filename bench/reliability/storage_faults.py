@@ -42,3 +42,20 @@ class StorageKiller(RequestsTransport):
         if dead:
             raise ServiceRequestError("injected: the storage account does not answer")
         return super().send(request, **kwargs)
+
+
+class QueryFault(RequestsTransport):
+    """Reads whose URL (decoded) contains *marker* fail as if that part of the ledger could not be read."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+        self.failed = 0
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        from urllib.parse import unquote
+
+        if request.method.upper() == "GET" and self.marker in unquote(request.url):
+            self.failed += 1
+            raise ServiceRequestError("injected: this part of the ledger does not answer")
+        return super().send(request, **kwargs)
