@@ -24,11 +24,12 @@ def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     from shared.respond.work_queue import WorkItem
     from shared.scan import run_scan
     from shared.settings import load_settings
+    from shared.time_budget import ScanBudget
 
     if timer.past_due:
         log.warning("scan timer is past due; scanning from the checkpoints now")
     now = datetime.now(UTC)
-    report = run_scan(load_settings(os.environ), now=now)
+    report = run_scan(load_settings(os.environ), now=now, budget=ScanBudget.from_host())
     for finding in report.findings:
         log.warning("finding %s", json.dumps(finding.to_json(), separators=(",", ":")))
     for run in report.runs:

@@ -122,8 +122,12 @@ def run_hunt(
     window: TimeRange,
     context: HuntContext,
     on_progress: ProgressCallback | None = None,
+    timeout: float | None = None,
 ) -> HuntReport:
-    """Run every rule over *window*; a failing rule is reported and the others still run."""
+    """Run every rule over *window*; a failing rule is reported and the others still run.
+
+    *timeout* (seconds) holds each query to a deadline (the scan's time budget); None leaves the source's own.
+    """
     available, warnings = context.values()
     findings: list[Finding] = []
     runs: list[RuleRun] = []
@@ -135,7 +139,8 @@ def run_hunt(
         timespan = rule_timespan(rule, window, parameters)
         started = time.perf_counter()
         try:
-            outcome = source.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id)
+            limit = {"timeout": timeout} if timeout is not None else {}
+            outcome = source.query(rule.query, parameters=parameters, timespan=timespan, label=rule.id, **limit)
         except (QueryError, UpstreamError) as exc:
             # One rule's failure (a bad query, a timeout, throttling) must not hide the others' findings.
             # Configuration errors (auth, unknown workspace) still stop the hunt: every rule would fail.

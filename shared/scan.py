@@ -31,6 +31,7 @@ from shared.hunt import HuntContext, RuleRun, RunStatus, run_hunt
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import LogSource, TimeRange
 from shared.settings import Settings
+from shared.time_budget import ScanBudget
 
 if TYPE_CHECKING:
     from shared.findings import Finding
@@ -171,10 +172,12 @@ def build_hunt_context(settings: Settings) -> HuntContext:
                        graph_allowlist_apps=settings.graph_allowlist_apps)
 
 
-def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None) -> ScanReport:
+def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None,
+             budget: ScanBudget | None = None) -> ScanReport:
     """Scan every rule from its checkpoint up to ``now - INGESTION_DELAY`` and record what it finds.
 
-    Opens (and closes) the ledger from settings unless one is given.
+    Opens (and closes) the ledger from settings unless one is given. *budget*: the time the queries may take
+    (the timer passes the one host.json's ``functionTimeout`` gives); None: no budget.
     """
     from shared.ledger.connection import open_ledger
     from shared.ruleset import load_rules
@@ -186,7 +189,8 @@ def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None)
         context = build_hunt_context(settings)
         source = build_log_source(settings)
         try:
-            report = scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now)
+            report = scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now,
+                          budget=budget)
         finally:
             source.close()
         return replace(report, requeued=tuple(stale_cases(active_ledger, now=now)))
@@ -225,8 +229,12 @@ def _merge_change(previous: CaseChange | None, change: CaseChange) -> CaseChange
 
 
 def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledger: Ledger, policy: ScanPolicy,
-         now: datetime) -> ScanReport:
-    """Scan *rules* on *source* from their checkpoints in *ledger*, in rounds of one chunk per rule."""
+         now: datetime, budget: ScanBudget | None = None) -> ScanReport:
+    """Scan *rules* on *source* from their checkpoints in *ledger*, in rounds of one chunk per rule.
+
+    With a *budget*, each query's deadline is an even share of the time left among the queries left; once too
+    little is left, the rules not yet run are reported as not run and keep their checkpoints.
+    """
     from shared.ledger.checkpoint_store import CheckpointStore
     from shared.ledger.recorder import record_findings
 
@@ -244,14 +252,25 @@ def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledg
     changes: dict[str, CaseChange] = {}
     totals = {"new": 0, "merged": 0, "unchanged": 0}
 
+    ordered = list(rules)
     for index in range(max((len(plan.windows) for plan in plans.values()), default=0)):
         batch: list[Finding] = []
         completed: list[tuple[str, TimeRange]] = []
-        for rule in rules:
+        for position, rule in enumerate(ordered):
             windows = plans[rule.id].windows
             if rule.id in halted or index >= len(windows):
                 continue
-            report = run_hunt(source, rules.select([rule.id]), window=windows[index], context=context)
+            timeout = None
+            if budget is not None:
+                left = sum(max(0, len(plans[r.id].windows) - index - (1 if p < position else 0))
+                           for p, r in enumerate(ordered) if r.id not in halted)
+                timeout = budget.per_query(left)
+                if timeout is None:
+                    runs[rule.id].append(_not_run(rule.id, windows[index], budget))
+                    halted.add(rule.id)  # its checkpoint stays: the next scan runs it
+                    continue
+            report = run_hunt(source, rules.select([rule.id]), window=windows[index], context=context,
+                              timeout=timeout)
             runs[rule.id].extend(report.runs)
             batch.extend(report.findings)
             warnings.update(dict.fromkeys(report.warnings))
@@ -288,6 +307,12 @@ def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledg
         findings_unchanged=totals["unchanged"],
         changes=tuple(changes.values()),
     )
+
+
+def _not_run(rule_id: str, window: TimeRange, budget: ScanBudget) -> RuleRun:
+    return RuleRun(rule_id=rule_id, status="failed", findings=0, elapsed_seconds=0.0, timespan=window,
+                   message=f"not run: the scan's time budget ({budget.seconds:.0f} s from functionTimeout) ran out; "
+                           "its checkpoint is unchanged and the next scan runs it")
 
 
 def _severity_order(severity: str) -> int:

@@ -109,7 +109,10 @@ class Stack:
         from azure.data.tables import TableServiceClient
 
         names = names or self.names()
-        options: dict[str, Any] = {"transport": transport, "retry_total": 0} if transport is not None else {}
+        # Retries stay on (a dropped keep-alive connection is retried, as in Azure) but without backoff, so a
+        # dead account fails its calls at once instead of after azure-core's waits.
+        options: dict[str, Any] = {"transport": transport, "retry_total": 3, "retry_backoff_factor": 0.0} \
+            if transport is not None else {}
         service = TableServiceClient.from_connection_string(self.connection_string, **options)
         tables = [service.create_table_if_not_exists(name)
                   for name in (names.cases, names.findings, names.checkpoints, names.actions)]

@@ -2,8 +2,8 @@
 chosen write on, fails every request as an unreachable storage account would.
 
 The kill is injected below the SDK, in its HTTP transport (azure-core's ``transport`` option), so our code
-sees exactly what an outage shows it: ``ServiceRequestError`` from every call. Retries are off on these
-clients (``retry_total=0``) so a dead account fails at once instead of after azure-core's backoff.
+sees exactly what an outage shows it: ``ServiceRequestError`` from every call (after azure-core's retries,
+which the trials run without backoff, so a dead account fails at once).
 """
 
 from __future__ import annotations

@@ -134,7 +134,9 @@ class LocalWorkspace:
         parameters: Mapping[str, object],
         timespan: TimeRange | None,
         label: str,
+        timeout: float | None = None,
     ) -> QueryOutcome:
+        """*timeout* is not enforced: the local source reads files on this machine, and cannot hang on a network."""
         import duckdb_kql
 
         bound = _bind(text, parameters, label)
