@@ -474,12 +474,13 @@ class ResponseEngine:
         await self._recheck(case.case_id)
         await self._arecord(case, step, target, "intent", {"location": planned.step.location}, now)
         try:
-            detail = await self._report_step(item, step, now, run)
+            detail = await self._report_step(item, step, now, run, target=target)
         except TokenwardenError as exc:
             return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
         return await self._arecord(case, step, target, "succeeded", detail, now)
 
-    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str) -> dict[str, Any]:
+    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str, *,
+                           target: str) -> dict[str, Any]:
         from shared.respond.summary import render_notification
 
         case = await asyncio.to_thread(self._cases.get, item.case.case_id) or item.case
@@ -488,8 +489,10 @@ class ResponseEngine:
             assert self.notifier is not None
             incident = next((o.detail for o in item.outcomes if o.step == "sentinel_incident"
                              and o.phase == "succeeded"), None)
+            # The receiver's idempotency key: the step's action id (case, step, run), the same on every retry.
             return await self.notifier.send(render_notification(case, outcomes, reason=item.reason,
-                                                                incident=dict(incident) if incident else None))
+                                                                incident=dict(incident) if incident else None),
+                                            idempotency_key=action_id(case.case_id, step, target))
         assert self.incidents is not None
         stored = await asyncio.to_thread(FindingStore(self.ledger.findings).for_case, case.case_id)
         return await self.incidents.record_run(case, run_id=run, findings=[f.to_finding() for f in stored],

@@ -65,7 +65,7 @@ def test_a_hanging_endpoint_ends_the_scan_early_and_leaves_the_rest_to_the_next(
     rules = load_rules()
     context = build_hunt_context(load_settings(demo_logs.environment()))
     policy = ScanPolicy(max_chunk=timedelta(hours=1), max_chunks=3, initial_lookback=timedelta(hours=3))
-    budget = ScanBudget(seconds=10.0, minimum=1.0)
+    budget = ScanBudget(seconds=5.0, minimum=1.0)  # 4 s for queries of at least 1 s each: 7 rules cannot all run
     with hanging_endpoint() as endpoint:
         source = LogAnalyticsSource(WORKSPACE_ID, credential=StaticCredential(), endpoint=endpoint)
         try:
