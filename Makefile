@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 DEMO_DIR ?= out/demo
 
-.PHONY: demo test lint typecheck unit bench install node-deps checkov-deps sentinel-content clean
+.PHONY: demo test lint typecheck unit bench reliability install node-deps checkov-deps sentinel-content clean
 
 install: $(VENV)/.stamp
 
@@ -51,6 +51,11 @@ sentinel-content: install
 
 bench: install node-deps
 	$(PY) -m bench
+
+# The fault suite's figures (docs/reliability.md, generated). Trial counts: RELIABILITY_CONCURRENCY_TRIALS,
+# RELIABILITY_PROTECTION_TRIALS, RELIABILITY_LOST_ANSWER_TRIALS, RELIABILITY_KILL_STRIDE (see each fig_*.py).
+reliability: install node-deps
+	$(PY) -m bench.reliability
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules out .pytest_cache .mypy_cache .ruff_cache

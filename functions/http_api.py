@@ -19,6 +19,9 @@ from functions import start_telemetry
 
 bp = func.Blueprint()
 
+QUEUE = "tokenwarden-respond"
+"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+
 
 @bp.function_name("list_cases")
 @bp.route(route="cases", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -86,13 +89,15 @@ def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResp
 
 @bp.function_name("manual_respond")
 @bp.route(route="respond", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def manual_respond(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+@bp.queue_output(arg_name="work", queue_name=QUEUE, connection="AzureWebJobsStorage")
+def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
+    """202 once the cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
     from shared.api.http import handle
     from shared.api.respond import respond as route
     from shared.settings import load_settings
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)))
+    return handle(req, context, lambda call: route(call, load_settings(os.environ), work.set))
 
 
 @bp.function_name("approve_case")

@@ -31,8 +31,12 @@ def respond(message: func.QueueMessage, context: func.Context) -> None:
     ledger = open_ledger(settings)
     try:
         for answer in respond_to_cases(settings, ledger, [item.case_id], invocation_id=context.invocation_id,
-                                       run_id=item.run_id(message.id), now=datetime.now(UTC)):
-            log.info("case %s is %s: %s", answer.case_id, answer.state, answer.reason,
+                                       run_id=item.run_id(message.id), now=datetime.now(UTC), mode=item.mode,
+                                       approved_by=item.approved_by, actor=item.actor or "tokenwarden"):
+            # A case another invocation holds completes this message quietly: the holder does the work, and
+            # the case's outbox mark brings it back if the holder dies.
+            log.info("case %s is %s%s: %s", answer.case_id, answer.state,
+                     " (in progress elsewhere)" if answer.in_progress else "", answer.reason,
                      extra={"case_id": answer.case_id, "invocation_id": context.invocation_id})
     finally:
         ledger.close()

@@ -1,4 +1,5 @@
-"""The ``scan`` timer: run the rules from their checkpoints on ``%SCAN_SCHEDULE%``; queue each case needing work."""
+"""The ``scan`` timer: run the rules from their checkpoints on ``%SCAN_SCHEDULE%``; queue each case needing work,
+and re-queue the cases whose outbox mark went stale (:mod:`shared.scan`)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     from shared.respond.work_queue import WorkItem
     from shared.scan import run_scan
     from shared.settings import load_settings
+    from shared.time_budget import ScanBudget
 
     if timer.past_due:
         log.warning("scan timer is past due; scanning from the checkpoints now")
     now = datetime.now(UTC)
-    report = run_scan(load_settings(os.environ), now=now)
+    report = run_scan(load_settings(os.environ), now=now, budget=ScanBudget.from_host())
     for finding in report.findings:
         log.warning("finding %s", json.dumps(finding.to_json(), separators=(",", ":")))
     for run in report.runs:
@@ -35,9 +37,10 @@ def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
             log.error("rule %s %s: %s", run.rule_id, run.status, run.message)
     for warning in report.warnings:
         log.info("note: %s", warning)
-    queued = [WorkItem(case_id=case_id, queued_at=now, reason="scan").to_json()
-              for case_id in report.cases_needing_work]
+    requeued = set(report.requeued) - set(report.cases_needing_work)
+    queued = [WorkItem(case_id=case_id, queued_at=now, reason="scan:requeue" if case_id in requeued else "scan")
+              .to_json() for case_id in report.cases_to_queue]
     if queued:
         work.set(queued)
-    log.info("scan complete: %d findings from %d rules; %d case(s) queued for response", len(report.findings),
-             len(report.runs), len(queued))
+    log.info("scan complete: %d findings from %d rules; %d case(s) queued for response (%d re-queued from their "
+             "outbox mark)", len(report.findings), len(report.runs), len(queued), len(requeued))

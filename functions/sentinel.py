@@ -10,13 +10,18 @@ from functions import start_telemetry
 
 bp = func.Blueprint()
 
+QUEUE = "tokenwarden-respond"
+"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+
 
 @bp.function_name("sentinel_incident")
 @bp.route(route="sentinel/incident", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def sentinel_incident(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+@bp.queue_output(arg_name="work", queue_name=QUEUE, connection="AzureWebJobsStorage")
+def sentinel_incident(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
+    """202 once the incident's cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
     from shared.api.http import handle
     from shared.api.sentinel_incident import accept_incident
     from shared.settings import load_settings
 
-    return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ)))
+    return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ), work.set))

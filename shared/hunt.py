@@ -131,8 +131,11 @@ def run_hunt(
     context: HuntContext,
     on_progress: ProgressCallback | None = None,
     coverage: bool = False,
+    timeout: float | None = None,
 ) -> HuntReport:
     """Run every rule over *window*; a failing rule is reported and the others still run.
+
+    *timeout* (seconds) holds each query to a deadline (the scan's time budget); None leaves the source's own.
 
     With ``coverage``, each rule's input tables are counted inside its timespan
     first, and a rule whose main table (the first it lists) holds no rows there
@@ -160,7 +163,8 @@ def run_hunt(
             continue
         try:
             text = render_rule(rule, "log-analytics", parameters)
-            outcome = source.query(text, parameters={}, timespan=timespan, label=rule.id)
+            limit = {"timeout": timeout} if timeout is not None else {}
+            outcome = source.query(text, parameters={}, timespan=timespan, label=rule.id, **limit)
         except (DataError, QueryError, UpstreamError) as exc:
             # One rule's failure (a value it refuses, a bad query, a timeout, throttling) must not hide the
             # others' findings.

@@ -10,13 +10,19 @@ A scan runs in rounds. Round *i* runs chunk *i* of every rule that still has one
 then advances each rule's watermark to the end of the chunk it completed. A rule whose query fails
 or comes back partial keeps the findings it got, but its watermark stays put and it scans no further
 chunks this time: the next scan re-reads from there, so nothing is skipped.
+
+The outbox: recording a change marks its case as wanting work in the same write
+(:meth:`shared.ledger.case_store.CaseStore.attach`), and the respond pass that finishes with the case
+clears the mark. A scan queues the cases it changed and also every case whose mark is older than
+:data:`REQUEUE_AFTER` and that no invocation holds, so a case whose message was never sent (storage
+failed mid-scan) or whose worker died is picked up again instead of waiting in ``new`` forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +31,7 @@ from shared.hunt import HuntContext, RuleRun, RunStatus, run_hunt
 from shared.keys.intel import KeyIntelligence
 from shared.logsources.base import LogSource, TimeRange
 from shared.settings import Settings
+from shared.time_budget import ScanBudget
 
 if TYPE_CHECKING:
     from shared.findings import Finding
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from shared.ruleset import RuleCollection
 
 __all__ = [
+    "REQUEUE_AFTER",
     "RuleProgress",
     "ScanReport",
     "build_hunt_context",
@@ -40,7 +48,12 @@ __all__ = [
     "build_log_source",
     "run_scan",
     "scan",
+    "stale_cases",
 ]
+
+REQUEUE_AFTER = timedelta(minutes=10)
+"""Longer than a lease (5 minutes) and than a respond message normally waits, so a case is re-queued only when
+its earlier message or worker is really gone; at most one scan interval of extra delay when it is."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +90,9 @@ class ScanReport:
     findings_merged: int
     findings_unchanged: int
     changes: tuple[CaseChange, ...]
+    requeued: tuple[str, ...] = ()
+    """Cases whose outbox mark is older than :data:`REQUEUE_AFTER` and that no invocation holds: their earlier
+    respond message was lost (storage failed before it was queued) or its worker died."""
 
     @property
     def complete(self) -> bool:
@@ -94,6 +110,11 @@ class ScanReport:
     def cases_needing_work(self) -> tuple[str, ...]:
         """The cases to hand to enrichment and response: new, with new findings, or more severe."""
         return tuple(c.case_id for c in self.changes if c.needs_work)
+
+    @property
+    def cases_to_queue(self) -> tuple[str, ...]:
+        """One respond message each: the cases this scan changed, then the ones re-queued from their marks."""
+        return tuple(dict.fromkeys((*self.cases_needing_work, *self.requeued)))
 
 
 def build_key_intelligence(settings: Settings) -> KeyIntelligence:
@@ -151,10 +172,12 @@ def build_hunt_context(settings: Settings) -> HuntContext:
                        graph_allowlist_apps=settings.graph_allowlist_apps)
 
 
-def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None) -> ScanReport:
+def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None,
+             budget: ScanBudget | None = None) -> ScanReport:
     """Scan every rule from its checkpoint up to ``now - INGESTION_DELAY`` and record what it finds.
 
-    Opens (and closes) the ledger from settings unless one is given.
+    Opens (and closes) the ledger from settings unless one is given. *budget*: the time the queries may take
+    (the timer passes the one host.json's ``functionTimeout`` gives); None: no budget.
     """
     from shared.ledger.connection import open_ledger
     from shared.ruleset import load_rules
@@ -166,12 +189,21 @@ def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None)
         context = build_hunt_context(settings)
         source = build_log_source(settings)
         try:
-            return scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now)
+            report = scan(source, load_rules(), context=context, ledger=active_ledger, policy=policy, now=now,
+                          budget=budget)
         finally:
             source.close()
+        return replace(report, requeued=tuple(stale_cases(active_ledger, now=now)))
     finally:
         if own_ledger:
             active_ledger.close()
+
+
+def stale_cases(ledger: Ledger, *, now: datetime) -> list[str]:
+    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody."""
+    from shared.ledger.case_store import CaseStore
+
+    return CaseStore(ledger.cases).wanting_work(marked_before=now - REQUEUE_AFTER, now=now)
 
 
 def _combine_runs(runs: Sequence[RuleRun]) -> RuleRun:
@@ -197,8 +229,12 @@ def _merge_change(previous: CaseChange | None, change: CaseChange) -> CaseChange
 
 
 def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledger: Ledger, policy: ScanPolicy,
-         now: datetime) -> ScanReport:
-    """Scan *rules* on *source* from their checkpoints in *ledger*, in rounds of one chunk per rule."""
+         now: datetime, budget: ScanBudget | None = None) -> ScanReport:
+    """Scan *rules* on *source* from their checkpoints in *ledger*, in rounds of one chunk per rule.
+
+    With a *budget*, each query's deadline is an even share of the time left among the queries left; once too
+    little is left, the rules not yet run are reported as not run and keep their checkpoints.
+    """
     from shared.ledger.checkpoint_store import CheckpointStore
     from shared.ledger.recorder import record_findings
 
@@ -216,14 +252,25 @@ def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledg
     changes: dict[str, CaseChange] = {}
     totals = {"new": 0, "merged": 0, "unchanged": 0}
 
+    ordered = list(rules)
     for index in range(max((len(plan.windows) for plan in plans.values()), default=0)):
         batch: list[Finding] = []
         completed: list[tuple[str, TimeRange]] = []
-        for rule in rules:
+        for position, rule in enumerate(ordered):
             windows = plans[rule.id].windows
             if rule.id in halted or index >= len(windows):
                 continue
-            report = run_hunt(source, rules.select([rule.id]), window=windows[index], context=context)
+            timeout = None
+            if budget is not None:
+                left = sum(max(0, len(plans[r.id].windows) - index - (1 if p < position else 0))
+                           for p, r in enumerate(ordered) if r.id not in halted)
+                timeout = budget.per_query(left)
+                if timeout is None:
+                    runs[rule.id].append(_not_run(rule.id, windows[index], budget))
+                    halted.add(rule.id)  # its checkpoint stays: the next scan runs it
+                    continue
+            report = run_hunt(source, rules.select([rule.id]), window=windows[index], context=context,
+                              timeout=timeout)
             runs[rule.id].extend(report.runs)
             batch.extend(report.findings)
             warnings.update(dict.fromkeys(report.warnings))
@@ -260,6 +307,12 @@ def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledg
         findings_unchanged=totals["unchanged"],
         changes=tuple(changes.values()),
     )
+
+
+def _not_run(rule_id: str, window: TimeRange, budget: ScanBudget) -> RuleRun:
+    return RuleRun(rule_id=rule_id, status="failed", findings=0, elapsed_seconds=0.0, timespan=window,
+                   message=f"not run: the scan's time budget ({budget.seconds:.0f} s from functionTimeout) ran out; "
+                           "its checkpoint is unchanged and the next scan runs it")
 
 
 def _severity_order(severity: str) -> int:

@@ -118,7 +118,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         name="PROTECTED_PRINCIPALS",
         default="",
-        purpose="Comma-separated user object ids or UPNs no action may ever touch (break-glass accounts).",
+        purpose="Comma-separated user object ids, UPNs or group:<object id> entries no action may ever touch "
+                "(break-glass accounts); a user whose names cannot be resolved is treated as protected.",
     ),
     SettingSpec(
         name="BLAST_RADIUS_PER_RUN",

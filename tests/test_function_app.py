@@ -56,9 +56,10 @@ EXPECTED_BINDINGS: dict[str, set[str]] = {
                                  "queueName": "tokenwarden-respond-poison"}),
     "events": _bindings({"type": "eventGridTrigger", "direction": "IN"},
                         {"type": "queue", "direction": "OUT", **QUEUE}),
-    "sentinel_incident": _http("sentinel/incident", "POST"),
+    # The two routes that answer 202 queue their cases' work for the respond worker.
+    "sentinel_incident": _http("sentinel/incident", "POST") | _bindings({"type": "queue", "direction": "OUT", **QUEUE}),
     "manual_scan": _http("scan", "POST"),
-    "manual_respond": _http("respond", "POST"),
+    "manual_respond": _http("respond", "POST") | _bindings({"type": "queue", "direction": "OUT", **QUEUE}),
     "analyze_token": _http("tokens/analyze", "POST"),
     "list_cases": _http("cases", "GET"),
     "get_case": _http("cases/{id}", "GET"),

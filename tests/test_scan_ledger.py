@@ -175,7 +175,7 @@ class Sabotaged:
         return self.inner.description
 
     def query(self, text: str, *, parameters: Mapping[str, object], timespan: TimeRange | None,
-              label: str) -> QueryOutcome:
+              label: str, timeout: float | None = None) -> QueryOutcome:
         if label != self.rule_id:
             return self.inner.query(text, parameters=parameters, timespan=timespan, label=label)
         if self.mode == "fail":

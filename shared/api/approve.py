@@ -12,8 +12,10 @@ signed-in principal must hold the approver app role (``APPROVER_ROLE``), and a b
 A principal that requested the response (``POST /respond``) may not approve it. Every refusal is a 403 and an
 audit line. Only ``INSECURE_LOCAL_APPROVALS`` (local runs) takes the body's approver as written.
 
-Two approvals racing past the state check both reach the engine; it records each step under a
-deterministic action id, so a step is done once, but both answers may report the case's actions.
+One actor per case: the approval claims the case's lease (:mod:`shared.ledger.lease`) before it checks
+the state, so of approvals racing on one case exactly one goes on; the others answer 202 ``in_progress``
+with the case's status URL and write nothing, and an approval arriving after the winner finished finds
+the case ``contained`` (409).
 """
 
 from __future__ import annotations
@@ -25,25 +27,27 @@ from typing import TYPE_CHECKING
 
 from shared.api.caller import approver, refuse_self_approval
 from shared.api.errors import ApiError
-from shared.api.http import ApiCall, parse_body
-from shared.api.models import ApproveRequest, ApproveResponse
+from shared.api.http import ApiCall, Reply, parse_body
+from shared.api.models import ApproveRequest, ApproveResponse, CaseAccepted
 from shared.safetext import caller_text
 
 if TYPE_CHECKING:
     from shared.ledger.connection import Ledger
     from shared.settings import Settings
 
-__all__ = ["approve", "requesters"]
+__all__ = ["approve", "in_progress_reply", "requesters"]
 
 audit_log = logging.getLogger("tokenwarden.audit")
 
 
-def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> ApproveResponse:
-    """``POST /cases/{id}/approve``: 404 without the case, 409 unless it is ``awaiting_approval``."""
+def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> ApproveResponse | Reply:
+    """``POST /cases/{id}/approve``: 404 without the case, 202 while another invocation holds it, 409 unless
+    it is ``awaiting_approval``."""
     from shared.api.cases import CASE_ID_PATTERN
     from shared.api.respond import case_response_model
     from shared.ledger import connection
     from shared.ledger.case_store import CaseStore
+    from shared.ledger.lease import CaseLease
     from shared.respond.run import respond_to_cases
 
     case_id = call.route_param("id")
@@ -53,7 +57,14 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     if not well_formed:
         raise ApiError(404, "not_found", "there is no such case (case ids look like case-usr-<hex>-1)")
     ledger = connection.open_ledger(settings)
+    lease = CaseLease(ledger.cases, case_id, owner=call.invocation_id)
     try:
+        if CaseStore(ledger.cases).get(case_id) is None:
+            raise ApiError(404, "not_found", "there is no such case")
+        claim = lease.claim()
+        if not claim.held:
+            return in_progress_reply(case_id, f"another invocation ({claim.holder}) is working on this case; "
+                                              "nothing was done for this approval")
         case = CaseStore(ledger.cases).get(case_id)
         if case is None:
             raise ApiError(404, "not_found", "there is no such case")
@@ -70,7 +81,10 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
                                      run_id=f"approve:{case_id}:{approving.name}", now=now or datetime.now(UTC),
                                      enrich=False, approved_by=approving.name, actor=approving.name)
     finally:
+        lease.release()
         ledger.close()
+    if responses and responses[0].in_progress:
+        return in_progress_reply(case_id, responses[0].reason)
     if not responses:  # the case vanished between the check and the run
         raise ApiError(404, "not_found", "there is no such case")
     answer = case_response_model(responses[0])
@@ -92,3 +106,10 @@ def requesters(ledger: Ledger, case_id: str) -> set[str]:
                   evidence.get("requested_by_id")]
         names |= {value for value in values if isinstance(value, str) and value and value != "api"}
     return names
+
+
+def in_progress_reply(case_id: str, reason: str) -> Reply:
+    """202: another invocation holds the case; the status URL shows what it does."""
+    url = f"/api/cases/{case_id}"
+    return Reply(body=CaseAccepted(case_id=case_id, state="in_progress", status_url=url, reason=reason),
+                 status=202, headers={"Location": url})

@@ -115,6 +115,16 @@ class ErrorResponse(_Response):
     invocation_id: str = Field(description="The Functions invocation id; search App Insights for it.")
 
 
+class CaseAccepted(_Response):
+    """A case whose work was accepted (202): it is queued, or another invocation is already working on it."""
+
+    case_id: str
+    state: Literal["queued", "in_progress"] = Field(
+        description="`queued`: a respond message was sent for it; `in_progress`: another invocation holds it.")
+    status_url: str = Field(description="`/api/cases/{id}`: the case, its transitions and its action log.")
+    reason: str
+
+
 # -- POST /sentinel/incident ------------------------------------------------------------------------
 
 
@@ -126,8 +136,11 @@ class SentinelIncidentRequest(RootModel[dict[str, Any] | None]):
 
 
 class SentinelIncidentResponse(_Response):
+    """202: the incident's accounts are recorded as cases linked to it, and their work is queued."""
+
     accepted: bool
     case_ids: list[str] = Field(default_factory=list)
+    status_urls: list[str] = Field(default_factory=list, description="`/api/cases/{id}` for each case, in order.")
     detail: str | None = None
 
 
@@ -242,12 +255,14 @@ class CaseResponseModel(_Response):
 
 
 class RespondResponse(_Response):
+    """202: the cases are recorded and their work is queued; each case's status URL shows how it goes."""
+
     dry_run: bool
-    mode: ResponseModeName = Field(description="The mode the request ran under (RESPONSE_MODE, narrowed).")
+    mode: ResponseModeName = Field(description="The mode the work runs under (RESPONSE_MODE, narrowed).")
     approved_by: str | None = Field(description="Always null: a request is never its own approval (kept for "
                                                 "clients that read it).")
     run_id: str = Field(description="Derived from the request: the same request repeated is the same run.")
-    results: list[CaseResponseModel] = Field(description="One per case: each named user, app, in order.")
+    cases: list[CaseAccepted] = Field(description="One per case: each named user, app, in order.")
 
 
 # -- POST /tokens/analyze --------------------------------------------------------------------------

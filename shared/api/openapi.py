@@ -54,7 +54,8 @@ _BODY_ERRORS = {400: "The body is not JSON.", 413: f"The body is over {MAX_BODY_
 ROUTES: tuple[Route, ...] = (
     Route(method="POST", route="sentinel/incident", operation_id="sentinelIncident", tag="intake",
           summary="Accept a Sentinel incident from an automation rule (Logic App).",
-          body=m.SentinelIncidentRequest, ok=m.SentinelIncidentResponse,
+          description="202: the cases are recorded and queued; each status URL (`GET /cases/{id}`) shows progress.",
+          body=m.SentinelIncidentRequest, ok=m.SentinelIncidentResponse, ok_status=202,
           errors={**_BODY_ERRORS, **_COMMON_ERRORS}),
     Route(method="POST", route="scan", operation_id="scanWindow", tag="detection",
           summary="Run the rules over a window (manual check or backfill); optionally record the findings.",
@@ -63,11 +64,11 @@ ROUTES: tuple[Route, ...] = (
                                                           **_COMMON_ERRORS}),
     Route(method="POST", route="respond", operation_id="respond", tag="response",
           summary="Respond to named users or apps under a mode, optionally as a dry run.",
-          body=m.RespondRequest, ok=m.RespondResponse,
+          description="202: the cases are recorded and their work queued; each status URL (`GET /cases/{id}`) "
+                      "shows the plan, the actions and the state as the respond worker goes.",
+          body=m.RespondRequest, ok=m.RespondResponse, ok_status=202,
           errors={**_BODY_ERRORS, 403: "The request asks to be its own approval, or names someone other than the "
-                                       "signed-in caller.",
-                  409: "Refused by a guardrail.", 429: "Throttled by Graph; see Retry-After.",
-                  502: "Graph failed.", **_COMMON_ERRORS}),
+                                       "signed-in caller.", **_COMMON_ERRORS}),
     Route(method="POST", route="tokens/analyze", operation_id="analyzeToken", tag="detection",
           summary="Analyze a raw JWT against the key intelligence (the token is not stored or logged).",
           body=m.AnalyzeTokenRequest, ok=m.AnalyzeTokenResponse, errors={**_BODY_ERRORS, **_COMMON_ERRORS}),
@@ -80,6 +81,8 @@ ROUTES: tuple[Route, ...] = (
           ok=m.CaseDetail, errors={404: "There is no such case.", **_COMMON_ERRORS}),
     Route(method="POST", route="cases/{id}/approve", operation_id="approveCase", tag="response",
           summary="Approve the planned response of a case awaiting approval.",
+          description="202 (`CaseAccepted`, state `in_progress`) when another invocation is already working on "
+                      "the case: nothing is done for this approval.",
           body=m.ApproveRequest, ok=m.ApproveResponse,
           errors={**_BODY_ERRORS, 403: "The caller is not a verified approver (Easy Auth off, not signed in, "
                                        "no approver role, not the named approver) or requested the response.",
@@ -92,7 +95,7 @@ ROUTES: tuple[Route, ...] = (
           summary="This document."),
 )
 
-_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (m.ErrorResponse, m.HealthResponse)
+_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (m.ErrorResponse, m.HealthResponse, m.CaseResponseModel)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

@@ -2,9 +2,14 @@
 
 Each named user (object id or UPN) or app becomes one finding of the synthetic rule
 :data:`MANUAL_RULE_ID`, recorded like any scan's (:func:`shared.ledger.recorder.record_findings`), so it
-opens the principal's case or joins the one already open. The cases are then enriched, triaged by the
-triage policy (which decides the playbook: a manual request does not pick one) and answered by the
-response engine (:func:`shared.respond.run.respond_to_cases`) under the usual guardrails.
+opens the principal's case or joins the one already open, marked as wanting work in the same write.
+
+Long work leaves the request: the answer is 202 with each case's id and status URL (``GET /api/cases/{id}``)
+as soon as the cases are recorded and one respond message per case is queued. The respond worker then
+enriches, triages (the triage policy decides the playbook: a manual request does not pick one) and answers
+each case (:func:`shared.respond.run.respond_to_cases`) under the usual guardrails, in the mode, for the
+approver and under the run id this request decided, which the message carries. Graph faults no longer
+hold the HTTP request open against the platform's 230-second limit.
 
 Mode. The request can only narrow ``RESPONSE_MODE`` (:meth:`Guardrails.narrowed`): ``dry_run: true`` (the
 default) runs as ``dry-run`` whatever the mode. Approval mode leaves the cases ``awaiting_approval``; auto mode
@@ -25,12 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shared.api.caller import refuse, requester
-from shared.api.http import ApiCall, parse_body
-from shared.api.models import CaseResponseModel, RespondRequest, RespondResponse, StepOutcomeModel
+from shared.api.http import ApiCall, Reply, parse_body
+from shared.api.models import CaseAccepted, CaseResponseModel, RespondRequest, RespondResponse, StepOutcomeModel
 
 if TYPE_CHECKING:
     from shared.findings import Finding
@@ -38,7 +44,11 @@ if TYPE_CHECKING:
     from shared.respond.engine import CaseResponse
     from shared.settings import Settings
 
-__all__ = ["MANUAL_RULE_ID", "case_response_model", "keep_earlier_requesters", "manual_findings", "respond"]
+__all__ = ["MANUAL_RULE_ID", "Enqueue", "accepted", "case_response_model", "keep_earlier_requesters", "manual_findings",
+           "respond"]
+
+Enqueue = Callable[[list[str]], None]
+"""Hands respond messages to the queue output binding (``func.Out[list[str]].set``)."""
 
 MANUAL_RULE_ID = "manual-response"
 """Rule id of the findings a manual request records. It is not a folder under ``shared/rules/``: case
@@ -111,12 +121,16 @@ def case_response_model(response: CaseResponse) -> CaseResponseModel:
                      for o in response.outcomes]})
 
 
-def respond(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> RespondResponse:
-    """``POST /respond``; see the module docstring for the mode and approval rules."""
+def accepted(case_id: str, reason: str) -> CaseAccepted:
+    return CaseAccepted(case_id=case_id, state="queued", status_url=f"/api/cases/{case_id}", reason=reason)
+
+
+def respond(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetime | None = None) -> Reply:
+    """``POST /respond``: record the cases, queue their work, answer 202; see the module docstring."""
     from shared.ledger import connection
     from shared.ledger.recorder import record_findings
     from shared.respond.guardrails import Guardrails
-    from shared.respond.run import respond_to_cases
+    from shared.respond.work_queue import WorkItem
 
     request = parse_body(call.request, RespondRequest)
     instant = now or datetime.now(UTC)
@@ -134,10 +148,13 @@ def respond(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
         findings = keep_earlier_requesters(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id,
                                                                    now=instant))
         recorded = record_findings(ledger, findings, now=instant)
-        case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))
-        responses = respond_to_cases(settings, ledger, case_ids, invocation_id=call.invocation_id, run_id=run_id,
-                                     now=instant, mode=rails.mode, actor=actor)
     finally:
         ledger.close()
-    return RespondResponse(dry_run=request.dry_run, mode=rails.mode, approved_by=None, run_id=run_id,
-                           results=[case_response_model(r) for r in responses])
+    case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))
+    # A request is never its own approval (the approver is verified on POST /cases/{id}/approve).
+    enqueue([WorkItem(case_id=case_id, queued_at=instant, reason="respond", mode=rails.mode, approved_by=None,
+                      actor=actor, run=run_id).to_json() for case_id in case_ids])
+    body = RespondResponse(dry_run=request.dry_run, mode=rails.mode, approved_by=None, run_id=run_id,
+                           cases=[accepted(case_id, f"queued for the respond worker ({rails.mode})")
+                                  for case_id in case_ids])
+    return Reply(body=body, status=202, headers={"Location": body.cases[0].status_url} if body.cases else {})

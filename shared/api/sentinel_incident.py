@@ -2,10 +2,14 @@
 
 Each account entity (resolved by its Entra object id before its UPN) becomes a
 case linked to *that* incident, so the comment and any update go back to it
-rather than to a new incident. The case is enriched and its playbook runs under
-the configured mode. A Logic App retry sends the same body again: the finding
-is keyed by incident and account, and the run by incident and event, so a retry
-adds no finding, action, incident or comment.
+rather than to a new incident. The answer is 202 as soon as the cases are
+recorded and one respond message per case is queued; the respond worker then
+enriches each case and runs its playbook under the configured mode, so Graph
+faults never hold the Logic App's HTTP call open. A Logic App retry sends the
+same body again: the finding is keyed by incident and account, and the run (the
+message carries it) by incident and event, so a retry adds no finding, action,
+incident or comment: at most a second message for the same run, which the
+case's lease and the deterministic action ids make a no-op.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from shared.api.errors import ApiError
-from shared.api.http import ApiCall, read_json
+from shared.api.http import ApiCall, Reply, read_json
 from shared.api.models import SentinelIncidentResponse
+from shared.api.respond import Enqueue
 from shared.ruleset import Severity
 from shared.settings import Settings
 
@@ -37,7 +42,7 @@ def _event_key(raw: Any) -> str:
     return hashlib.sha256(str(event).encode("utf-8")).hexdigest()[:16]
 
 
-def accept_incident(call: ApiCall, settings: Settings, *, now: datetime | None = None) -> SentinelIncidentResponse:
+def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetime | None = None) -> Reply:
     from shared.sentinel_trigger import TriggerError, parse_incident_trigger
 
     now = now or datetime.now(UTC)
@@ -55,16 +60,15 @@ def accept_incident(call: ApiCall, settings: Settings, *, now: datetime | None =
     if workspace and not trigger.incident_id.lower().startswith(workspace + "/"):
         raise ApiError(422, "other_workspace", "the incident belongs to another workspace than "
                                                "SENTINEL_WORKSPACE_RESOURCE_ID; Tokenwarden writes only to its own")
-    return _respond(call, settings, trigger, run_id=f"sentinel:{trigger.incident_name}:{_event_key(raw)}", now=now)
+    return _record(settings, trigger, enqueue, run_id=f"sentinel:{trigger.incident_name}:{_event_key(raw)}", now=now)
 
 
-def _respond(call: ApiCall, settings: Settings, trigger: Any, *, run_id: str,
-             now: datetime) -> SentinelIncidentResponse:
+def _record(settings: Settings, trigger: Any, enqueue: Enqueue, *, run_id: str, now: datetime) -> Reply:
     from shared.findings import Finding
     from shared.ledger.case_store import CaseStore
     from shared.ledger.connection import open_ledger
     from shared.ledger.recorder import record_findings
-    from shared.respond.run import respond_to_cases
+    from shared.respond.work_queue import WorkItem
 
     severity = cast(Severity, trigger.severity if trigger.severity in ("High", "Medium", "Low", "Informational")
                     else "Medium")
@@ -86,12 +90,14 @@ def _respond(call: ApiCall, settings: Settings, trigger: Any, *, run_id: str,
         case_ids = [change.case_id for change in recorded.changes]
         for case_id in case_ids:
             store.link_incident(case_id, trigger.incident_name, at=now)
-        answers = respond_to_cases(settings, ledger, case_ids, invocation_id=call.invocation_id, run_id=run_id,
-                                   now=now)
     finally:
         ledger.close()
-    detail = "; ".join(f"{a.case_id}: {a.state} ({a.reason})" for a in answers)
-    return SentinelIncidentResponse(accepted=True, case_ids=case_ids, detail=detail[:2000] or None)
+    enqueue([WorkItem(case_id=case_id, queued_at=now, reason="sentinel", run=run_id).to_json()
+             for case_id in case_ids])
+    urls = [f"/api/cases/{case_id}" for case_id in case_ids]
+    body = SentinelIncidentResponse(accepted=True, case_ids=case_ids, status_urls=urls,
+                                    detail=f"{len(case_ids)} case(s) queued for the respond worker")
+    return Reply(body=body, status=202, headers={"Location": urls[0]} if urls else {})
 
 
 def _explain(settings: Settings, incident_id: str, why: str, invocation_id: str) -> None:

@@ -97,6 +97,9 @@ class Case:
     """The latest triage decision: severity, playbook, the rule that matched and why."""
     sentinel_incident: str | None = None
     """The Sentinel incident (name, a GUID) this case reports to, when it came from one; None means our own."""
+    work_wanted: datetime | None = None
+    """The outbox mark: when the case last needed the respond worker (set in the same write that recorded the
+    change, cleared when a respond pass finished with it); None when no work is wanted."""
 
     @property
     def is_open(self) -> bool:

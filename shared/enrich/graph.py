@@ -311,7 +311,10 @@ class GraphDirectory:
         body, problems = user.body, list(members.problems)
         roles: list[RoleFact] = []
         hidden = 0
+        groups: list[str] = []
         for item in members.items:
+            if item.get("@odata.type") == "#microsoft.graph.group" and item.get("id"):
+                groups.append(str(item["id"]).lower())  # an unreadable group still carries its id
             if item.get("@odata.type") != "#microsoft.graph.directoryRole":
                 continue
             template = str(item.get("roleTemplateId") or "")
@@ -334,7 +337,8 @@ class GraphDirectory:
             display_name=body.get("displayName"), account_enabled=body.get("accountEnabled"),
             user_type=body.get("userType"), department=body.get("department"), job_title=body.get("jobTitle"),
             created_date_time=body.get("createdDateTime"), on_premises_sync_enabled=body.get("onPremisesSyncEnabled"),
-            roles=tuple(roles), roles_complete=members.complete and not hidden, risk_level=risk_level,
+            roles=tuple(roles), roles_complete=members.complete and not hidden,
+            group_ids=tuple(sorted(set(groups))) if members.complete else None, risk_level=risk_level,
             risk_state=risk_state,
             error="; ".join(problems) or None,
         )

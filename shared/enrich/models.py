@@ -41,6 +41,8 @@ class UserFacts:
     roles: tuple[RoleFact, ...] = ()
     roles_complete: bool = True
     """False when the memberships could not be read in full (a page failed, or Graph hid directory roles)."""
+    group_ids: tuple[str, ...] | None = None
+    """Object ids of the groups the user is a member of, directly or not; None when not completely read."""
     risk_level: str | None = None
     risk_state: str | None = None
     error: str | None = None

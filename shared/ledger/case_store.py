@@ -80,6 +80,7 @@ def _case_entity(case: Case) -> dict[str, Any]:
         "Enrichment": dump_json(case.enrichment, "enrichment") if case.enrichment is not None else "",
         "Decision": dump_json(case.decision, "decision") if case.decision is not None else "",
         "SentinelIncident": case.sentinel_incident or "",
+        "WorkWanted": format_time(case.work_wanted) if case.work_wanted is not None else "",
     }
 
 
@@ -122,6 +123,7 @@ def _case_from(case_id_: str, properties: Mapping[str, Any]) -> Case:
         enrichment=load_json(properties.get("Enrichment") or None, "Enrichment"),
         decision=load_json(properties.get("Decision") or None, "Decision"),
         sentinel_incident=str(properties.get("SentinelIncident") or "") or None,
+        work_wanted=parse_time(properties["WorkWanted"], "WorkWanted") if properties.get("WorkWanted") else None,
     )
 
 
@@ -176,6 +178,13 @@ class CaseStore:
         return Principal(cast(PrincipalKind, stored.properties["PrincipalKind"]),
                          str(stored.properties["PrincipalValue"]))
 
+    def upns_for(self, user: Principal) -> list[str]:
+        """Every UPN the ledger has seen for *user* (an object id): the aliases that point at it."""
+        entities = self.table.query_entities(
+            "PartitionKey eq @pk and PrincipalKind eq @kind and PrincipalValue eq @value",
+            parameters={"pk": _ALIAS, "kind": user.kind, "value": clip(user.value)}, select=["Upn"])
+        return sorted({str(e["Upn"]).lower() for e in entities if e.get("Upn")})
+
     # -- cases ------------------------------------------------------------------------------------
 
     def attach(self, case_id_: str, principal: Principal, generation: int, sightings: Sequence[Sighting], *,
@@ -186,8 +195,8 @@ class CaseStore:
         def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
             result.clear()
             if stored is None:
-                case = new_case(case_id=case_id_, principal=principal, generation=generation,
-                                sightings_=sightings, at=now)
+                case = replace(new_case(case_id=case_id_, principal=principal, generation=generation,
+                                        sightings_=sightings, at=now), work_wanted=now)
                 delta = CaseDelta(refs_added=len(case.finding_refs), severity_raised=False, changed=True)
                 result.append(AttachResult(case=case, created=True, delta=delta))
                 return _case_entity(case)
@@ -195,11 +204,46 @@ class CaseStore:
             if not current.is_open:
                 return None
             updated, delta = absorb(current, sightings, at=now)
+            if delta.refs_added or delta.severity_raised:  # the outbox mark, in the write that records the change
+                updated = replace(updated, work_wanted=now)
             result.append(AttachResult(case=updated, created=False, delta=delta))
             return _case_entity(updated) if delta.changed else None
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
         return result[0] if result else None
+
+    def clear_work_wanted(self, case_id_: str, seen: datetime | None) -> bool:
+        """Clear the outbox mark if it is still the one a finished respond pass started from (*seen*).
+
+        A mark set meanwhile (new findings arrived while the pass ran) is newer and stays, so that work is
+        queued again rather than lost. Returns whether the mark was cleared.
+        """
+        cleared: list[bool] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            cleared.clear()
+            mark = str(stored.properties.get("WorkWanted") or "") if stored is not None else ""
+            if not mark or seen is None or mark != format_time(seen):
+                return None
+            cleared.append(True)
+            return {"WorkWanted": ""}
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return bool(cleared)
+
+    def wanting_work(self, *, marked_before: datetime, now: datetime) -> list[str]:
+        """Cases whose outbox mark is older than *marked_before* and that no invocation holds (live lease at *now*).
+
+        The mark is a fixed-width UTC time, so the filter compares it as a string.
+        """
+        from shared.ledger.lease import lease_holder
+
+        entities = self.table.query_entities(
+            "PartitionKey eq @pk and WorkWanted ne @empty and WorkWanted le @cutoff",
+            parameters={"pk": _CASE, "empty": "", "cutoff": format_time(marked_before)},
+            select=["RowKey", "State", "LeaseOwner", "LeaseUntil"])
+        return sorted(str(e["RowKey"]) for e in entities
+                      if e.get("State") != "closed" and lease_holder(e, now) is None)
 
     def get(self, case_id_: str) -> Case | None:
         stored = read_entity(self.table, _CASE, case_id_)
@@ -257,6 +301,8 @@ class CaseStore:
             if stored is None:
                 raise DataError(f"there is no case {case_id_}")
             moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
+            if to_state == "closed":  # a closed case wants no more work
+                moved[:] = [replace(moved[0], work_wanted=None)]
             return _case_entity(moved[0])
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")

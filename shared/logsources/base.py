@@ -85,6 +85,9 @@ class LogSource(Protocol):
         parameters: Mapping[str, object],
         timespan: TimeRange | None,
         label: str,
-    ) -> QueryOutcome: ...
+        timeout: float | None = None,
+    ) -> QueryOutcome:
+        """*timeout*: seconds this query may take in all (retries included); None: the source's own limits."""
+        ...
 
     def close(self) -> None: ...

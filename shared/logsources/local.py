@@ -139,9 +139,12 @@ class LocalWorkspace:
         parameters: Mapping[str, object],
         timespan: TimeRange | None,
         label: str,
+        timeout: float | None = None,
     ) -> QueryOutcome:
         """Run ``text`` as :class:`~shared.logsources.log_analytics.LogAnalyticsSource` would send it (its
-        parameters bound as ``let`` statements) and Log Analytics would run it."""
+        parameters bound as ``let`` statements) and Log Analytics would run it.
+
+        *timeout* is not enforced: the local source reads files on this machine, and cannot hang on a network."""
         return self.run_received(_bind(text, parameters, label), timespan=timespan, label=label)
 
     def run_received(self, text: str, *, timespan: TimeRange | None, label: str) -> QueryOutcome:

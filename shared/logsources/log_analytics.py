@@ -85,7 +85,10 @@ class LogAnalyticsSource:
         parameters: Mapping[str, object],
         timespan: TimeRange | None,
         label: str,
+        timeout: float | None = None,
     ) -> QueryOutcome:
+        """One query. With *timeout*, the service's ``server_timeout``, the socket's read timeout and
+        azure-core's overall retry timeout are all held to it, so a hanging endpoint costs at most that."""
         from shared.kql.render import bind_parameters
 
         try:
@@ -93,12 +96,16 @@ class LogAnalyticsSource:
         except (DataError, RuleError) as exc:
             raise QueryError(f"{label}: {exc}", rule_id=label) from None
         client = self._get_client(label)
+        limits: dict[str, Any] = {"server_timeout": self._server_timeout}
+        if timeout is not None:
+            limits = {"server_timeout": max(1, min(self._server_timeout, int(timeout))), "read_timeout": timeout,
+                      "connection_timeout": min(self._connection_timeout, timeout), "timeout": timeout}
         try:
             response = client.query_workspace(
                 self._workspace_id,
                 rendered,
                 timespan=(timespan.start, timespan.end) if timespan is not None else None,
-                server_timeout=self._server_timeout,
+                **limits,
             )
         except Exception as exc:
             raise _translate(exc, label) from exc

@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from shared.errors import TokenwardenError, UpstreamError
-from shared.respond.graph_actions import CONFIRM_BATCH, GraphActions
+from shared.respond.graph_actions import CONFIRM_BATCH, GraphActions, WriteOutcome
 
 __all__ = ["ConfirmBatcher", "ConfirmResult"]
 
@@ -30,6 +30,8 @@ class ConfirmResult:
     batch_size: int
     call: int
     """The run's call number this user rode in (1-based), for the audit detail."""
+    outcome: WriteOutcome = field(default_factory=WriteOutcome)
+    """Whether the call's lost answer was found applied instead of re-sent."""
 
 
 @dataclass
@@ -76,7 +78,7 @@ class ConfirmBatcher:
         self.calls += 1
         call = self.calls
         try:
-            await self.graph.confirm_compromised(user_ids)
+            [outcome] = await self.graph.confirm_compromised(user_ids)
         except Exception as exc:
             if isinstance(exc, UpstreamError) and exc.status in _PER_PRINCIPAL and len(user_ids) > 1:
                 middle = len(user_ids) // 2
@@ -90,7 +92,7 @@ class ConfirmBatcher:
         for user in user_ids:
             for future in futures[user]:
                 if not future.done():
-                    future.set_result(ConfirmResult(batch_size=batch_size, call=call))
+                    future.set_result(ConfirmResult(batch_size=batch_size, call=call, outcome=outcome))
 
 
 def _settle(future: asyncio.Future[ConfirmResult], error: BaseException) -> None:

@@ -6,6 +6,11 @@ replayed or resumed run skips steps whose record is final; a step left at
 ``intent`` (the process died mid-step) re-reads the target first, so a user
 already disabled or whose sessions were already revoked is not written twice.
 
+One actor per case: the engine claims each case's lease (:class:`shared.ledger.lease.CaseLease`, owner =
+the invocation id) before it reads the case to plan, and re-checks it before every intent, so before every
+write to the tenant. A case another invocation holds is answered at once as ``in_progress`` and nothing is
+written for it; a holder whose lease was taken over (it ran out) stops before its next write.
+
 Modes: ``dry-run`` records the plan (``planned``) and writes nothing outside the
 ledger; ``approval`` records the plan and moves the case to
 ``awaiting_approval``; ``auto`` acts, within the blast radius. Protected
@@ -34,15 +39,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from shared.cases.model import Case
-from shared.errors import TokenwardenError
+from shared.errors import DataError, TokenwardenError
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
+from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
 from shared.policy.model import Policy
 from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
 from shared.respond.confirm_batcher import ConfirmBatcher
-from shared.respond.graph_actions import GraphActions
-from shared.respond.guardrails import BlastRadius, Guardrails
+from shared.respond.graph_actions import CONFIRMED_COMPROMISED, GraphActions
+from shared.respond.guardrails import BlastRadius, Guardrails, KnownPrincipal
 from shared.respond.plan import (
     GRAPH_USER_STEPS,
     REPORTING_STEPS,
@@ -53,6 +59,7 @@ from shared.respond.plan import (
     plan_steps,
     playbook_for,
     untrusted_key_ids,
+    user_target,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +90,8 @@ class CaseResponse:
     state: str
     outcomes: tuple[StepOutcome, ...]
     reason: str
+    in_progress: bool = False
+    """Another invocation holds the case (or took it over from this one): nothing more was written here."""
 
 
 Verdict = Literal["act", "hold", "done"]
@@ -105,6 +114,8 @@ class _Prepared:
     verdict: Verdict
     reason: str
     outcomes: list[StepOutcome] = field(default_factory=list)
+    lost: str | None = None
+    """Why this invocation stopped acting: its lease was taken over."""
 
 
 @dataclass
@@ -123,12 +134,17 @@ class ResponseEngine:
     on_record: Callable[[ActionRecord], None] | None = None
     """Called with every action record written (the TokenwardenAudit_CL sink), after the Actions table."""
     concurrency: int = DEFAULT_CONCURRENCY
+    lease_seconds: float = LEASE_SECONDS
+    lease_clock: Callable[[], datetime] | None = None
+    """The wall clock leases are measured by (tests move it); None is the system clock."""
     _actions: ActionStore = field(init=False)
     _cases: CaseStore = field(init=False)
+    _leases: dict[str, CaseLease] = field(init=False)
 
     def __post_init__(self) -> None:
         self._actions = ActionStore(self.ledger.actions, on_record=self.on_record)
         self._cases = CaseStore(self.ledger.cases)
+        self._leases = {}
 
     # --- public ------------------------------------------------------------------------------------
     async def respond(self, case: Case, *, now: datetime, approved_by: str | None = None,
@@ -150,25 +166,118 @@ class ResponseEngine:
                 return await work()
 
         # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
+        # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile.
+        claims = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._claim, c.case_id))
+                                        for c in cases))
         current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
                                          for c in cases))
+        known = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._known, stored or case))
+                                       for case, stored in zip(cases, current, strict=True)))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
-        verdicts = [self._decide(case, stored, approved_by=approved_by, run=run)
-                     for case, stored in zip(cases, current, strict=True)]
+        try:
+            answers: list[CaseResponse | _Decision] = [
+                self._decide(case, stored, approved_by=approved_by, run=run, known=names)
+                if claim is None or claim.held else self._in_progress(stored or case, claim)
+                for case, stored, claim, names in zip(cases, current, claims, known, strict=True)]
+        except BaseException:
+            for case_id in list(self._leases):
+                await asyncio.to_thread(self._release, case_id)
+            raise
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
 
-        async def answer(verdict: _Decision) -> CaseResponse:
-            item = await asyncio.to_thread(self._persist, verdict, now=now)
-            if item.verdict == "act":
-                await self._act(item, now=now, batcher=batcher)
-            if item.verdict != "done" and self.guardrails.mode != "dry-run":
-                await self._report(item, now=now, run=run)
-            return await asyncio.to_thread(self._finish, item, now=now)
+        async def answer(verdict: CaseResponse | _Decision) -> CaseResponse:
+            if isinstance(verdict, CaseResponse):
+                return verdict
+            try:
+                item = await asyncio.to_thread(self._persist, verdict, now=now)
+                if item.verdict == "act":
+                    await self._act(item, now=now, batcher=batcher)
+                if item.verdict != "done" and self.guardrails.mode != "dry-run" and item.lost is None:
+                    await self._report(item, now=now, run=run)
+                if item.lost is not None:
+                    return await asyncio.to_thread(self._stopped, item)
+                return await asyncio.to_thread(self._finish, item, now=now)
+            finally:
+                await asyncio.to_thread(self._release, verdict.case.case_id)
 
-        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in verdicts)))
+        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
+
+    def _known(self, case: Case) -> KnownPrincipal:
+        """Every name the case's user goes by: the case's, its enrichment's, and the ledger's UPN aliases.
+
+        Fails closed: a ledger that cannot be read leaves what it would have told unresolved (the guardrails
+        then treat the user as protected), it does not fail the run.
+        """
+        from shared.cases.principal import Principal
+
+        enrichment = case.enrichment or {}
+        users = [u for u in enrichment.get("users") or [] if isinstance(u, dict)]
+        found = [u for u in users if u.get("status") == "ok"]
+        problems = [f"Graph lookup of {u.get('key')}: {u.get('status')} {u.get('error') or ''}".strip()
+                    for u in users if u.get("status") != "ok"]
+        names = {str(n).lower() for n in identifiers(case) if n}
+        kind, value = case.principal.kind, case.principal.value.lower()
+        oid = next((str(u["id"]).lower() for u in found if u.get("id")), value if kind == "user" else None)
+        upn = next((str(u["user_principal_name"]).lower() for u in found if u.get("user_principal_name")),
+                   value if kind == "upn" else next((u.lower() for u in case.user_upns), None))
+        memberships = [u.get("group_ids") for u in found]
+        groups = frozenset(str(g).lower() for ids in memberships for g in ids or ()) \
+            if memberships and all(ids is not None for ids in memberships) else None
+        if kind not in ("user", "upn") and user_target(case) is None:
+            return KnownPrincipal(names=frozenset(names), object_id=oid, upn=upn, group_ids=groups, is_user=False)
+        try:
+            if upn and not oid:
+                alias = self._cases.resolve_alias(Principal("upn", upn))
+                oid = alias.value if alias is not None and alias.kind == "user" else None
+            if oid:
+                aliases = self._cases.upns_for(Principal("user", oid))
+                names.update(aliases)
+                upn = upn or next(iter(aliases), None)
+        except Exception as exc:  # any failure to read the ledger leaves the names unresolved (fails closed)
+            problems.append(f"the ledger's aliases could not be read: {' '.join(str(exc).split())[:200]}")
+        names.update(n for n in (oid, upn) if n)
+        return KnownPrincipal(names=frozenset(names), object_id=oid, upn=upn, group_ids=groups,
+                              problems=tuple(problems))
+
+    # --- the lease ---------------------------------------------------------------------------------
+    def _claim(self, case_id: str) -> Claim | None:
+        """This invocation's claim on the case; None when there is no such case (``_decide`` says so)."""
+        lease = CaseLease(self.ledger.cases, case_id, owner=self.invocation_id, seconds=self.lease_seconds)
+        if self.lease_clock is not None:
+            lease.clock = self.lease_clock
+        try:
+            claim = lease.claim()
+        except DataError:
+            return None
+        if claim.held:
+            self._leases[case_id] = lease
+        return claim
+
+    def _in_progress(self, case: Case, claim: Claim) -> CaseResponse:
+        until = claim.until.isoformat() if claim.until else "?"
+        return CaseResponse(case_id=case.case_id, state=case.state, outcomes=(), in_progress=True,
+                            reason=f"already in progress: invocation {claim.holder} holds the case until {until}")
+
+    async def _recheck(self, case_id: str) -> None:
+        """Before a tenant write: the lease is still ours (renewed when half spent), else LeaseLostError."""
+        lease = self._leases.get(case_id)
+        if lease is None:
+            raise LeaseLostError(f"case {case_id}: this invocation ({self.invocation_id}) holds no lease on it")
+        await asyncio.to_thread(lease.renew)
+
+    def _release(self, case_id: str) -> None:
+        lease = self._leases.pop(case_id, None)
+        if lease is not None:
+            lease.release()
+
+    def _stopped(self, item: _Prepared) -> CaseResponse:
+        stored = self._cases.get(item.case.case_id) or item.case
+        return CaseResponse(case_id=stored.case_id, state=stored.state, outcomes=tuple(item.outcomes),
+                            reason=item.lost or "", in_progress=True)
 
     # --- stages ------------------------------------------------------------------------------------
-    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str) -> _Decision:
+    def _decide(self, case: Case, current: Case | None, *, approved_by: str | None, run: str,
+                known: KnownPrincipal) -> _Decision:
         """What the guardrails allow for one case; no I/O, except that the blast radius counts admissions."""
         if current is None:
             raise TokenwardenError(f"there is no case {case.case_id}")
@@ -176,7 +285,7 @@ class ResponseEngine:
             return _Decision(case=current, verdict="done", phase=None, reason=f"case is {current.state}; nothing to do")
         steps = plan_steps(current, self.policy, refresh_targets=self._refresh_targets(current), run_id=run,
                            incident=self._incident_name(current))
-        protected = self.guardrails.protected_reason(identifiers(current))
+        protected = self.guardrails.protection(known)
         if protected:
             return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)
         if not any(s.name not in REPORTING_STEPS and s.target != NO_TARGET for s in steps):
@@ -236,12 +345,20 @@ class ResponseEngine:
         for planned in item.steps:
             if planned.name in REPORTING_STEPS:
                 continue
-            item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+            try:
+                item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+            except LeaseLostError as exc:
+                item.lost = str(exc)
+                return
 
     async def _report(self, item: _Prepared, *, now: datetime, run: str) -> None:
         for planned in item.steps:
             if planned.name in REPORTING_STEPS:
-                item.outcomes.append(await self._run_report(item, planned, now, run))
+                try:
+                    item.outcomes.append(await self._run_report(item, planned, now, run))
+                except LeaseLostError as exc:
+                    item.lost = str(exc)
+                    return
 
     def _finish(self, item: _Prepared, *, now: datetime) -> CaseResponse:
         outcomes = tuple(item.outcomes)
@@ -291,6 +408,7 @@ class ResponseEngine:
             phase, why = unavailable
             return await self._arecord(case, step, target, phase,
                                        {"reason" if phase == "skipped" else "error": why}, now)
+        await self._recheck(case.case_id)
         await self._arecord(case, step, target, "intent",
                             {"resumed": interrupted, "location": planned.step.location}, now)
         try:
@@ -328,25 +446,34 @@ class ResponseEngine:
 
     async def _graph_step(self, step: str, user_id: str, *, interrupted: bool, since: datetime,
                           batcher: ConfirmBatcher | None) -> dict[str, Any]:
+        """One Graph write. A step left at intent (its outcome never recorded) reads the target first and records
+        what it found; a write whose answer is lost is read back before it is sent again (GraphActions)."""
         assert self.graph is not None
         if step == "disable_user":
             state = await self.graph.user_state(user_id)
             if not state.exists:
                 raise TokenwardenError(f"user {user_id} does not exist")
+            found: dict[str, Any] = {"accountEnabled": state.account_enabled}
             if state.account_enabled is False:
-                return {"changed": False, "note": "already disabled; nothing written"}
-            await self.graph.disable_user(user_id)
-            return {"changed": True}
+                return {"changed": False, "note": "already disabled; nothing written", "found": found}
+            outcome = await self.graph.disable_user(user_id)
+            return {"changed": True, **outcome.detail()}
         if step == "revoke_sessions":
             if interrupted:
-                state = await self.graph.user_state(user_id)
-                if state.sessions_valid_from is not None and state.sessions_valid_from >= since:
-                    return {"changed": False, "note": "sessions already revoked by the interrupted run"}
-            await self.graph.revoke_sessions(user_id)
-            return {"changed": True}
+                revoked, found = await self.graph.sessions_revoked_since(user_id, since)
+                if revoked:
+                    return {"changed": False, "note": "sessions already revoked by the interrupted run",
+                            "found": found}
+            outcome = await self.graph.revoke_sessions(user_id)
+            return {"changed": True, **outcome.detail()}
         assert batcher is not None
-        result = await batcher.confirm(user_id)  # confirming twice is harmless: Identity Protection keeps one state
-        return {"changed": True, "batch_size": result.batch_size, "call": result.call}
+        if interrupted:
+            risk = await self.graph.risk_state(user_id)
+            if risk == CONFIRMED_COMPROMISED:
+                return {"changed": False, "note": "already confirmed compromised by the interrupted run",
+                        "found": {"riskState": risk}}
+        result = await batcher.confirm(user_id)
+        return {"changed": True, "batch_size": result.batch_size, "call": result.call, **result.outcome.detail()}
 
     async def _refresh_step(self, case: Case, planned: PlannedStep, now: datetime) -> dict[str, Any]:
         assert self.key_cache is not None
@@ -370,14 +497,16 @@ class ResponseEngine:
                                        {"reason": "SENTINEL_WORKSPACE_RESOURCE_ID is not set"}, now)
         if step == "notify" and self.notifier is None:
             return await self._arecord(case, step, target, "skipped", {"reason": "NOTIFY_WEBHOOK_URL is not set"}, now)
+        await self._recheck(case.case_id)
         await self._arecord(case, step, target, "intent", {"location": planned.step.location}, now)
         try:
-            detail = await self._report_step(item, step, now, run)
+            detail = await self._report_step(item, step, now, run, target=target)
         except TokenwardenError as exc:
             return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
         return await self._arecord(case, step, target, "succeeded", detail, now)
 
-    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str) -> dict[str, Any]:
+    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str, *,
+                           target: str) -> dict[str, Any]:
         from shared.respond.summary import render_notification
 
         case = await asyncio.to_thread(self._cases.get, item.case.case_id) or item.case
@@ -386,8 +515,10 @@ class ResponseEngine:
             assert self.notifier is not None
             incident = next((o.detail for o in item.outcomes if o.step == "sentinel_incident"
                              and o.phase == "succeeded"), None)
+            # The receiver's idempotency key: the step's action id (case, step, run), the same on every retry.
             return await self.notifier.send(render_notification(case, outcomes, reason=item.reason,
-                                                                incident=dict(incident) if incident else None))
+                                                                incident=dict(incident) if incident else None),
+                                            idempotency_key=action_id(case.case_id, step, target))
         assert self.incidents is not None
         stored = await asyncio.to_thread(FindingStore(self.ledger.findings).for_case, case.case_id)
         return await self.incidents.record_run(case, run_id=run, findings=[f.to_finding() for f in stored],

@@ -3,6 +3,12 @@
 An unattended responder that mass-disables a tenant is the worst failure this
 project can have, so the checks are here in one place, run before any intent
 is written, and each refusal carries a reason the case and the incident repeat.
+
+Protection fails closed. ``PROTECTED_PRINCIPALS`` may name a user by object id or UPN, or a group as
+``group:<object id>`` (its members, direct or not, are protected). A user is matched on every name the
+case, its enrichment and the ledger's UPN aliases know; when its object id, its UPN or (with groups
+listed) its group memberships could not be resolved, because Graph or the ledger did not answer, whether
+it is protected cannot be decided, and it is treated as protected until it can be.
 """
 
 from __future__ import annotations
@@ -14,9 +20,28 @@ from typing import Literal, cast
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
-__all__ = ["BlastRadius", "Guardrails", "ResponseMode"]
+__all__ = ["GROUP_PREFIX", "UNDECIDED", "BlastRadius", "Guardrails", "KnownPrincipal", "ResponseMode"]
 
 ResponseMode = Literal["dry-run", "approval", "auto"]
+GROUP_PREFIX = "group:"
+UNDECIDED = "protection undecided"
+"""How a hold for a user whose protection could not be decided begins: such a case keeps its outbox mark."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnownPrincipal:
+    """What is known of a case's user: every name it goes by, and what could be resolved."""
+
+    names: frozenset[str]
+    """Lower-cased object ids and UPNs: the case's, its enrichment's and the ledger's aliases."""
+    object_id: str | None
+    upn: str | None
+    group_ids: frozenset[str] | None
+    """Lower-cased ids of the groups the user is in; None when they could not be read."""
+    is_user: bool = True
+    """False for an app or a token: protection is about users, and there is nothing to resolve."""
+    problems: tuple[str, ...] = ()
+    """Why something could not be resolved (a failed Graph lookup, an unreadable ledger)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,11 +51,16 @@ class Guardrails:
     """Lower-cased object ids and UPNs that no step may touch."""
     per_run: int
     per_hour: int
+    protected_groups: frozenset[str] = frozenset()
+    """Lower-cased object ids of groups whose members no step may touch."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Guardrails:
+        names = [p.strip().lower() for p in settings.protected_principals if p.strip()]
         return cls(mode=cast(ResponseMode, settings.response_mode),
-                   protected=frozenset(p.lower() for p in settings.protected_principals),
+                   protected=frozenset(n for n in names if not n.startswith(GROUP_PREFIX)),
+                   protected_groups=frozenset(n.removeprefix(GROUP_PREFIX) for n in names
+                                              if n.startswith(GROUP_PREFIX)),
                    per_run=settings.blast_radius_per_run, per_hour=settings.blast_radius_per_hour)
 
     def narrowed(self, mode: str) -> Guardrails:
@@ -47,6 +77,26 @@ class Guardrails:
         if hits:
             return f"protected principal ({', '.join(hits)}) is listed in PROTECTED_PRINCIPALS and is never actioned"
         return None
+
+    def protection(self, known: KnownPrincipal) -> str | None:
+        """Why the principal may not be actioned: it is protected, or whether it is cannot be decided; else None."""
+        listed = self.protected_reason(known.names)
+        if listed:
+            return listed
+        groups = sorted((known.group_ids or frozenset()) & self.protected_groups)
+        if groups:
+            return (f"protected principal: member of group {', '.join(groups)}, listed in PROTECTED_PRINCIPALS; "
+                    "never actioned")
+        if not known.is_user or not (self.protected or self.protected_groups):
+            return None
+        missing = [what for what, value in (("object id", known.object_id), ("UPN", known.upn)) if not value]
+        if self.protected_groups and known.group_ids is None:
+            missing.append("group memberships")
+        if not missing:
+            return None
+        why = "; ".join(known.problems) or "no lookup named them"
+        return (f"{UNDECIDED}: the user's {' and '.join(missing)} could not be resolved ({why}); "
+                "treated as protected, the case waits until Graph and the ledger answer")
 
 
 @dataclass

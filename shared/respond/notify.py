@@ -10,8 +10,10 @@ azure-core's logging and tracing policies redact query values themselves.
 Posts go through :class:`~shared.respond.retry.RetryPolicy` (429, 5xx, timeouts,
 dropped connections; Retry-After honoured) with connect and read timeouts. A
 retried post can be delivered twice if the first attempt reached the receiver
-but its answer was lost; webhook receivers have no idempotency key, so a
-duplicate notification is accepted as the lesser harm than none.
+but its answer was lost; every attempt of one notification therefore carries the
+same ``Idempotency-Key`` header, derived from the case and the step (the action
+id, which names the run), so a receiver can drop the repeat. A duplicate that a
+receiver does not drop is accepted as the lesser harm than none.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ class Notifier:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def send(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """POST *payload* as JSON; returns ``{"webhook", "status", "attempts"}`` (the webhook without its query).
+    async def send(self, payload: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST *payload* as JSON; returns ``{"webhook", "status", "attempts"}`` (the webhook without its query),
+        and the ``idempotency_key`` every attempt carried as its ``Idempotency-Key`` header, when one was given.
 
         :raises UpstreamError: the receiver refused it (4xx) or kept failing past the retry policy.
         """
@@ -89,16 +92,19 @@ class Notifier:
         async for attempt in self.retry.retrying(sleep=self._sleep):
             with attempt:
                 attempts += 1
-                status = await self._once(payload)
-                return {"webhook": self.safe_url, "status": status, "attempts": attempts}
+                status = await self._once(payload, idempotency_key)
+                sent = {"webhook": self.safe_url, "status": status, "attempts": attempts}
+                return {**sent, "idempotency_key": idempotency_key} if idempotency_key else sent
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def _once(self, payload: Mapping[str, Any]) -> int:
+    async def _once(self, payload: Mapping[str, Any], idempotency_key: str | None) -> int:
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
-        request = HttpRequest("POST", self._url, json=dict(payload),
-                              headers={"Content-Type": "application/json; charset=utf-8"})
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        request = HttpRequest("POST", self._url, json=dict(payload), headers=headers)
         self.calls += 1
         try:
             response = await self._pipeline().send_request(

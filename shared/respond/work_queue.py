@@ -5,6 +5,11 @@ Functions host hands queue messages to as many workers as it scales to. The
 body is small, versioned JSON; anything else is refused with a one-line reason
 (the host retries it and, after ``maxDequeueCount``, parks it on the poison
 queue, where the poison worker records it; nothing is dropped).
+
+A message queued by an HTTP request (``POST /respond``, the Sentinel intake) also carries what the request
+decided and the worker must keep: the narrowed ``mode``, the request's own ``approved_by`` (an approved
+manual respond), its ``actor`` and its ``run`` id, so a retried request is the same run. The queue lives in
+the app's own storage account, writable only by the app's identity.
 """
 
 from __future__ import annotations
@@ -24,18 +29,30 @@ MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 8 * 1024
 
 
+_CARRIED = ("mode", "approved_by", "actor", "run")
+_MAX_CARRIED_CHARS = 200
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkItem:
     case_id: str
     queued_at: datetime
     reason: str
+    mode: str | None = None
+    approved_by: str | None = None
+    actor: str | None = None
+    run: str | None = None
 
     def to_json(self) -> str:
+        carried = {name: getattr(self, name) for name in _CARRIED if getattr(self, name) is not None}
         return json.dumps({"version": MESSAGE_VERSION, "case_id": self.case_id,
-                           "queued_at": self.queued_at.isoformat(), "reason": self.reason}, separators=(",", ":"))
+                           "queued_at": self.queued_at.isoformat(), "reason": self.reason, **carried},
+                          separators=(",", ":"))
 
     def run_id(self, message_id: str | None) -> str:
-        """The queue message id (kept across the host's retries), else a hash of the message itself."""
+        """The run the request named, else the queue message id (kept across the host's retries), else a hash."""
+        if self.run:
+            return self.run
         if message_id:
             return f"queue:{message_id}"
         digest = hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:24]
@@ -64,4 +81,12 @@ def parse_work_item(body: bytes | str) -> WorkItem:
         queued_at = supported_instant(datetime.fromisoformat(str(data.get("queued_at"))))
     except ValueError as exc:
         raise DataError(f"respond message field 'queued_at': {str(exc)[:200]}") from None
-    return WorkItem(case_id=case_id.strip(), queued_at=queued_at, reason=str(data.get("reason") or "")[:500])
+    carried: dict[str, str | None] = {}
+    for name in _CARRIED:
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > _MAX_CARRIED_CHARS):
+            raise DataError(f"respond message field {name!r} must be a non-empty string of at most "
+                            f"{_MAX_CARRIED_CHARS} characters")
+        carried[name] = value.strip() if isinstance(value, str) else None
+    return WorkItem(case_id=case_id.strip(), queued_at=queued_at, reason=str(data.get("reason") or "")[:500],
+                    **carried)

@@ -8,7 +8,8 @@ token and are not counted; the server binds to loopback only.
 GET    /_simulator/stats                ``{"requests", "throttled", "throttledOffsets", "byRoute", "byStatus"}``
 POST   /_simulator/reset                clear counters and faults, refill buckets (204)
 GET    /_simulator/faults               the armed fault rules
-POST   /_simulator/faults               arm one: ``{"pattern", "kind"?, "status"?, "times"?, "retryAfter"?,
+POST   /_simulator/faults               arm one: ``{"pattern", "kind"? (status, timeout, dropAfterApply),
+                                        "status"?, "times"?, "retryAfter"?,
                                         "method"?, "holdSeconds"?, "code"?, "message"?}`` (201)
 DELETE /_simulator/faults               disarm all (204)
 GET    /_simulator/limits               ``{family: {"capacity", "perSeconds", "retryAfter"}}``
@@ -25,7 +26,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING
 
-from shared.simulator.faults import FaultRule
+from shared.simulator.faults import FaultKind, FaultRule
 from shared.simulator.responses import GraphResponse, RequestIds, graph_error
 from shared.simulator.throttling import ThrottleLimit
 
@@ -86,12 +87,14 @@ def _faults(simulator: Simulator, method: str, document: dict[str, object]) -> G
         simulator.faults.clear()
         return GraphResponse(204)
     if method == "POST":
+        kinds: dict[str, FaultKind] = {"status": "status", "timeout": "timeout",
+                                       "dropAfterApply": "drop_after_apply"}
         kind = str(document.get("kind", "status"))
-        if kind not in {"status", "timeout"}:
-            raise ValueError("kind must be 'status' or 'timeout'")
+        if kind not in kinds:
+            raise ValueError("kind must be 'status', 'timeout' or 'dropAfterApply'")
         times = document.get("times", 1)
         rule = simulator.faults.add(FaultRule(
-            pattern=_text(document, "pattern"), kind="timeout" if kind == "timeout" else "status",
+            pattern=_text(document, "pattern"), kind=kinds[kind],
             status=int(_number(document, "status", 503)),
             times=None if times is None else int(_number(document, "times")),
             retry_after=None if document.get("retryAfter") is None else _number(document, "retryAfter"),

@@ -163,7 +163,7 @@ class Simulator:
             record(NO_RESPONSE, fault=fault.kind)  # counted on arrival: the hold may outlast the test
             self.wait(fault.hold_seconds)
             return NO_RESPONSE
-        if fault is not None:
+        if fault is not None and fault.kind == "status":
             return record(self._fault(fault, context), fault=fault.kind)
         if not authenticated and not _has_bearer(context.header("authorization")):
             return record(graph_error(401, "InvalidAuthenticationToken", "Access token is empty.", context.ids,
@@ -190,6 +190,9 @@ class Simulator:
             outcome = graph_error(500, "generalException", "An unspecified error has occurred.", context.ids)
         if isinstance(outcome, GraphResponse) and route.family == throttling.IDENTITY:
             outcome = outcome.with_headers({"x-ms-resource-unit": str(cost)})
+        if fault is not None and fault.kind == "drop_after_apply":
+            record(outcome, fault=fault.kind)  # applied and counted with its real status; the answer is lost
+            return NO_RESPONSE
         return record(outcome)
 
     def new_ids(self, client_request_id: str | None = None) -> RequestIds:

@@ -1,4 +1,5 @@
-"""Injected faults: failing answers (503, 500, ...) or held connections, N times then success.
+"""Injected faults: failing answers (503, 500, ...), held connections, or answers lost after the write was
+applied, N times then success.
 
 A rule matches a request by method and by a glob over its path relative to the
 service root (``/users/*``, ``/identityProtection/riskyUsers*``), case-
@@ -6,6 +7,11 @@ insensitively, whether the request came on its own or inside a ``$batch``. Each
 match uses one of the rule's ``times``; a spent rule stops matching, so "two
 503s, then success" is ``fail("/users/*", times=2)``. Rules are checked in the
 order they were added.
+
+``drop_after_apply`` is the fault a retry layer cannot see through: the request is handled as usual (the
+write lands in the tenant and is counted in ``state.writes``), then the connection is closed without an
+answer, as when a gateway or the network loses Graph's response. The client sees a dropped connection and
+cannot tell from it whether the write happened.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["FaultInjector", "FaultRule"]
+__all__ = ["FaultInjector", "FaultKind", "FaultRule"]
 
-FaultKind = Literal["status", "timeout"]
+FaultKind = Literal["status", "timeout", "drop_after_apply"]
 _DEFAULT_ERRORS = {
     500: ("generalException", "An unspecified error has occurred."),
     502: ("serviceNotAvailable", "The server received an invalid response from an upstream server."),
@@ -87,6 +93,10 @@ class FaultInjector:
         """Hold the next ``times`` matching requests for ``hold_seconds``, then drop the connection unanswered."""
         return self.add(FaultRule(pattern=pattern, kind="timeout", hold_seconds=hold_seconds, times=times,
                                   method=method))
+
+    def drop_after_apply(self, pattern: str, *, times: int | None = 1, method: str | None = None) -> FaultRule:
+        """Handle the next ``times`` matching requests as usual, then close the connection without the answer."""
+        return self.add(FaultRule(pattern=pattern, kind="drop_after_apply", times=times, method=method))
 
     def clear(self) -> None:
         with self._lock:

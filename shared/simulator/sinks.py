@@ -64,7 +64,8 @@ def receive_webhook(context: RequestContext, app: SimulatorApp) -> GraphResponse
     name = context.params["name"]
     with app.state.lock:
         app.state.webhooks.setdefault(name, []).append(body)
-        app.state.record_write("webhook", name, context.ids.date)
+        key = context.header("idempotency-key")
+        app.state.record_write("webhook", name, context.ids.date, **({"idempotency_key": key} if key else {}))
     return GraphResponse(200)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Answer:
     status: int
     headers: Mapping[str, str]
     text: str
+    queued: tuple[str, ...] = ()
+    """Respond messages the function handed to its queue output binding (routes that queue work)."""
 
     @property
     def json(self) -> Any:
@@ -104,9 +107,36 @@ def call_function(registered: Registered, *, body: bytes | str | Any = b"", cont
         path = path.replace("{" + name + "}", quote(value, safe=""))
     request = func.HttpRequest(registered.method, f"http://localhost:7071/api/{path}", headers=all_headers,
                                params=dict(params or {}), route_params=dict(route_params or {}), body=raw)
-    response = registered.function(request, FakeContext(invocation_id))
+    if "work" in inspect.signature(registered.function).parameters:
+        from tests.support.function_env import QueueOutput
+
+        out = QueueOutput()
+        response = registered.function(req=request, work=out, context=FakeContext(invocation_id))
+        queued = tuple(out.get())
+    else:
+        response = registered.function(request, FakeContext(invocation_id))
+        queued = ()
     return Answer(status=response.status_code, headers=dict(response.headers),
-                  text=response.get_body().decode("utf-8"))
+                  text=response.get_body().decode("utf-8"), queued=queued)
+
+
+@functools.cache
+def _respond_worker() -> Callable[..., None]:
+    """The respond queue function, from a fresh FunctionApp (one app indexes its functions once)."""
+    import function_app
+
+    app = importlib.reload(function_app).app
+    return next(f.get_user_function() for f in app.get_functions() if f.get_function_name() == "respond")
+
+
+def deliver(messages: tuple[str, ...] | list[str], *, invocation_id: str = "test-worker") -> None:
+    """Run the respond queue worker on each message, as the host would deliver them."""
+    from azure.functions.queue import QueueMessage
+
+    worker = _respond_worker()
+    for index, body in enumerate(messages):
+        worker(message=QueueMessage(id=f"msg-{index}", body=body.encode("utf-8"), dequeue_count=1),
+               context=FakeContext(f"{invocation_id}-{index}"))
 
 
 def assert_error_envelope(answer: Answer, invocation_id: str = "test-invocation") -> dict[str, Any]:

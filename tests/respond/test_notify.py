@@ -88,3 +88,17 @@ def test_https_and_loopback_http_are_accepted() -> None:
     assert Notifier(f"https://prod-1.westeurope.logic.azure.com/workflows/1/triggers/manual?{SECRET}").safe_url \
         == "https://prod-1.westeurope.logic.azure.com/workflows/1/triggers/manual"
     assert Notifier("http://localhost:7071/hook").safe_url == "http://localhost:7071/hook"
+
+
+def test_every_attempt_of_one_notification_carries_the_same_idempotency_key(server: SimulatorServer) -> None:
+    # The first post reaches the receiver but its answer is lost; the retry must be recognisable as the same.
+    server.faults.drop_after_apply("/webhook/teams-soc", method="POST", times=1)
+    result = asyncio.run(_send_keyed(f"{server.url}/_sinks/webhook/teams-soc?{SECRET}", "act-0123456789abcdef"))
+    assert result["attempts"] == 2 and result["idempotency_key"] == "act-0123456789abcdef"
+    keys = [w.details.get("idempotency_key") for w in server.state.writes_of("webhook", "teams-soc")]
+    assert keys == ["act-0123456789abcdef", "act-0123456789abcdef"]
+
+
+async def _send_keyed(url: str, key: str) -> dict[str, Any]:
+    async with Notifier(url, retry=RETRY) as notifier:
+        return await notifier.send(payload(), idempotency_key=key)

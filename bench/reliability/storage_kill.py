@@ -1,0 +1,108 @@
+"""Table Storage killed at every write of a scan and of the responses that follow, one run per write index.
+
+Each run: a scan timer run and the respond worker's runs for what it queued, with storage dying at write
+*k* (every request from then on fails, as for an unreachable account; the invocation that meets it fails as
+the Functions host would see it fail). Then storage comes back and the timer runs again, each run later
+than the last by more than the outbox's re-queue age, with the worker answering what each queues, until
+nothing is queued. Counted afterwards:
+
+- stranded: open cases still marked as wanting work, or still ``new`` (target 0);
+- lost: findings a run without faults stores that this run did not (target 0);
+- duplicated: Graph writes beyond the first per (write, user) (target 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench.reliability.stack import Stack, duplicates, later, respond, scan_and_queue, wall_now
+from bench.reliability.storage_faults import StorageKiller
+
+__all__ = ["KillRun", "clean_counts", "kill_run", "storage_kill_runs"]
+
+RECOVERY_ROUNDS = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class KillRun:
+    phase: Literal["scan", "respond", "none"]
+    index: int
+    stranded: int
+    lost: int
+    duplicated: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanCounts:
+    scan_writes: int
+    respond_writes: int
+    findings: int
+
+
+def _stranded(ledger: Any) -> int:
+    from shared.ledger.case_store import CaseStore
+
+    return sum(1 for case in CaseStore(ledger.cases).cases(open_only=True)
+               if case.work_wanted is not None or case.state == "new")
+
+
+def _findings(ledger: Any) -> int:
+    return sum(1 for _ in ledger.findings.list_entities(select=["RowKey"]))
+
+
+def _run(stack: Stack, kill_at: int) -> tuple[int, int, int]:
+    """(stranded, findings stored, duplicated) of one run killed at write *kill_at*."""
+    killer = StorageKiller(kill_at)
+    with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
+        settings = stack.settings(simulator.url)
+        start = wall_now()
+        queued: list[str] = []
+        try:
+            queued = scan_and_queue(settings, ledger, now=start)
+        except Exception:  # the timer invocation failed with storage: nothing was queued
+            queued = []
+        for case_id in queued:
+            try:
+                respond(settings, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
+            except Exception:  # the worker died with storage; the re-queue below stands in for what follows
+                continue
+        killer.revive()
+        for round_ in range(1, RECOVERY_ROUNDS + 1):
+            now = later(start, round_)
+            todo = scan_and_queue(settings, ledger, now=now)
+            if not todo:
+                break
+            for case_id in todo:
+                respond(settings, ledger, case_id, invocation=f"again{round_}-{case_id}", now=now,
+                        clock=lambda now=now: now)  # type: ignore[misc]
+        return _stranded(ledger), _findings(ledger), duplicates(simulator.state.writes)
+
+
+def clean_counts(stack: Stack) -> CleanCounts:
+    """Writes of a scan and of the respond runs that follow it, and findings stored, when nothing fails."""
+    killer = StorageKiller(None)
+    with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
+        settings = stack.settings(simulator.url)
+        start = wall_now()
+        queued = scan_and_queue(settings, ledger, now=start)
+        scan_writes = killer.writes
+        for case_id in queued:
+            respond(settings, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
+        return CleanCounts(scan_writes=scan_writes, respond_writes=killer.writes - scan_writes,
+                           findings=_findings(ledger))
+
+
+def kill_run(stack: Stack, clean: CleanCounts, kill_at: int) -> KillRun:
+    stranded, findings, duplicated = _run(stack, kill_at)
+    phase: Literal["scan", "respond"] = "scan" if kill_at <= clean.scan_writes else "respond"
+    return KillRun(phase=phase, index=kill_at, stranded=stranded, lost=max(0, clean.findings - findings),
+                   duplicated=duplicated)
+
+
+def storage_kill_runs(stack: Stack, *, indexes: list[int] | None = None) -> tuple[CleanCounts, list[KillRun]]:
+    """One run per write index (all of them unless *indexes* names some), after a run without faults."""
+    clean = clean_counts(stack)
+    total = clean.scan_writes + clean.respond_writes
+    chosen = indexes if indexes is not None else list(range(1, total + 1))
+    return clean, [kill_run(stack, clean, k) for k in chosen if 1 <= k <= total]

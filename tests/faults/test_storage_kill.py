@@ -1,0 +1,39 @@
+"""No stranded case: Table Storage dies at a write of a scan or of a response; after it returns, the scan timer's
+re-queue (the outbox) brings every case to its end, with no finding lost and no tenant write duplicated.
+
+The full sweep, one run per write index, is ``make reliability`` (bench/reliability/fig_storage_kill.py);
+here three indexes run: the issue's "after the third finding write", the scan's last write and one in
+the middle of the responses.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.reliability.stack import Stack
+from bench.reliability.storage_kill import CleanCounts, clean_counts, kill_run
+from tests.support.demo import DemoLogs
+from tools.azurite import AzuriteEndpoints
+
+pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs")
+
+
+@pytest.fixture(scope="module")
+def stack(azurite: AzuriteEndpoints, demo_logs: DemoLogs) -> Stack:
+    return Stack(connection_string=azurite.connection_string, demo_folder=demo_logs.folder)
+
+
+@pytest.fixture(scope="module")
+def clean(stack: Stack) -> CleanCounts:
+    counts = clean_counts(stack)
+    assert counts.scan_writes > 3 and counts.respond_writes > 1 and counts.findings > 0
+    return counts
+
+
+@pytest.mark.parametrize("where", ["third write", "last scan write", "mid respond"])
+def test_storage_killed_mid_run_strands_no_case_loses_no_finding_and_duplicates_no_write(
+        stack: Stack, clean: CleanCounts, where: str) -> None:
+    index = {"third write": 3, "last scan write": clean.scan_writes,
+             "mid respond": clean.scan_writes + clean.respond_writes // 2}[where]
+    run = kill_run(stack, clean, index)
+    assert (run.stranded, run.lost, run.duplicated) == (0, 0, 0), run
