@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.safetext import SIGNATURE_REMOVED
 from shared.simulator import SimulatorServer
-from tests.api.api_support import Answer, call
+from shared.simulator.ingestion import deployment_streams
+from tests.api.api_support import Answer, call, deliver
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
 from tests.support.function_env import QueueOutput, set_function_environment
@@ -52,6 +53,8 @@ def env(monkeypatch: pytest.MonkeyPatch, demo_logs: DemoLogs, storage_environmen
         SENTINEL_WORKSPACE_RESOURCE_ID=WORKSPACE, WEBSITE_AUTH_ENABLED="True", LOGS_INGESTION_ENDPOINT=simulator.url,
         AUDIT_DCR_IMMUTABLE_ID=RULE, AUDIT_STREAM_NAME=STREAM, NOTIFY_WEBHOOK_URL=f"{simulator.url}/_sinks/webhook/t")
     set_function_environment(monkeypatch, environment, ledger_names)
+    # The DCR the deployment creates, so the audit rows really reach the Logs Ingestion simulator and are searched.
+    simulator.state.declare_data_collection_rule(RULE, deployment_streams())
     return ledger
 
 
@@ -105,7 +108,8 @@ def test_pasted_tokens_reach_no_log_audit_row_ledger_or_answer(env: Ledger, simu
         requested = call("POST", "respond", headers={**pasting, **principal_headers("ana@contoso.example")},
                          body={"users": [victims[0].id], "reason": PASTED, "dry_run": False})
         answers.append(requested)
-        case_id = requested.json["results"][0]["case_id"]
+        case_id = requested.json["cases"][0]["case_id"]
+        deliver(requested.queued)  # the respond worker plans the case: it now awaits approval
         answers.append(call("POST", "cases/{id}/approve", route_params={"id": case_id},
                             headers={**pasting, "X-MS-CLIENT-PRINCIPAL-NAME": TOKEN},  # refused: no principal
                             body={"approver": f"mallory {TOKEN}", "comment": PASTED}))
@@ -127,7 +131,8 @@ def test_pasted_tokens_reach_no_log_audit_row_ledger_or_answer(env: Ledger, simu
         functions["respond_poison"](message=QueueMessage(id="m-2", body=poison, dequeue_count=5),
                                     context=_Context())
 
-    assert requested.status == 200 and answers[2].status == 200, [a.text for a in answers]
+    assert requested.status == 202 and answers[2].status == 200, [a.text for a in answers]
+    assert any(simulator.state.ingested.values()), "no audit row reached the Logs Ingestion simulator to search"
     audit_rows = json.dumps(simulator.state.ingested, default=str)
     sinks = {"logs": "\n".join(lines), "audit rows": audit_rows, "ledger": _ledger_text(env),
              "answers": "\n".join(a.text for a in answers)}

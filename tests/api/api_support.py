@@ -139,6 +139,23 @@ def deliver(messages: tuple[str, ...] | list[str], *, invocation_id: str = "test
                context=FakeContext(f"{invocation_id}-{index}"))
 
 
+def worked(answer: Answer) -> list[dict[str, Any]]:
+    """A 202's cases after the respond worker ran their queued messages: state, latest reason, actions."""
+    assert answer.status == 202, answer.text
+    assert len(answer.queued) == len(answer.json["cases"])
+    deliver(answer.queued)
+    results = []
+    for accepted in answer.json["cases"]:
+        assert accepted["state"] == "queued" and accepted["status_url"] == f"/api/cases/{accepted['case_id']}"
+        detail = call("GET", "cases/{id}", route_params={"id": accepted["case_id"]})
+        assert detail.status == 200, detail.text
+        case = detail.json
+        results.append({"case_id": case["case_id"], "state": case["state"],
+                        "reason": case["transitions"][-1]["reason"] if case["transitions"] else "",
+                        "outcomes": case["actions"]})
+    return results
+
+
 def assert_error_envelope(answer: Answer, invocation_id: str = "test-invocation") -> dict[str, Any]:
     """The answer is a JSON error envelope carrying the invocation id; returns its ``error``."""
     body = answer.json

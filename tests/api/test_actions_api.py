@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.simulator import SimulatorServer, SimUser
-from tests.api.api_support import Answer, assert_error_envelope, call, deliver
+from tests.api.api_support import Answer, assert_error_envelope, call, worked
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
 from tests.support.function_env import set_function_environment
@@ -63,23 +63,6 @@ def _token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "org-key-1", **overr
 
 def _respond(**body: Any) -> Answer:
     return call("POST", "respond", body={"reason": "analyst confirmed the sign-ins are the attacker's", **body})
-
-
-def _worked(answer: Answer) -> list[dict[str, Any]]:
-    """The 202's cases after the respond worker ran their queued messages: state, latest reason, actions."""
-    assert answer.status == 202, answer.text
-    assert len(answer.queued) == len(answer.json["cases"])
-    deliver(answer.queued)
-    results = []
-    for accepted in answer.json["cases"]:
-        assert accepted["state"] == "queued" and accepted["status_url"] == f"/api/cases/{accepted['case_id']}"
-        detail = call("GET", "cases/{id}", route_params={"id": accepted["case_id"]})
-        assert detail.status == 200, detail.text
-        case = detail.json
-        results.append({"case_id": case["case_id"], "state": case["state"],
-                        "reason": case["transitions"][-1]["reason"] if case["transitions"] else "",
-                        "outcomes": case["actions"]})
-    return results
 
 
 def _approve(case_id: str, approver: str = "ana@contoso.example") -> Answer:
@@ -152,7 +135,7 @@ def test_respond_dry_run_records_the_plan_and_writes_nothing(action_env: dict[st
     answer = _respond(users=[user.user_principal_name], approver="ana@contoso.example")
     body = answer.json
     assert body["dry_run"] is True and body["mode"] == "dry-run" and body["approved_by"] is None
-    [result] = _worked(answer)
+    [result] = worked(answer)
     assert result["outcomes"] and {o["phase"] for o in result["outcomes"]} == {"planned"}
     assert result["state"] == "enriched"
     assert simulator.state.writes_of() == []
@@ -165,7 +148,7 @@ def test_respond_in_approval_mode_waits_then_approval_contains_once(action_env: 
     user = _privileged(simulator)
     answer = _respond(users=[user.id], dry_run=False, mode="auto")  # auto without an approver: no approval
     assert answer.json["mode"] == "approval" and answer.json["approved_by"] is None
-    [result] = _worked(answer)
+    [result] = worked(answer)
     assert result["state"] == "awaiting_approval"
     assert simulator.state.writes_of("revokeSignInSessions") == []
 
@@ -188,7 +171,7 @@ def test_respond_in_approval_mode_waits_then_approval_contains_once(action_env: 
 def test_behind_easy_auth_the_approver_is_the_signed_in_caller(action_env: dict[str, str],
                                                               simulator: SimulatorServer) -> None:
     user = _privileged(simulator)
-    [result] = _worked(_respond(users=[user.id], dry_run=False, mode="auto"))
+    [result] = worked(_respond(users=[user.id], dry_run=False, mode="auto"))
     case_id = result["case_id"]
     headers = principal_headers("bob@contoso.example")
     refused = call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=headers,
@@ -218,7 +201,7 @@ def test_respond_cannot_widen_a_dry_run_deployment(action_env: dict[str, str], s
     user = _privileged(simulator)
     answer = _respond(users=[user.id], dry_run=False, mode="auto", approver="ana@contoso.example")
     assert answer.json["mode"] == "dry-run" and answer.json["approved_by"] is None
-    _worked(answer)
+    worked(answer)
     assert simulator.state.writes_of() == []
 
 
@@ -227,7 +210,7 @@ def test_a_protected_principal_stays_refused_when_approved(action_env: dict[str,
     user = _privileged(simulator)
     monkeypatch.setenv("PROTECTED_PRINCIPALS", user.user_principal_name)
     answer = _respond(users=[user.id], dry_run=False)
-    [result] = _worked(answer)
+    [result] = worked(answer)
     assert result["state"] == "awaiting_approval" and "protected principal" in result["reason"]
 
     approved = _approve(result["case_id"])
@@ -278,6 +261,6 @@ def test_respond_when_graph_is_unreachable_never_claims_containment(action_env: 
     answer = _respond(users=["someone@contoso.example"], apps=[ORG_APP], dry_run=False, mode="auto")
     # Graph is down, so the UPN never resolved to an object id, and an app is no user: no step can act on
     # either case. Both are reported and left for an analyst, never claimed "contained".
-    results = _worked(answer)
+    results = worked(answer)
     assert {r["state"] for r in results} == {"enriched"}, results
     assert not any(o["step"] in ("revoke_sessions", "disable_user") for r in results for o in r["outcomes"])

@@ -13,7 +13,7 @@ import pytest
 
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.simulator import SimulatorServer, SimUser
-from tests.api.api_support import Answer, assert_error_envelope, call
+from tests.api.api_support import Answer, assert_error_envelope, call, worked
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
 from tests.support.function_env import set_function_environment
@@ -43,8 +43,7 @@ def _waiting_case(simulator: SimulatorServer, headers: dict[str, str] | None = N
     answer = call("POST", "respond", headers=headers,
                   body={"reason": "sign-ins from Storm-0558 infrastructure", "users": [_victim(simulator).id],
                         "dry_run": False})
-    assert answer.status == 200, answer.text
-    [result] = answer.json["results"]
+    [result] = worked(answer)
     assert result["state"] == "awaiting_approval", result
     return str(result["case_id"])
 

@@ -44,7 +44,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, world: World, demo_logs: DemoL
                  storage_environment: dict[str, str], ledger_names: LedgerTableNames, mode: str) -> None:
     settings = demo_logs.environment(**storage_environment, GRAPH_ENDPOINT=world.simulator.url,
                                      ARM_ENDPOINT=world.simulator.url, RESPONSE_MODE=mode,
-                                     BLAST_RADIUS_PER_RUN="50")
+                                     BLAST_RADIUS_PER_RUN="50",
+                                     # who approves is not what these races test (tests/api/test_approvers.py is)
+                                     INSECURE_LOCAL_APPROVALS="true")
     set_function_environment(monkeypatch, settings, ledger_names)
 
 
