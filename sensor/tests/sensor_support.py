@@ -32,8 +32,12 @@ def _b64(document: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
 
 
+NOW = int(time.time())
+"""One instant for every token a test makes, so the same arguments give the same token."""
+
+
 def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
+    now = NOW
     base: dict[str, Any] = {
         "aud": APP_ID, "iss": f"https://login.microsoftonline.com/{TENANT}/v2.0", "tid": TENANT,
         "oid": "5d9dc9f8-1818-4811-892f-902bd23f0824", "sub": "sub-1", "preferred_username": "uma@contoso.example",
@@ -52,7 +56,7 @@ def token(kid: str = "ZtGrLtIomVfvajJa0XNpd7CPbfY", signature: str = "c2lnbmF0dX
 
 @dataclass
 class HangingServer:
-    """An endpoint that takes requests and never answers until released: an ingestion endpoint gone dark."""
+    """An endpoint that takes requests and never answers until released (then 204): an ingestion endpoint gone dark."""
 
     url: str
     arrived: threading.Event
@@ -70,7 +74,8 @@ def hanging_server() -> Iterator[HangingServer]:
             seen.append(self.path)
             arrived.set()
             release.wait()
-            self.send_response(503)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(204)  # released: the endpoint is back
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from sensor_support import APP_ID, token
-
 from tokenwarden_sensor import COLUMNS
 from tokenwarden_sensor.keys import KeySet, compromised_key_ids, key_forms
 from tokenwarden_sensor.token import read_token, validation_row
@@ -63,3 +62,26 @@ def test_a_row_never_holds_the_token_its_signature_or_names() -> None:
 def test_what_is_not_a_jwt_is_ignored() -> None:
     for text in ("", "opaque", "a.b.c", "a.b", f"{token()}.extra"):
         assert read_token(text) is None
+
+
+def test_the_sensor_imports_nothing_of_the_function_app() -> None:
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "sensor/tokenwarden_sensor").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("shared", "functions", "tools")]
+    assert offenders == []
+
+
+def test_importing_the_sensor_loads_no_azure_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tokenwarden_sensor, tokenwarden_sensor.asgi, tokenwarden_sensor.wsgi, "
+            "tokenwarden_sensor.functions; print(sorted(m for m in sys.modules if m.startswith('azure')))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                            cwd=ROOT / "sensor").stdout.strip()
+    assert loaded == "[]"

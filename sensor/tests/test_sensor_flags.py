@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from sensor_support import STORM_KID, TENANT, token
 
+from sensor_support import NOW, STORM_KID, TENANT, token
 from tokenwarden_sensor.flags import CONSUMER_TENANT_ID, red_flags
 from tokenwarden_sensor.keys import KeySet, compromised_key_ids
 from tokenwarden_sensor.token import read_token
@@ -46,12 +46,12 @@ def test_issuer_and_tid_mismatch(issuer: str, fires: bool) -> None:
 
 @pytest.mark.parametrize(("lifetime_hours", "fires"), [(1, False), (28, False), (29, True), (2160, True)])
 def test_implausible_lifetime(lifetime_hours: int, fires: bool) -> None:
-    now = int(time.time())
+    now = NOW
     text = token(iat=now - 60, nbf=now - 60, exp=now - 60 + lifetime_hours * 3600)
     assert ("implausible-token-lifetime" in _rules(text)) is fires
 
 
 def test_issued_in_the_future_and_nbf_after_exp_fire() -> None:
-    now = int(time.time())
+    now = NOW
     assert "implausible-token-lifetime" in _rules(token(iat=now + 3600, nbf=now + 3600, exp=now + 7200))
     assert "implausible-token-lifetime" in _rules(token(iat=now, nbf=now + 7200, exp=now + 3600))

