@@ -53,6 +53,8 @@ def test_a_key_published_as_untrusted_is_refused_after_the_next_poll(azurite: Az
         # Unchanged list: a 304, no change, no second callback.
         assert sensor.poll_untrusted_keys() is False
         assert len(refreshed) == 1
+        counters = sensor.counters()
+        assert (counters.key_list_polls, counters.key_list_changes, counters.key_list_errors) == (3, 1, 0)
     finally:
         sensor.close()
 
@@ -64,6 +66,7 @@ def test_an_unreachable_blob_is_counted_and_nothing_is_refused() -> None:
     try:
         assert sensor.poll_untrusted_keys() is False
         assert sensor.observe(token(), "Accepted").refuse is False
+        assert sensor.counters().key_list_errors == 1
     finally:
         sensor.close()
 

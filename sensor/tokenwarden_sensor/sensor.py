@@ -127,6 +127,9 @@ class SensorCounters:
     anomalies_failed: int
     refused: int
     untrusted_keys: int
+    key_list_polls: int
+    key_list_changes: int
+    key_list_errors: int
     errors: int
 
 
@@ -319,13 +322,16 @@ class Sensor:
     def counters(self) -> SensorCounters:
         rows = self._rows.counters() if self._rows is not None else None
         events = self._anomalies.counters() if self._anomalies is not None else None
+        follower = self._follower
         return SensorCounters(
             recorded=rows.queued if rows else 0, sent=rows.sent if rows else 0,
             dropped=rows.dropped if rows else 0, failed=rows.failed if rows else 0,
             pending=rows.pending if rows else 0, deduplicated=self._deduplicated,
             anomalies=events.queued if events else 0, anomalies_sent=events.sent if events else 0,
             anomalies_dropped=events.dropped if events else 0, anomalies_failed=events.failed if events else 0,
-            refused=self._refused, untrusted_keys=len(self.untrusted), errors=self._errors)
+            refused=self._refused, untrusted_keys=len(self.untrusted),
+            key_list_polls=follower.polls if follower else 0, key_list_changes=follower.changes if follower else 0,
+            key_list_errors=follower.errors if follower else 0, errors=self._errors)
 
     # --- internals -------------------------------------------------------------------------------------------
     def _lookup(self, token: str) -> _Seen | None:

@@ -81,7 +81,12 @@ class UntrustedKeyFollower:
     def poll(self) -> bool:
         """Read the blob once (conditionally); True when it changed. Never raises."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError, ResourceNotFoundError, ResourceNotModifiedError
+        from azure.core.exceptions import (
+            AzureError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+            ResourceNotModifiedError,
+        )
 
         self.polls += 1
         try:
@@ -91,7 +96,9 @@ class UntrustedKeyFollower:
             downloader = client.download_blob(**conditions, timeout=10)
             raw = downloader.readall()
             etag = downloader.properties.etag
-        except ResourceNotModifiedError:
+        except (ResourceNotModifiedError, ResourceModifiedError):
+            # The service answers the conditional GET with 304 and x-ms-error-code ConditionNotMet, which
+            # azure-storage-blob raises as ResourceModifiedError: either way, the list did not change.
             return False
         except ResourceNotFoundError:
             return False  # nothing published yet
@@ -129,7 +136,8 @@ class UntrustedKeyFollower:
         if self._client is None:
             from azure.storage.blob import BlobClient
 
-            options: dict[str, Any] = {"connection_timeout": 5.0, "read_timeout": 10.0, "retry_total": 1}
+            # No SDK retries (its first backoff is 15 s): the next poll, `interval` seconds on, is the retry.
+            options: dict[str, Any] = {"connection_timeout": 5.0, "read_timeout": 10.0, "retry_total": 0}
             if self._connection_string:
                 self._client = BlobClient.from_connection_string(self._connection_string, self.container, self.blob,
                                                                  **options)
