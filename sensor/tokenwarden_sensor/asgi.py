@@ -29,13 +29,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
-        if key.lower() == name:
-            return cast(bytes, value).decode("latin-1")
-    return None
-
-
 async def _respond(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw.append((b"content-length", str(len(body)).encode("ascii")))
@@ -61,13 +54,21 @@ class TokenwardenMiddleware:
         if self.webhook is not None and scope.get("path") == self.webhook_path:
             await self._webhook(scope, receive, send)
             return
-        token = bearer_token(_header(scope, b"authorization"))
+        authorization = user_agent = forwarded = None
+        for key, value in scope.get("headers") or ():  # one pass: this runs on every request
+            name = key.lower()
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == self._client_ip_header:
+                forwarded = value.decode("latin-1")
+        token = bearer_token(authorization)
         if token is None:
             await self.app(scope, receive, send)
             return
         inspection = self.sensor.inspect(token)
-        client_ip = self._client_ip(scope)
-        user_agent = _header(scope, b"user-agent")
+        client_ip = self._client_ip(scope, forwarded)
         if inspection.verdict.refuse:
             self.sensor.record(inspection, "Rejected", inspection.verdict.reason, client_ip=client_ip,
                                user_agent=user_agent)
@@ -95,11 +96,9 @@ class TokenwardenMiddleware:
                                                                              else None)
                 self.sensor.record(inspection, outcome, reason, client_ip=client_ip, user_agent=user_agent)
 
-    def _client_ip(self, scope: Scope) -> str | None:
-        if self._client_ip_header is not None:
-            forwarded = _header(scope, self._client_ip_header)
-            if forwarded:
-                return forwarded.split(",")[0].strip() or None
+    def _client_ip(self, scope: Scope, forwarded: str | None) -> str | None:
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
         client = scope.get("client")
         return str(client[0]) if client else None
 

@@ -76,6 +76,8 @@ class KeySet:
         self._exact: frozenset[str] = frozenset()
         self._thumbprints: frozenset[str] = frozenset()
         self._ids: frozenset[str] = frozenset()
+        self.version = 0
+        """Bumped on every change, so callers may cache what they derived from the set."""
         self.add(values)
 
     def add(self, values: Iterable[str]) -> list[str]:
@@ -98,6 +100,8 @@ class KeySet:
             self._exact |= exact
             self._thumbprints |= thumbprints
             self._ids |= set(added)
+            if new:
+                self.version += 1
         return new
 
     def replace(self, values: Iterable[str]) -> None:
@@ -105,6 +109,7 @@ class KeySet:
         fresh = KeySet(values)
         with self._lock:
             self._exact, self._thumbprints, self._ids = fresh._exact, fresh._thumbprints, fresh._ids
+            self.version += 1
 
     def matches(self, *key_ids: str | None) -> str | None:
         """The first of *key_ids* (kid, x5t) that names a key in the set, or None."""

@@ -139,6 +139,9 @@ class _Seen:
     flags: tuple[RedFlag, ...]
     recorded: dict[tuple[str, str], float] = field(default_factory=dict)
     reported: bool = False
+    inspection: Inspection | None = None
+    """The last answer, valid while the untrusted set's version is ``version``."""
+    version: int = -1
 
 
 class Sensor:
@@ -261,18 +264,27 @@ class Sensor:
             seen = self._lookup(token)
             if seen is None:
                 return NOTHING
-            facts = seen.facts
-            if self.config.refuse_untrusted:
-                key = self.untrusted.matches(facts.key_id, facts.x5t)
-                if key is not None:
-                    return Inspection(facts=facts, flags=seen.flags,
-                                      verdict=Verdict(True, f"signing key {key} is untrusted (Tokenwarden)"))
-            if self.config.refuse_red_flags and seen.flags:
-                return Inspection(facts=facts, flags=seen.flags, verdict=Verdict(True, seen.flags[0].reason))
-            return Inspection(facts=facts, flags=seen.flags)
+            version = self.untrusted.version
+            cached = seen.inspection
+            if cached is not None and seen.version == version:
+                return cached  # the same token again, and no key was distrusted since: the common case
+            inspection = self._decide(seen)
+            seen.inspection, seen.version = inspection, version
+            return inspection
         except Exception as exc:
             self._warn("inspecting a token", exc)
             return NOTHING
+
+    def _decide(self, seen: _Seen) -> Inspection:
+        facts = seen.facts
+        if self.config.refuse_untrusted:
+            key = self.untrusted.matches(facts.key_id, facts.x5t)
+            if key is not None:
+                return Inspection(facts=facts, flags=seen.flags,
+                                  verdict=Verdict(True, f"signing key {key} is untrusted (Tokenwarden)"))
+        if self.config.refuse_red_flags and seen.flags:
+            return Inspection(facts=facts, flags=seen.flags, verdict=Verdict(True, seen.flags[0].reason))
+        return Inspection(facts=facts, flags=seen.flags)
 
     def record(self, inspection: Inspection, outcome: Outcome, failure_reason: str | None = None, *,
                client_ip: str | None = None, user_agent: str | None = None) -> None:
@@ -285,11 +297,17 @@ class Sensor:
                 self._refused += 1
                 outcome, failure_reason = "Rejected", inspection.verdict.reason
             now = self._clock()
+            key = (outcome, failure_reason or "")
+            seen = self._seen.get(facts.fingerprint)
+            if seen is not None and (seen.reported or not inspection.flags or self._anomalies is None):
+                last = seen.recorded.get(key)  # read without the lock: a stale read only means a locked re-check
+                if last is not None and now - last < self.config.record_interval:
+                    self._deduplicated += 1
+                    return
             with self._lock:
                 seen = self._seen.get(facts.fingerprint)
                 if seen is None:  # evicted meanwhile: record it anyway
                     seen = _Seen(facts=facts, flags=inspection.flags)
-                key = (outcome, failure_reason or "")
                 last = seen.recorded.get(key)
                 due = last is None or now - last >= self.config.record_interval
                 if due:
