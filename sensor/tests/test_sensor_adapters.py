@@ -188,3 +188,21 @@ def test_azure_functions_decorator(simulator: SimulatorServer, sensor: Sensor, a
     assert statuses == EXPECTED_STATUS
     outcomes = _outcomes(simulator, sensor)
     _expected_rows(outcomes)
+
+
+def test_a_trusted_proxy_header_gives_the_client_address(simulator: SimulatorServer, sensor: Sensor) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from tokenwarden_sensor.asgi import TokenwardenMiddleware
+
+    app = TokenwardenMiddleware(Starlette(routes=[Route("/orders", lambda request: PlainTextResponse("[]"))]),
+                                sensor=sensor, client_ip_header="X-Forwarded-For")
+    with serving_asgi(app) as url:
+        httpx.get(f"{url}/orders", headers={"Authorization": f"Bearer {token()}",
+                                            "X-Forwarded-For": "198.51.100.7, 10.0.0.1"})
+    assert sensor.flush()
+    with simulator.state.lock:
+        rows = list(simulator.state.ingested.get(ingestion_key(RULE, STREAM), []))
+    assert [r["ClientIp"] for r in rows] == ["198.51.100.7"]

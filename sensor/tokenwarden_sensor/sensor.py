@@ -311,6 +311,8 @@ class Sensor:
                 last = seen.recorded.get(key)
                 due = last is None or now - last >= self.config.record_interval
                 if due:
+                    if len(seen.recorded) >= 16:  # failure reasons are the app's text: keep the map small
+                        seen.recorded.clear()
                     seen.recorded[key] = now
                 else:
                     self._deduplicated += 1
