@@ -31,7 +31,11 @@ def build(variant: str, ingestion_url: str | None) -> Any:
     def orders(request: Request) -> JSONResponse:
         return JSONResponse({"orders": []})
 
-    app: Any = Starlette(routes=[Route("/orders", orders)])
+    def cpu(request: Request) -> JSONResponse:
+        """This process's CPU seconds so far: the bench reads it around the measured rounds."""
+        return JSONResponse({"cpu": time.process_time()})
+
+    app: Any = Starlette(routes=[Route("/orders", orders), Route("/__cpu", cpu)])
     if variant == "sensor":
         from tokenwarden_sensor import IngestionTarget, Sensor, SensorConfig
         from tokenwarden_sensor.asgi import TokenwardenMiddleware

@@ -88,7 +88,7 @@ class TokenwardenMiddleware:
             if seen:  # no response started: the app failed before deciding, so there is nothing to report
                 outcome, reason = outcome_of_status(seen[0])
                 state = scope.get("state")
-                if isinstance(state, MutableMapping):
+                if isinstance(state, dict):  # Starlette keeps request.state's values in scope["state"]
                     chosen = state.get("tokenwarden_outcome")
                     if chosen in ("Accepted", "Rejected"):
                         outcome = cast(Outcome, chosen)

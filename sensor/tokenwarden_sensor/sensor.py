@@ -15,6 +15,7 @@ background threads (:mod:`tokenwarden_sensor.outbox`, :mod:`tokenwarden_sensor.u
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -355,8 +356,6 @@ class Sensor:
 
     # --- internals -------------------------------------------------------------------------------------------
     def _lookup(self, token: str) -> _Seen | None:
-        import hashlib
-
         fingerprint = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
         with self._lock:
             seen = self._seen.get(fingerprint)
