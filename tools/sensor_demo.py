@@ -169,7 +169,7 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
             (logs / "TokenValidation_CL.sensor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             demo.endpoint.source.replace(LocalWorkspace.from_exports(logs))
             counters = sensor.counters()
-            step(2, f"the sensor's row arrived through the Logs Ingestion simulator ({len(rows)} row, "
+            step(2, f"the sensor's row arrived through the Logs Ingestion simulator ({len(rows)} row(s), "
                     f"{DCR_IMMUTABLE_ID}/{STREAM}; sent={counters.sent}) and is in the local workspace")
             checks.append(("sensor loop 2: the sensor's row arrives through Logs Ingestion",
                            any(r.get("KeyId") == kid and r.get("Outcome") == "Accepted" for r in rows)))

@@ -4,8 +4,8 @@
     app = TokenwardenMiddleware(app, sensor=sensor)                     # any ASGI app
 
 The app's own validation runs unchanged. The middleware reads the bearer token, refuses it first when the
-sensor says so (untrusted key; red flags if the app opted in), and records the outcome from the response
-status, or from ``scope["state"]["tokenwarden_outcome"]`` / ``["tokenwarden_failure_reason"]`` when the app
+sensor says so (untrusted key; red flags if the app opted in), and records the outcome, as the response starts,
+from its status, or from ``scope["state"]["tokenwarden_outcome"]`` / ``["tokenwarden_failure_reason"]`` when the app
 sets them (``request.state.tokenwarden_outcome = "Rejected"`` in Starlette). With ``webhook`` set, POST and
 OPTIONS on ``webhook_path`` are the untrusted-key event route.
 """
@@ -75,18 +75,11 @@ class TokenwardenMiddleware:
             status, headers, body = self.on_refuse(inspection.verdict)
             await _respond(send, status, headers, body)
             return
-        seen: list[int] = []
-
         async def watch(message: Message) -> None:
+            # Recorded as the response starts: the outcome is known then, and the row is queued before the
+            # client can have the answer (and whatever the body does next).
             if message.get("type") == "http.response.start":
-                seen.append(int(message.get("status", 0)))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            if seen:  # no response started: the app failed before deciding, so there is nothing to report
-                outcome, reason = outcome_of_status(seen[0])
+                outcome, reason = outcome_of_status(int(message.get("status", 0)))
                 state = scope.get("state")
                 if isinstance(state, dict):  # Starlette keeps request.state's values in scope["state"]
                     chosen = state.get("tokenwarden_outcome")
@@ -95,6 +88,10 @@ class TokenwardenMiddleware:
                         reason = state.get("tokenwarden_failure_reason") or (reason if outcome == "Rejected"
                                                                              else None)
                 self.sensor.record(inspection, outcome, reason, client_ip=client_ip, user_agent=user_agent)
+            await send(message)
+
+        # An app that fails before it starts a response reached no outcome: nothing is recorded.
+        await self.app(scope, receive, watch)
 
     def _client_ip(self, scope: Scope, forwarded: str | None) -> str | None:
         if forwarded:
