@@ -104,9 +104,10 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
     import jwt
     from azure.functions.timer import TimerRequest
 
+    from shared.credentials import LocalCredential
     from shared.ledger.case_store import CaseStore
     from shared.logsources.local import LocalWorkspace
-    from shared.simulator.ingestion import ingestion_key
+    from shared.simulator.ingestion import deployment_streams, ingestion_key
     from tokenwarden_sensor import IngestionTarget, Sensor, SensorConfig, UntrustedKeySource
     from tools.function_demo import APPROVER, _Collect, _http, _respond
     from tools.uvicorn_thread import serving_asgi
@@ -138,12 +139,14 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
         step("·", f"the app's key-refresh callback reloaded its keys from the issuer's JWKS; {kid} is no longer "
                   "in its cache")
 
+    # The DCR the deployment creates (data-collection.bicep), which the Logs Ingestion simulator requires.
+    demo.simulator.state.declare_data_collection_rule(DCR_IMMUTABLE_ID, deployment_streams())
     sensor = Sensor(SensorConfig(
         app_id=app_id, app_name=APP_NAME, organizations_only=True,
         ingestion=IngestionTarget(endpoint=demo.simulator.url, rule_id=DCR_IMMUTABLE_ID, stream=STREAM),
         untrusted_keys=UntrustedKeySource(connection_string=os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the host's own name
             , interval=1.0),
-        flush_interval=0.5), credential=_LocalCredential(), on_key_refresh=reload_keys)
+        flush_interval=0.5), credential=LocalCredential(), on_key_refresh=reload_keys)
     sensor.start()
     now = int(time.time())
     token_id = f"sensor-demo-{now}"
@@ -166,7 +169,7 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
             sensor.flush()
             with demo.simulator.state.lock:
                 rows = list(demo.simulator.state.ingested.get(ingestion_key(DCR_IMMUTABLE_ID, STREAM), []))
-            (logs / "TokenValidation_CL.sensor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            (logs / "TokenValidation_CL.0002.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             demo.endpoint.source.replace(LocalWorkspace.from_exports(logs))
             counters = sensor.counters()
             step(2, f"the sensor's row arrived through the Logs Ingestion simulator ({len(rows)} row(s), "
@@ -209,10 +212,3 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
     return checks
 
 
-class _LocalCredential:
-    """The simulator accepts any bearer token, as the Logs Ingestion API accepts the app's identity."""
-
-    def get_token(self, *scopes: str, **kwargs: object) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("local-demo", int(time.time()) + 3600)
