@@ -22,10 +22,22 @@ STORM_KID = "1LTMzakihiRla_8z2BEJVXeWMqo"
 
 
 class StaticCredential:
-    """Entra stand-in: the local servers check that a bearer token is present, as Azure checks it is valid."""
+    """Entra stand-in: a token for the audience the scope names, which the local servers check as Azure does."""
 
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        return AccessToken("simulated-token", int(time.time()) + 3600)
+        from shared.credentials import local_token
+
+        return AccessToken(local_token(scopes[0] if scopes else ""), int(time.time()) + 3600)
+
+
+def sensor_tenant() -> Any:
+    """A simulator tenant whose Logs Ingestion endpoint accepts the deployment's DCR (``RULE``) and its streams."""
+    from shared.simulator import TenantState
+    from shared.simulator.ingestion import deployment_streams
+
+    state = TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000016")
+    state.declare_data_collection_rule(RULE, deployment_streams())
+    return state
 
 
 def _b64(document: dict[str, Any]) -> str:

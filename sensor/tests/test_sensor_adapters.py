@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the handler's annotations here
 from fastapi.responses import JSONResponse
 
-from sensor_support import APP_ID, RULE, STREAM, StaticCredential, token
-from shared.simulator import SimulatorServer, TenantState, build_simulator
+from sensor_support import APP_ID, RULE, STREAM, StaticCredential, sensor_tenant, token
+from shared.simulator import SimulatorServer, build_simulator
 from shared.simulator.ingestion import ingestion_key
 from tests.support.servers import running
 from tokenwarden_sensor import IngestionTarget, Sensor, SensorConfig
@@ -27,7 +27,7 @@ REJECTED_BY_APP = "bad-signature-kid"
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    with running(build_simulator(TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000016"))) as server:
+    with running(build_simulator(sensor_tenant())) as server:
         yield server
 
 

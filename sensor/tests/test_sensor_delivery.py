@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from sensor_support import APP_ID, RULE, STORM_KID, STREAM, StaticCredential, token
+from sensor_support import APP_ID, RULE, STORM_KID, STREAM, StaticCredential, sensor_tenant, token
 from shared.events.parse import TokenAnomaly, parse_event
-from shared.simulator import SimulatorServer, TenantState, build_simulator
+from shared.simulator import SimulatorServer, build_simulator
 from shared.simulator.ingestion import ingestion_key
 from tests.support.servers import running
 from tokenwarden_sensor import COLUMNS, IngestionTarget, Sensor, SensorConfig
@@ -19,7 +19,7 @@ from tokenwarden_sensor import COLUMNS, IngestionTarget, Sensor, SensorConfig
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    with running(build_simulator(TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000016"))) as server:
+    with running(build_simulator(sensor_tenant())) as server:
         yield server
 
 
