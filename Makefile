@@ -12,10 +12,12 @@ DEMO_DIR ?= out/demo
 
 install: $(VENV)/.stamp
 
-$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml sensor/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# The app sensor is a package of its own; its dependencies are in requirements*.txt already.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e sensor
 	touch $@
 
 node-deps: node_modules/.stamp

@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``, ``coldstart``) runs one benchmark.
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``, ``contain``, ``coldstart``, ``sensor``) runs
+one benchmark.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bench.coldstart_bench import print_coldstart, run_coldstart_bench
 from bench.contain_bench import print_containment, run_containment_bench
 from bench.enrich_bench import print_enrichment, run_enrichment_bench
 from bench.rules_bench import print_report, run_scales
+from bench.sensor_bench import print_sensor, run_sensor_bench
 
 
 def main() -> None:
@@ -28,6 +30,8 @@ def main() -> None:
         print_containment(run_containment_bench())
     if only in ("", "coldstart"):
         print_coldstart(run_coldstart_bench())
+    if only in ("", "sensor"):
+        print_sensor(run_sensor_bench())
 
 
 if __name__ == "__main__":

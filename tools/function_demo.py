@@ -97,6 +97,12 @@ class _CountingSource:
     def close(self) -> None:
         self._inner.close()
 
+    def replace(self, inner: Any) -> None:
+        """Serve *inner* from now on (the sensor loop reloads the workspace with the rows it ingested)."""
+        with self._lock:
+            previous, self._inner = self._inner, inner
+        previous.close()
+
 
 @dataclass(frozen=True)
 class _Endpoint:
@@ -315,6 +321,9 @@ def _drive(demo: _Run, logs: Path) -> int:
                                  {"approver": APPROVER, "comment": "demo approval"}, f"demo-approve-{case.case_id}",
                                  route_params={"id": case.case_id})
             print(f"{case.case_id}: {status} {body.get('state', body.get('error'))}")
+    from tools.sensor_demo import sensor_loop
+
+    demo.checks += sensor_loop(demo, logs)
     return _summary(demo, sorted(store.cases(), key=lambda c: c.case_id))
 
 
