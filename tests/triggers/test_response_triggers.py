@@ -223,3 +223,39 @@ def test_every_ledger_read_checks_its_keys(env: Ledger) -> None:
 
     with pytest.raises(DataError, match="cannot be a table key"):
         CaseStore(env.cases).get("case-usr-0/1")
+
+
+@pytest.mark.parametrize("lost", ["message", "worker"])
+def test_a_requeued_case_runs_in_the_mode_its_request_asked_for(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer,
+        monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+    """A manual dry run, with RESPONSE_MODE=auto: its message is lost (or its worker dies holding the lease), and
+    the scan timer re-queues the case from its outbox mark. The re-queue must still be a dry run, for the same
+    actor and run, not an automatic response in the configured mode."""
+    from datetime import UTC, datetime, timedelta
+
+    import shared.scan
+    from shared.ledger.lease import CaseLease
+    from tests.api.api_support import call
+
+    monkeypatch.setenv("RESPONSE_MODE", "auto")
+    _scan(functions)  # the demo logs' detections, recorded (and their messages dropped): the next scan adds none
+    monkeypatch.setattr(shared.scan, "REQUEUE_AFTER", timedelta(0))  # every mark is stale at once
+    victim = next(u for u in simulator.state.users() if not u.privileged and u.account_enabled)
+    answer = call("POST", "respond", body={"reason": "checking a report", "users": [victim.id], "dry_run": True})
+    assert answer.status == 202, answer.text
+    [sent] = [parse_work_item(m) for m in answer.queued]  # ... and then lost: never delivered
+    assert sent.mode == "dry-run"
+    if lost == "worker":  # a worker took the case, then died: its lease ran out
+        dead = CaseLease(env.cases, sent.case_id, owner="dead-worker",
+                         clock=lambda: datetime.now(UTC) - timedelta(hours=1))
+        assert dead.claim().held
+    [requeued] = [item for item in map(parse_work_item, _scan(functions)) if item.case_id == sent.case_id]
+    assert requeued.reason == "scan:requeue"
+    assert (requeued.mode, requeued.actor, requeued.run) == (sent.mode, sent.actor, sent.run)
+    message = QueueMessage(id="msg-requeued", body=requeued.to_json().encode(), dequeue_count=1)
+    functions["respond"](message=message, context=Context("inv-requeue"))
+    case = CaseStore(env.cases).get(sent.case_id)
+    assert case is not None and case.state not in ("responding", "contained"), case.state
+    assert simulator.state.writes_of() == [], "a dry run re-queued from its mark touched the tenant"
+    assert case.work_wanted is None and case.work_request.mode is None  # the pass finished: the mark is cleared
