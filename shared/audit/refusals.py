@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.audit.ingestion import AuditSink
+    from shared.core.settings import Settings
     from shared.ledger.connection import Ledger
-    from shared.settings import Settings
 
 __all__ = ["REFUSALS_PARTITION", "record_refusal"]
 
@@ -44,10 +44,10 @@ def record_refusal(settings: Settings, *, route: str, invocation_id: str, status
     *who* is what the refusal knows of the caller (claimed name, verified name, object id, whether verified),
     already escaped; *message* is the one-line answer the caller got (already redacted).
     """
-    from shared.errors import DataError
+    from shared.core.errors import DataError
+    from shared.core.safetext import caller_text
     from shared.ledger.codec import check_key
     from shared.respond.actions import ActionStore
-    from shared.safetext import caller_text
 
     detail = {"route": route, "status": status, "code": code, "message": message, **who}
     partition = REFUSALS_PARTITION
@@ -86,6 +86,6 @@ def _audit_sink(settings: Settings) -> AuditSink | None:
     if not settings.logs_ingestion_endpoint or not settings.audit_dcr_immutable_id:
         return None
     from shared.audit.ingestion import AuditSink
-    from shared.credentials import credential_for
+    from shared.core.credentials import credential_for
 
     return AuditSink.from_settings(settings, credential_for(settings))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from shared.devkit.simulator import SimulatorServer, SimUser
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.simulator import SimulatorServer, SimUser
 from tests.api.api_support import Answer, assert_error_envelope, call, worked
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
@@ -165,7 +165,7 @@ def test_an_approval_comment_cannot_forge_an_audit_line(env: pytest.MonkeyPatch,
 def test_a_principal_header_is_decoded_as_microsoft_documents_it() -> None:
     """The documented payload: Base64 JSON with claims of typ/val, name_typ and role_typ."""
     from shared.api.caller import platform_caller
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     payload = {"auth_typ": "aad", "name_typ": "name", "role_typ": "roles",
                "claims": [{"typ": "name", "val": BOB}, {"typ": "roles", "val": "Tokenwarden.Approver"},
@@ -196,7 +196,7 @@ AUDIT_STREAM = "Custom-TokenwardenAudit_CL"
 
 def _audit_stream_on(env: pytest.MonkeyPatch, simulator: SimulatorServer) -> None:
     """The TokenwardenAudit_CL stream pointed at the simulator's Logs Ingestion API, with the deployment's DCR."""
-    from shared.simulator.ingestion import deployment_streams
+    from shared.devkit.simulator.ingestion import deployment_streams
 
     env.setenv("LOGS_INGESTION_ENDPOINT", simulator.url)
     env.setenv("AUDIT_DCR_IMMUTABLE_ID", AUDIT_RULE)
@@ -213,7 +213,7 @@ def _refusal_rows(ledger: Ledger, partition: str) -> dict[str, dict[str, Any]]:
 
 
 def _stream_rows(simulator: SimulatorServer) -> dict[str, dict[str, Any]]:
-    from shared.simulator.ingestion import ingestion_key
+    from shared.devkit.simulator.ingestion import ingestion_key
 
     rows = simulator.state.ingested.get(ingestion_key(AUDIT_RULE, AUDIT_STREAM), [])
     return {str(row["InvocationId"]): row for row in rows if str(row.get("Step", "")).startswith("refused:")}
