@@ -131,6 +131,36 @@ def test_a_poisoned_message_fails_its_case_and_says_so_on_the_incident(
     functions["respond_poison"](message=QueueMessage(id="junk", body=b"not json"), context=Context("x"))
 
 
+def test_a_poisoned_message_leaves_a_case_another_invocation_holds_to_that_invocation(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    """One actor per case, the poison worker included: while a re-queued message's worker holds the lease, the
+    poison message does not fail the case under it (nor comment on its incident); once the lease is free, it does."""
+    from shared.ledger.lease import CaseLease
+
+    items = [parse_work_item(m) for m in _scan(functions)]
+    store = CaseStore(env.cases)
+    target = next(i for i in items if "compromised-signing-key" in store.get(i.case_id).rule_ids)  # type: ignore[union-attr]
+    body = target.to_json().encode()
+    functions["respond"](message=QueueMessage(id="m-8", body=body), context=Context("inv-1"))
+    before = store.get(target.case_id)
+    assert before is not None and before.state == "awaiting_approval"
+    comments = len(_comments(simulator, incident_name_for(target.case_id)))
+    holder = CaseLease(env.cases, target.case_id, owner="inv-requeued-worker")
+    assert holder.claim().held
+    functions["respond_poison"](message=QueueMessage(id="m-8", body=body, dequeue_count=5),
+                                context=Context("inv-poison"))
+    held = store.get(target.case_id)
+    assert held is not None and (held.state, held.transitions) == (before.state, before.transitions)
+    assert len(_comments(simulator, incident_name_for(target.case_id))) == comments
+    assert CaseLease(env.cases, target.case_id, owner="someone-else").claim().holder == "inv-requeued-worker"
+    holder.release()
+    functions["respond_poison"](message=QueueMessage(id="m-8", body=body, dequeue_count=5),
+                                context=Context("inv-poison-2"))
+    failed = store.get(target.case_id)
+    assert failed is not None and failed.state == "failed"
+    assert CaseLease(env.cases, target.case_id, owner="after").claim().held, "the poison worker released its lease"
+
+
 def test_a_malformed_respond_message_raises_so_the_host_retries_then_parks_it(
         env: Ledger, functions: dict[str, Callable[..., Any]]) -> None:
     from shared.core.errors import DataError
