@@ -1,10 +1,10 @@
 """Run cases' playbooks under the guardrails, one recorded step at a time, many cases at once.
 
-For each step and target the engine writes the *intent* to the Actions table
-before it acts and the *outcome* after, under a deterministic action id. A
-replayed or resumed run skips steps whose record is final; a step left at
-``intent`` (the process died mid-step) re-reads the target first, so a user
-already disabled or whose sessions were already revoked is not written twice.
+Each step is a registered class (:mod:`shared.respond.steps.registry`) and every step runs under the one
+:class:`~shared.respond.recorder.StepRecorder`: the *intent* is written to the Actions table before it acts
+and the *outcome* after, under a deterministic action id. A replayed or resumed run skips steps whose record
+is final; a step left at ``intent`` (the process died mid-step) re-reads the target first, so a user already
+disabled or whose sessions were already revoked is not written twice.
 
 One actor per case: the engine claims each case's lease (:class:`shared.ledger.lease.CaseLease`, owner =
 the invocation id) before it reads the case to plan, and re-checks it before every intent, so before every
@@ -273,7 +273,7 @@ class ResponseEngine:
         protected = self.guardrails.protection(known)
         if protected:
             return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)
-        if not any(s.name not in REPORTING_STEPS and s.target != NO_TARGET for s in steps):
+        if not any(not s.kind.reporting and s.target != NO_TARGET for s in steps):
             # Nothing can act here (an "investigate" playbook, an app principal, no registered refresh): report,
             # but never call the case contained, count it against the blast radius, or ask an approver to
             # approve nothing. Its state stays.
@@ -304,8 +304,8 @@ class ResponseEngine:
         case, steps = decision.case, decision.steps
         if decision.verdict == "done":
             return _Prepared(case=case, steps=[], verdict="done", reason=decision.reason)
-        acting = [s for s in steps if s.name not in REPORTING_STEPS]
-        reporting = [s for s in steps if s.name in REPORTING_STEPS]
+        acting = [s for s in steps if not s.kind.reporting]
+        reporting = [s for s in steps if s.kind.reporting]
         if decision.verdict == "hold":
             if decision.phase is None:  # reported only
                 return _Prepared(case=case, steps=[] if self.guardrails.mode == "dry-run" else reporting,
