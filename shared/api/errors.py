@@ -27,6 +27,7 @@ from shared.core.errors import (
     TokenwardenError,
     UpstreamError,
 )
+from shared.intake.sentinel_incident import IncidentNotActionable, MalformedTrigger
 
 __all__ = ["MAX_MESSAGE_CHARS", "ApiError", "api_error_for", "error_envelope", "redact"]
 
@@ -91,6 +92,8 @@ def api_error_for(exc: BaseException) -> ApiError | None:
 
     - :class:`ApiError`: itself.
     - ``InvalidTransition`` (the case lifecycle refuses the move) and :class:`RefusedForSafety`: 409.
+    - :class:`~shared.intake.sentinel_incident.MalformedTrigger`: 400 ``bad_trigger`` (no incident in the body);
+      :class:`~shared.intake.sentinel_incident.IncidentNotActionable`: 422 ``not_actionable``.
     - :class:`DataError`: 422 (the body parsed, but what it says cannot be used).
     - :class:`ConfigurationError`, :class:`RuleError`: 503 ``not_configured`` (the deployment, not the caller).
     - :class:`ThrottledError`: 429 with ``Retry-After``; :class:`QueryError`: 502.
@@ -106,6 +109,10 @@ def api_error_for(exc: BaseException) -> ApiError | None:
             return ApiError(409, "conflict", str(exc))
         if isinstance(exc, RefusedForSafety):
             return ApiError(409, "refused_for_safety", str(exc))
+        if isinstance(exc, MalformedTrigger):
+            return ApiError(400, "bad_trigger", str(exc))
+        if isinstance(exc, IncidentNotActionable):
+            return ApiError(422, "not_actionable", str(exc))
         if isinstance(exc, DataError):
             return ApiError(422, "invalid_data", str(exc))
         if isinstance(exc, ConfigurationError | RuleError):

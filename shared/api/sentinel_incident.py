@@ -25,6 +25,7 @@ from shared.api.models import SentinelIncidentResponse
 from shared.api.respond import Enqueue
 from shared.core.settings import Settings
 from shared.detect.ruleset import Severity
+from shared.intake.sentinel_incident import IncidentNotActionable, IncidentTrigger, parse_incident_trigger
 
 __all__ = ["SYNTHETIC_RULE_ID", "accept_incident"]
 
@@ -43,19 +44,21 @@ def _event_key(raw: Any) -> str:
 
 
 def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetime | None = None) -> Reply:
-    from shared.intake.sentinel_incident import TriggerError, parse_incident_trigger
+    """Record the incident's accounts as cases and queue one respond message per case.
 
+    A malformed body raises ``MalformedTrigger`` (400); an incident with no account raises
+    :class:`IncidentNotActionable` (422) after a comment on the incident saying why nothing was done.
+    """
     now = now or datetime.now(UTC)
     raw = read_json(call.request)
     try:
         trigger = parse_incident_trigger(raw)
         if not trigger.accounts:
-            raise TriggerError("the incident has no account entity; Tokenwarden acts on accounts only",
-                               status=422, incident_id=trigger.incident_id)
-    except TriggerError as exc:
-        if exc.status == 422 and exc.incident_id:
-            _explain(settings, exc.incident_id, str(exc), call.invocation_id)
-        raise ApiError(exc.status, "not_actionable" if exc.status == 422 else "bad_trigger", str(exc)) from None
+            raise IncidentNotActionable("the incident has no account entity; Tokenwarden acts on accounts only",
+                                        incident_id=trigger.incident_id)
+    except IncidentNotActionable as exc:
+        _explain(settings, exc.incident_id, str(exc), call.invocation_id)
+        raise
     workspace = settings.sentinel_workspace_resource_id.lower()
     if workspace and not trigger.incident_id.lower().startswith(workspace + "/"):
         raise ApiError(422, "other_workspace", "the incident belongs to another workspace than "
@@ -63,7 +66,7 @@ def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now:
     return _record(settings, trigger, enqueue, run_id=f"sentinel:{trigger.incident_name}:{_event_key(raw)}", now=now)
 
 
-def _record(settings: Settings, trigger: Any, enqueue: Enqueue, *, run_id: str, now: datetime) -> Reply:
+def _record(settings: Settings, trigger: IncidentTrigger, enqueue: Enqueue, *, run_id: str, now: datetime) -> Reply:
     from shared.cases.model import WorkRequest
     from shared.detect.findings import Finding
     from shared.ledger.case_store import CaseStore

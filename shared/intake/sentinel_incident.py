@@ -11,12 +11,13 @@ in ``{"body": ...}``, which is unwrapped too. Entity properties follow the ARM e
 Ip: ``address``; CloudApplication: ``appId`` (a Defender for Cloud Apps number, not an Entra appId),
 ``appName``, ``instanceName``).
 
-Two failures need different answers, so they are told apart by :attr:`TriggerError.status`:
+Two failures need different answers, so they are two classes (``shared/api/errors.py`` maps them):
 
-- 400: no usable body at all (a playbook run by hand gives a null body; a non-incident trigger), so
-  there is no incident to talk to;
-- 422: a real incident with nothing Tokenwarden can act on (some incidents carry no entities); the
-  incident id is known, so the caller can leave a comment on it instead of failing silently.
+- :class:`MalformedTrigger` (HTTP 400): no usable body at all (a playbook run by hand gives a null body; a
+  non-incident trigger), so there is no incident to talk to;
+- :class:`IncidentNotActionable` (HTTP 422): a real incident with nothing Tokenwarden can act on (some
+  incidents carry no entities); the incident id is known, so the caller can leave a comment on it instead of
+  failing silently.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from shared.core.errors import DataError
 
 __all__ = [
     "AccountRef",
     "CloudAppRef",
+    "IncidentNotActionable",
     "IncidentTrigger",
+    "MalformedTrigger",
     "TriggerError",
     "WorkspaceRef",
     "parse_incident_trigger",
@@ -45,13 +48,23 @@ _SEVERITIES = ("High", "Medium", "Low", "Informational")
 
 
 class TriggerError(DataError):
-    """The trigger body cannot be acted on; ``status`` is the HTTP answer (400 or 422)."""
+    """The trigger body cannot be acted on; ``incident_id`` is the incident's ARM id when it could be read."""
 
-    def __init__(self, message: str, *, status: Literal[400, 422], incident_id: str | None = None,
-                 location: str | None = None) -> None:
+    def __init__(self, message: str, *, incident_id: str | None = None, location: str | None = None) -> None:
         super().__init__(message, location=location)
-        self.status = status
         self.incident_id = incident_id
+
+
+class MalformedTrigger(TriggerError):
+    """The body is not a usable Sentinel incident trigger: the caller sent the wrong thing (HTTP 400)."""
+
+
+class IncidentNotActionable(TriggerError):
+    """A real incident, with nothing Tokenwarden can act on (HTTP 422); ``incident_id`` is always set."""
+
+    def __init__(self, message: str, *, incident_id: str, location: str | None = None) -> None:
+        super().__init__(message, incident_id=incident_id, location=location)
+        self.incident_id: str = incident_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,36 +122,36 @@ class IncidentTrigger:
 def parse_incident_trigger(body: object) -> IncidentTrigger:
     """Parse the forwarded trigger body (a dict, JSON text or bytes, or None).
 
-    :raises TriggerError: status 400 when there is no incident to act on, 422 when the incident has
-        no account, IP or cloud-app entity (``incident_id`` is then set).
+    :raises MalformedTrigger: there is no incident to act on.
+    :raises IncidentNotActionable: the incident has no account, IP or cloud-app entity.
     """
     document = _document(body)
     obj = document.get("object")
     if not isinstance(obj, Mapping):
-        raise TriggerError("object: missing; this is not a Sentinel incident trigger body", status=400)
+        raise MalformedTrigger("object: missing; this is not a Sentinel incident trigger body")
     schema_type = document.get("objectSchemaType")
     if schema_type is not None and schema_type != "Incident":
-        raise TriggerError(f"objectSchemaType: {schema_type!r} is not 'Incident'", status=400)
+        raise MalformedTrigger(f"objectSchemaType: {schema_type!r} is not 'Incident'")
     incident_id = _text(obj.get("id"))
     if incident_id is None or _INCIDENT_PATH not in incident_id.lower():
-        raise TriggerError(f"object.id: {obj.get('id')!r} is not a Sentinel incident resource id", status=400)
+        raise MalformedTrigger(f"object.id: {obj.get('id')!r} is not a Sentinel incident resource id")
     properties = obj.get("properties")
     if not isinstance(properties, Mapping):
-        raise TriggerError("object.properties: missing", status=400, incident_id=incident_id)
+        raise MalformedTrigger("object.properties: missing", incident_id=incident_id)
     name = _text(obj.get("name")) or incident_id.rsplit("/", 1)[-1]
     if not _GUID.match(name):
-        raise TriggerError(f"object.name: {name!r} is not an incident GUID", status=400, incident_id=incident_id)
+        raise MalformedTrigger(f"object.name: {name!r} is not an incident GUID", incident_id=incident_id)
     severity = _text(properties.get("severity")) or ""
     if severity not in _SEVERITIES:
-        raise TriggerError(f"object.properties.severity: {severity!r} is not one of {', '.join(_SEVERITIES)}",
-                           status=400, incident_id=incident_id)
+        raise MalformedTrigger(f"object.properties.severity: {severity!r} is not one of {', '.join(_SEVERITIES)}",
+                               incident_id=incident_id)
     number = properties.get("incidentNumber")
     if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
-        raise TriggerError(f"object.properties.incidentNumber: {number!r} is not an integer",
-                           status=400, incident_id=incident_id)
+        raise MalformedTrigger(f"object.properties.incidentNumber: {number!r} is not an integer",
+                               incident_id=incident_id)
     entities = properties.get("relatedEntities")
     if entities is not None and not isinstance(entities, list):
-        raise TriggerError("object.properties.relatedEntities: expected a list", status=400, incident_id=incident_id)
+        raise MalformedTrigger("object.properties.relatedEntities: expected a list", incident_id=incident_id)
     collected = _entities(entities or [])
     trigger = IncidentTrigger(
         incident_id=incident_id,
@@ -161,28 +174,28 @@ def parse_incident_trigger(body: object) -> IncidentTrigger:
     )
     if not (trigger.accounts or trigger.ips or trigger.cloud_apps):
         detail = f" ({'; '.join(trigger.skipped)})" if trigger.skipped else ""
-        raise TriggerError(f"incident {trigger.incident_number or name} has no account, IP or cloud-app entity "
-                           f"Tokenwarden can act on{detail}", status=422, incident_id=incident_id)
+        raise IncidentNotActionable(f"incident {trigger.incident_number or name} has no account, IP or cloud-app "
+                                    f"entity Tokenwarden can act on{detail}", incident_id=incident_id)
     return trigger
 
 
 def _document(body: object) -> Mapping[str, Any]:
     if body is None:
-        raise TriggerError("the request has no body (a playbook run by hand sends none)", status=400)
+        raise MalformedTrigger("the request has no body (a playbook run by hand sends none)")
     if isinstance(body, bytes | bytearray):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise TriggerError("the body is not UTF-8 text", status=400) from None
+            raise MalformedTrigger("the body is not UTF-8 text") from None
     if isinstance(body, str):
         if not body.strip():
-            raise TriggerError("the request body is empty", status=400)
+            raise MalformedTrigger("the request body is empty")
         try:
             body = json.loads(body)
         except json.JSONDecodeError as exc:
-            raise TriggerError(f"the body is not JSON: {exc.msg} at line {exc.lineno}", status=400) from None
+            raise MalformedTrigger(f"the body is not JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(body, Mapping) or not body:
-        raise TriggerError("the body is empty or not a JSON object", status=400)
+        raise MalformedTrigger("the body is empty or not a JSON object")
     for wrapper in ("body", "Body"):
         inner = body.get(wrapper)
         if "object" not in body and isinstance(inner, Mapping):

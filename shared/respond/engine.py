@@ -1,10 +1,10 @@
 """Run cases' playbooks under the guardrails, one recorded step at a time, many cases at once.
 
-For each step and target the engine writes the *intent* to the Actions table
-before it acts and the *outcome* after, under a deterministic action id. A
-replayed or resumed run skips steps whose record is final; a step left at
-``intent`` (the process died mid-step) re-reads the target first, so a user
-already disabled or whose sessions were already revoked is not written twice.
+Each step is a registered class (:mod:`shared.respond.steps.registry`) and every step runs under the one
+:class:`~shared.respond.recorder.StepRecorder`: the *intent* is written to the Actions table before it acts
+and the *outcome* after, under a deterministic action id. A replayed or resumed run skips steps whose record
+is final; a step left at ``intent`` (the process died mid-step) re-reads the target first, so a user already
+disabled or whose sessions were already revoked is not written twice.
 
 One actor per case: the engine claims each case's lease (:class:`shared.ledger.lease.CaseLease`, owner =
 the invocation id) before it reads the case to plan, and re-checks it before every intent, so before every
@@ -32,38 +32,28 @@ for approval, a protected account, the blast radius) — except in dry-run.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from shared.cases.model import Case
 from shared.cases.policy.model import Policy
 from shared.core.errors import DataError, TokenwardenError
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
-from shared.ledger.finding_store import FindingStore
 from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
-from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
+from shared.ledger.pool import in_ledger_thread
+from shared.respond.actions import ActionPhase, ActionRecord, ActionStore
+from shared.respond.facts import app_ids, case_facts, identifiers, untrusted_key_ids, user_target
 from shared.respond.guardrails import BlastRadius, Guardrails, KnownPrincipal
-from shared.respond.plan import (
-    GRAPH_USER_STEPS,
-    REPORTING_STEPS,
-    PlannedStep,
-    app_ids,
-    case_facts,
-    identifiers,
-    plan_steps,
-    playbook_for,
-    untrusted_key_ids,
-    user_target,
-)
+from shared.respond.plan import PlannedStep, plan_steps, playbook_for
+from shared.respond.recorder import StepRecorder
+from shared.respond.steps.base import NO_TARGET, Mechanisms, ReportInput, StepCall, StepOutcome
 from shared.respond.steps.confirm_batcher import ConfirmBatcher
-from shared.respond.transport.graph_actions import CONFIRMED_COMPROMISED, GraphActions
+from shared.respond.steps.registry import REPORTING_STEPS
+from shared.respond.transport.graph_actions import GraphActions
 
 if TYPE_CHECKING:
     from shared.respond.steps.key_cache import KeyCacheRefresher
@@ -75,34 +65,7 @@ __all__ = ["CaseResponse", "ResponseEngine", "StepOutcome"]
 
 DEFAULT_CONCURRENCY = 64
 """Cases answered at once: enough to fill a confirmCompromised batch, few enough to stay polite to the ledger."""
-LEDGER_THREADS = 32
-"""Worker threads for the (synchronous) ledger client. asyncio's default pool has ``cpu + 4`` threads (six on
-a 2-core Functions worker), so with 64 cases in flight the ledger's round trips queued for a thread, not for
-the network: on a busy machine the ledger, not Graph's limit, set the pace of a large incident. Each thread
-waits on Table Storage; none computes."""
-
-
-@functools.cache
-def _ledger_pool() -> ThreadPoolExecutor:
-    """One pool per process for every engine's ledger calls (engines are short-lived; the pool is not)."""
-    return ThreadPoolExecutor(max_workers=LEDGER_THREADS, thread_name_prefix="tokenwarden-ledger")
-
-
-async def _ledger(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one ledger call in the ledger's thread pool (what ``asyncio.to_thread`` does in the default one)."""
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    return await loop.run_in_executor(_ledger_pool(), partial(context.run, call, *args, **kwargs))
-NO_TARGET = "none"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, kw_only=True)
-class StepOutcome:
-    step: str
-    target: str
-    phase: ActionPhase
-    detail: Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,12 +121,14 @@ class ResponseEngine:
     lease_seconds: float = LEASE_SECONDS
     lease_clock: Callable[[], datetime] | None = None
     """The wall clock leases are measured by (tests move it); None is the system clock."""
-    _actions: ActionStore = field(init=False)
+    _recorder: StepRecorder = field(init=False)
     _cases: CaseStore = field(init=False)
     _leases: dict[str, CaseLease] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._actions = ActionStore(self.ledger.actions, on_record=self.on_record)
+        self._recorder = StepRecorder(store=ActionStore(self.ledger.actions, on_record=self.on_record),
+                                      mode=self.guardrails.mode, invocation_id=self.invocation_id, actor=self.actor,
+                                      guard=self._recheck)
         self._cases = CaseStore(self.ledger.cases)
         self._leases = {}
 
@@ -188,11 +153,11 @@ class ResponseEngine:
 
         # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
         # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile.
-        claims = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._claim, c.case_id))
+        claims = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._claim, c.case_id))
                                         for c in cases))
-        current = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._cases.get, c.case_id))
+        current = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._cases.get, c.case_id))
                                          for c in cases))
-        known = await asyncio.gather(*(bounded(partial(asyncio.to_thread, self._known, stored or case))
+        known = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._known, stored or case))
                                        for case, stored in zip(cases, current, strict=True)))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
         try:
@@ -202,7 +167,7 @@ class ResponseEngine:
                 for case, stored, claim, names in zip(cases, current, claims, known, strict=True)]
         except BaseException:
             for case_id in list(self._leases):
-                await _ledger(self._release, case_id)
+                await in_ledger_thread(self._release, case_id)
             raise
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
 
@@ -210,16 +175,16 @@ class ResponseEngine:
             if isinstance(verdict, CaseResponse):
                 return verdict
             try:
-                item = await _ledger(self._persist, verdict, now=now)
+                item = await in_ledger_thread(self._persist, verdict, now=now)
                 if item.verdict == "act":
                     await self._act(item, now=now, batcher=batcher)
                 if item.verdict != "done" and self.guardrails.mode != "dry-run" and item.lost is None:
                     await self._report(item, now=now, run=run)
                 if item.lost is not None:
-                    return await _ledger(self._stopped, item)
-                return await _ledger(self._finish, item, now=now)
+                    return await in_ledger_thread(self._stopped, item)
+                return await in_ledger_thread(self._finish, item, now=now)
             finally:
-                await _ledger(self._release, verdict.case.case_id)
+                await in_ledger_thread(self._release, verdict.case.case_id)
 
         return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
 
@@ -284,7 +249,7 @@ class ResponseEngine:
         lease = self._leases.get(case_id)
         if lease is None:
             raise LeaseLostError(f"case {case_id}: this invocation ({self.invocation_id}) holds no lease on it")
-        await _ledger(lease.renew)
+        await in_ledger_thread(lease.renew)
 
     def _release(self, case_id: str) -> None:
         lease = self._leases.pop(case_id, None)
@@ -309,7 +274,7 @@ class ResponseEngine:
         protected = self.guardrails.protection(known)
         if protected:
             return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)
-        if not any(s.name not in REPORTING_STEPS and s.target != NO_TARGET for s in steps):
+        if not any(not s.kind.reporting and s.target != NO_TARGET for s in steps):
             # Nothing can act here (an "investigate" playbook, an app principal, no registered refresh): report,
             # but never call the case contained, count it against the blast radius, or ask an approver to
             # approve nothing. Its state stays.
@@ -322,7 +287,7 @@ class ResponseEngine:
         if self.guardrails.mode == "approval" and approved_by is None:
             return _Decision(case=current, verdict="hold", phase="planned", steps=steps,
                              reason="approval mode: the planned steps wait for an approver")
-        if approved_by is None and any(s.name == "disable_user" for s in steps) \
+        if approved_by is None and any(s.kind.needs_known_privilege for s in steps) \
                 and case_facts(current).privileged_user is None:
             # Fail safe: a user whose roles could not be read in full may be an administrator. No machine disables
             # an account it cannot classify; an approver who has looked does.
@@ -340,8 +305,8 @@ class ResponseEngine:
         case, steps = decision.case, decision.steps
         if decision.verdict == "done":
             return _Prepared(case=case, steps=[], verdict="done", reason=decision.reason)
-        acting = [s for s in steps if s.name not in REPORTING_STEPS]
-        reporting = [s for s in steps if s.name in REPORTING_STEPS]
+        acting = [s for s in steps if not s.kind.reporting]
+        reporting = [s for s in steps if s.kind.reporting]
         if decision.verdict == "hold":
             if decision.phase is None:  # reported only
                 return _Prepared(case=case, steps=[] if self.guardrails.mode == "dry-run" else reporting,
@@ -357,29 +322,37 @@ class ResponseEngine:
     def _hold(self, case: Case, held: list[PlannedStep], reporting: list[PlannedStep], phase: ActionPhase,
               reason: str, now: datetime, *, move: bool = True) -> _Prepared:
         detail = {"reason": reason, "mode": self.guardrails.mode}
-        outcomes = [self._record(case, s.name, s.target, phase, detail, now) for s in held]
+        outcomes = [self._recorder.record(case.case_id, s.name, s.target, phase, detail, now) for s in held]
         if move and case.state in ("enriched", "failed"):
             case = self._cases.transition(case.case_id, "awaiting_approval", reason=reason, at=now)
         return _Prepared(case=case, steps=reporting, verdict="hold", reason=reason, outcomes=outcomes)
 
     async def _act(self, item: _Prepared, *, now: datetime, batcher: ConfirmBatcher | None) -> None:
-        for planned in item.steps:
-            if planned.name in REPORTING_STEPS:
-                continue
+        tools = Mechanisms(graph=self.graph, batcher=batcher, key_cache=self.key_cache, publisher=self.publisher)
+        await self._run_steps(item, [s for s in item.steps if not s.kind.reporting], tools, now=now)
+
+    async def _report(self, item: _Prepared, *, now: datetime, run: str) -> None:
+        tools = Mechanisms(incidents=self.incidents, notifier=self.notifier)
+        await self._run_steps(item, [s for s in item.steps if s.kind.reporting], tools, now=now, run=run)
+
+    async def _run_steps(self, item: _Prepared, steps: Sequence[PlannedStep], tools: Mechanisms, *,
+                         now: datetime, run: str | None = None) -> None:
+        """Run *steps* in order through the recorder; a lost lease stops the case before its next write."""
+        case = item.case
+        for planned in steps:
+            report = None if run is None else ReportInput(
+                run_id=run, reason=item.reason, ledger=self.ledger,
+                acted=[o for o in item.outcomes if o.step not in REPORTING_STEPS],
+                reported=[o for o in item.outcomes if o.step in REPORTING_STEPS])
+            call = StepCall(case_id=case.case_id, target=planned.target, tools=tools, case=case,
+                            app_scope=app_ids(case) or None, kids=untrusted_key_ids(case),
+                            reason=f"case {case.case_id}: {', '.join(case.rule_ids)}", report=report)
             try:
-                item.outcomes.append(await self._run_step(item.case, planned, now, batcher))
+                item.outcomes.append(await self._recorder.run(planned.kind, call, now=now,
+                                                              plan={"location": planned.step.location}))
             except LeaseLostError as exc:
                 item.lost = str(exc)
                 return
-
-    async def _report(self, item: _Prepared, *, now: datetime, run: str) -> None:
-        for planned in item.steps:
-            if planned.name in REPORTING_STEPS:
-                try:
-                    item.outcomes.append(await self._run_report(item, planned, now, run))
-                except LeaseLostError as exc:
-                    item.lost = str(exc)
-                    return
 
     def _finish(self, item: _Prepared, *, now: datetime) -> CaseResponse:
         outcomes = tuple(item.outcomes)
@@ -396,17 +369,7 @@ class ResponseEngine:
             moved = self._cases.transition(item.case.case_id, "contained", reason=reason, at=now)
         return CaseResponse(case_id=moved.case_id, state=moved.state, outcomes=outcomes, reason=reason)
 
-    # --- steps -------------------------------------------------------------------------------------
-    async def _arecord(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
-                       now: datetime) -> StepOutcome:
-        return await _ledger(self._record, case, step, target, phase, detail, now)
-
-    def _record(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
-                now: datetime) -> StepOutcome:
-        record = self._actions.record(case.case_id, step, target, phase=phase, mode=self.guardrails.mode,
-                                      invocation_id=self.invocation_id, detail=detail, now=now, actor=self.actor)
-        return StepOutcome(step=step, target=target, phase=record.phase, detail=record.detail)
-
+    # --- plan inputs -------------------------------------------------------------------------------
     def _refresh_targets(self, case: Case) -> list[str]:
         if self.key_cache is None:
             return [NO_TARGET]
@@ -416,132 +379,3 @@ class ResponseEngine:
         if case.sentinel_incident:
             return case.sentinel_incident
         return self.incidents.incident_name_for(case.case_id) if self.incidents is not None else None
-
-    async def _run_step(self, case: Case, planned: PlannedStep, now: datetime,
-                        batcher: ConfirmBatcher | None) -> StepOutcome:
-        step, target = planned.name, planned.target
-        existing = await _ledger(self._actions.get, case.case_id, step, target)
-        if existing is not None and existing.phase in FINAL_PHASES:
-            return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
-        interrupted = existing is not None and existing.phase == "intent"
-        unavailable = self._unavailable(step, target) or self._refused_for(case, step)
-        if unavailable is not None:
-            phase, why = unavailable
-            return await self._arecord(case, step, target, phase,
-                                       {"reason" if phase == "skipped" else "error": why}, now)
-        await self._recheck(case.case_id)
-        await self._arecord(case, step, target, "intent",
-                            {"resumed": interrupted, "location": planned.step.location}, now)
-        try:
-            if step in GRAPH_USER_STEPS:
-                detail = await self._graph_step(step, target, interrupted=interrupted,
-                                                since=existing.updated_at if existing else now, batcher=batcher)
-            else:
-                detail = await self._refresh_step(case, planned, now)
-        except TokenwardenError as exc:
-            return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
-        return await self._arecord(case, step, target, "succeeded", detail, now)
-
-    @staticmethod
-    def _refused_for(case: Case, step: str) -> tuple[ActionPhase, str] | None:
-        """Steps that would fail on this user whoever approved them: Graph refuses to disable an administrator.
-
-        user-update ("Who can update sensitive properties"): changing ``accountEnabled`` of a user who holds an
-        Entra role needs the caller to hold a higher Entra role; an app permission alone is refused (403).
-        """
-        roles = [role for user in (case.enrichment or {}).get("users") or [] for role in user.get("roles") or []]
-        if step == "disable_user" and (roles or case_facts(case).privileged_user is True):
-            names = ", ".join(sorted({str(r.get("display_name")) for r in roles})) or "a privileged role"
-            return "skipped", (f"the user holds a directory role ({names}); Graph lets only a higher Entra role "
-                               "disable it, which Tokenwarden is not given: left to an administrator")
-        return None
-
-    def _unavailable(self, step: str, target: str) -> tuple[ActionPhase, str] | None:
-        if step in GRAPH_USER_STEPS and self.graph is None:
-            return "failed", "Microsoft Graph is not configured"
-        if step == "refresh_app_key_cache" and target == NO_TARGET:
-            why = "CACHE_REFRESH_APPS is not set" if self.key_cache is None \
-                else "no refresh mechanism is registered for the apps in this case"
-            return "skipped", why
-        return None
-
-    async def _graph_step(self, step: str, user_id: str, *, interrupted: bool, since: datetime,
-                          batcher: ConfirmBatcher | None) -> dict[str, Any]:
-        """One Graph write. A step left at intent (its outcome never recorded) reads the target first and records
-        what it found; a write whose answer is lost is read back before it is sent again (GraphActions)."""
-        assert self.graph is not None
-        if step == "disable_user":
-            state = await self.graph.user_state(user_id)
-            if not state.exists:
-                raise TokenwardenError(f"user {user_id} does not exist")
-            found: dict[str, Any] = {"accountEnabled": state.account_enabled}
-            if state.account_enabled is False:
-                return {"changed": False, "note": "already disabled; nothing written", "found": found}
-            outcome = await self.graph.disable_user(user_id)
-            return {"changed": True, **outcome.detail()}
-        if step == "revoke_sessions":
-            if interrupted:
-                revoked, found = await self.graph.sessions_revoked_since(user_id, since)
-                if revoked:
-                    return {"changed": False, "note": "sessions already revoked by the interrupted run",
-                            "found": found}
-            outcome = await self.graph.revoke_sessions(user_id)
-            return {"changed": True, **outcome.detail()}
-        assert batcher is not None
-        if interrupted:
-            risk = await self.graph.risk_state(user_id)
-            if risk == CONFIRMED_COMPROMISED:
-                return {"changed": False, "note": "already confirmed compromised by the interrupted run",
-                        "found": {"riskState": risk}}
-        result = await batcher.confirm(user_id)
-        return {"changed": True, "batch_size": result.batch_size, "call": result.call, **result.outcome.detail()}
-
-    async def _refresh_step(self, case: Case, planned: PlannedStep, now: datetime) -> dict[str, Any]:
-        assert self.key_cache is not None
-        target = next(t for t in self.key_cache.targets_for(app_ids(case) or None) if t.key == planned.target)
-        kids = untrusted_key_ids(case)
-        published: dict[str, Any] | None = None
-        if self.publisher is not None:  # the polled list first, so an app told to reload finds the kid on it
-            published = (await self.publisher.publish(kids)).detail()
-        event_id = action_id(case.case_id, planned.name, planned.target).removeprefix("act-")
-        detail = await self.key_cache.refresh(target, untrusted_kids=kids, event_id=event_id,
-                                              reason=f"case {case.case_id}: {', '.join(case.rule_ids)}")
-        return {**detail, "untrusted_key_list": published} if published is not None else detail
-
-    async def _run_report(self, item: _Prepared, planned: PlannedStep, now: datetime, run: str) -> StepOutcome:
-        case, step, target = item.case, planned.name, planned.target
-        existing = await _ledger(self._actions.get, case.case_id, step, target)
-        if existing is not None and existing.phase in FINAL_PHASES:
-            return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
-        if step == "sentinel_incident" and self.incidents is None:
-            return await self._arecord(case, step, target, "skipped",
-                                       {"reason": "SENTINEL_WORKSPACE_RESOURCE_ID is not set"}, now)
-        if step == "notify" and self.notifier is None:
-            return await self._arecord(case, step, target, "skipped", {"reason": "NOTIFY_WEBHOOK_URL is not set"}, now)
-        await self._recheck(case.case_id)
-        await self._arecord(case, step, target, "intent", {"location": planned.step.location}, now)
-        try:
-            detail = await self._report_step(item, step, now, run, target=target)
-        except TokenwardenError as exc:
-            return await self._arecord(case, step, target, "failed", {"error": str(exc)}, now)
-        return await self._arecord(case, step, target, "succeeded", detail, now)
-
-    async def _report_step(self, item: _Prepared, step: str, now: datetime, run: str, *,
-                           target: str) -> dict[str, Any]:
-        from shared.respond.summary import render_notification
-
-        case = await _ledger(self._cases.get, item.case.case_id) or item.case
-        outcomes = [o for o in item.outcomes if o.step not in REPORTING_STEPS]
-        if step == "notify":
-            assert self.notifier is not None
-            incident = next((o.detail for o in item.outcomes if o.step == "sentinel_incident"
-                             and o.phase == "succeeded"), None)
-            # The receiver's idempotency key: the step's action id (case, step, run), the same on every retry.
-            return await self.notifier.send(render_notification(case, outcomes, reason=item.reason,
-                                                                incident=dict(incident) if incident else None),
-                                            idempotency_key=action_id(case.case_id, step, target))
-        assert self.incidents is not None
-        stored = await _ledger(FindingStore(self.ledger.findings).for_case, case.case_id)
-        return await self.incidents.record_run(case, run_id=run, findings=[f.to_finding() for f in stored],
-                                               outcomes=outcomes, reason=item.reason,
-                                               incident_name=case.sentinel_incident)

@@ -6,11 +6,11 @@ signing key (Key Vault events), concerns every app in ``CACHE_REFRESH_APPS``, no
 (``KeyCacheRefresher.targets_for(None)``), after publishing the untrusted-key list when there are key ids to
 add to it and storage is configured.
 
-Each step is recorded in the ``Actions`` table like a case's steps (:class:`~shared.respond.actions.ActionStore`:
-intent before, outcome after), under a synthetic case id hashed from what caused the refresh
-(:func:`refresh_case_id`): ``drift-<hash>`` for drift rows, ``keys-<hash>`` for a Key Vault event. The same
-cause gives the same ids, so a replay (a timer run after one that died, an Event Grid redelivery) skips the
-targets already refreshed and retries only the ones that failed.
+Each step is recorded in the ``Actions`` table by the recorder that runs a case's steps
+(:class:`~shared.respond.recorder.StepRecorder`: intent before, outcome after), under a synthetic case id hashed
+from what caused the refresh (:func:`refresh_case_id`): ``drift-<hash>`` for drift rows, ``keys-<hash>`` for a
+Key Vault event. The same cause gives the same ids, so a replay (a timer run after one that died, an Event Grid
+redelivery) skips the targets already refreshed and retries only the ones that failed.
 
 Mode: ``dry-run`` records each target as ``planned`` and touches nothing. ``approval`` and ``auto`` both act:
 the targets are apps the operator registered for exactly this, and no principal is acted on, so the
@@ -21,47 +21,36 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.core.errors import TokenwardenError
 from shared.core.resource_names import UNTRUSTED_KEYS_BLOB
 from shared.core.settings import Settings
 from shared.ledger.connection import Ledger
+from shared.respond.actions import ActionRecord, ActionStore
+from shared.respond.recorder import StepRecorder
+from shared.respond.steps.base import Mechanisms, StepCall, StepOutcome
+from shared.respond.steps.publish_untrusted_keys import PublishUntrustedKeys
+from shared.respond.steps.refresh_app_key_cache import RefreshAppKeyCache
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-
-    from shared.respond.actions import ActionPhase, ActionRecord, ActionStore
 
 __all__ = [
     "PUBLISH_STEP",
     "REFRESH_STEP",
     "RefreshReport",
-    "TargetOutcome",
     "refresh_case_id",
     "refresh_registered_apps",
 ]
 
-REFRESH_STEP = "refresh_app_key_cache"
-PUBLISH_STEP = "publish_untrusted_keys"
+REFRESH = RefreshAppKeyCache()
+PUBLISH = PublishUntrustedKeys()
+REFRESH_STEP = REFRESH.name
+PUBLISH_STEP = PUBLISH.name
 ACTOR = "tokenwarden-keys"
-
-
-@dataclass(frozen=True, kw_only=True)
-class TargetOutcome:
-    step: str
-    target: str
-    phase: str
-    detail: Mapping[str, Any]
-    replayed: bool = False
-    """The Actions table already held a final outcome for this target: nothing was sent this time."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "target": self.target, "phase": self.phase, "detail": dict(self.detail),
-                "replayed": self.replayed}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,11 +60,11 @@ class RefreshReport:
 
     case_id: str
     mode: str
-    outcomes: tuple[TargetOutcome, ...]
+    outcomes: tuple[StepOutcome, ...]
     notes: tuple[str, ...] = field(default=())
 
     @property
-    def failed(self) -> tuple[TargetOutcome, ...]:
+    def failed(self) -> tuple[StepOutcome, ...]:
         return tuple(o for o in self.outcomes if o.phase == "failed")
 
     @property
@@ -134,68 +123,31 @@ async def _refresh(settings: Settings, ledger: Ledger, *, kids: Sequence[str], r
 async def _refresh_recorded(settings: Settings, ledger: Ledger, *, kids: Sequence[str], reason: str, case_id: str,
                             now: datetime, invocation_id: str, signer: Any,
                             on_record: Callable[[ActionRecord], None] | None) -> RefreshReport:
-    from shared.respond.actions import ActionStore
     from shared.respond.steps.key_cache import KeyCacheRefresher
     from shared.respond.steps.untrusted_keys import UntrustedKeyPublisher
 
     mode = settings.response_mode
-    store = ActionStore(ledger.actions, on_record=on_record)
+    recorder = StepRecorder(store=ActionStore(ledger.actions, on_record=on_record), mode=mode,
+                            invocation_id=invocation_id, actor=ACTOR)
     flagged = sorted({k.strip() for k in kids if k and k.strip()})
     notes: list[str] = []
-    outcomes: list[TargetOutcome] = []
+    outcomes: list[StepOutcome] = []
     if not settings.cache_refresh_apps:
         notes.append("CACHE_REFRESH_APPS is not set: no app is told to reload its keys")
     refresher = KeyCacheRefresher.from_settings(settings, signer)
     async with refresher:
-        targets = refresher.targets_for(None)
         if flagged and (settings.storage_connection_string or settings.blob_service_uri):
             publisher = UntrustedKeyPublisher.from_settings(settings, signer)
             async with publisher:
-                async def publish() -> dict[str, Any]:
-                    return (await publisher.publish(flagged)).detail()
-
-                outcomes.append(await _step(store, case_id, PUBLISH_STEP, UNTRUSTED_KEYS_BLOB, publish, mode=mode,
-                                            invocation_id=invocation_id, now=now, plan={"kids": flagged}))
+                call = StepCall(case_id=case_id, target=UNTRUSTED_KEYS_BLOB, tools=Mechanisms(publisher=publisher),
+                                kids=flagged)
+                outcomes.append(await recorder.run(PUBLISH, call, plan={"kids": flagged}, now=now))
         elif flagged:
             notes.append("no storage is configured: the untrusted-key list was not published")
-        for target in targets:
-            event_id = _event_id(case_id, target.key)
-
-            async def refresh(target: Any = target, event_id: str = event_id) -> dict[str, Any]:
-                return await refresher.refresh(target, untrusted_kids=flagged, event_id=event_id, reason=reason)
-
-            outcomes.append(await _step(store, case_id, REFRESH_STEP, target.key, refresh, mode=mode,
-                                        invocation_id=invocation_id, now=now,
-                                        plan={"apps": list(target.app_ids), "kids": flagged, "reason": reason}))
+        # The list is published above as a step of its own, so the refresh step is given no publisher.
+        tools = Mechanisms(key_cache=refresher)
+        for target in refresher.targets_for(None):
+            call = StepCall(case_id=case_id, target=target.key, tools=tools, kids=flagged, reason=reason)
+            outcomes.append(await recorder.run(REFRESH, call, now=now,
+                                               plan={"apps": list(target.app_ids), "kids": flagged, "reason": reason}))
     return RefreshReport(case_id=case_id, mode=mode, outcomes=tuple(outcomes), notes=tuple(notes))
-
-
-def _event_id(case_id: str, target: str) -> str:
-    from shared.respond.actions import action_id
-
-    return action_id(case_id, REFRESH_STEP, target).removeprefix("act-")
-
-
-async def _step(store: ActionStore, case_id: str, step: str, target: str, act: Any, *, mode: str,
-                invocation_id: str, now: datetime, plan: Mapping[str, Any]) -> TargetOutcome:
-    """One recorded step: skip it if a final outcome is stored; in a dry run record the plan only; otherwise
-    intent, act, outcome."""
-    from shared.respond.actions import FINAL_PHASES
-
-    def record(phase: ActionPhase, detail: Mapping[str, Any]) -> TargetOutcome:
-        stored = store.record(case_id, step, target, phase=phase, mode=mode, invocation_id=invocation_id,
-                              detail=detail, now=now, actor=ACTOR)
-        return TargetOutcome(step=step, target=target, phase=stored.phase, detail=stored.detail)
-
-    existing = await asyncio.to_thread(store.get, case_id, step, target)
-    if existing is not None and existing.phase in FINAL_PHASES:
-        return TargetOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail, replayed=True)
-    if mode == "dry-run":
-        return await asyncio.to_thread(record, "planned", {**plan, "reason": "dry run: nothing was changed"})
-    resumed = existing is not None and existing.phase == "intent"
-    await asyncio.to_thread(record, "intent", {**plan, "resumed": resumed})
-    try:
-        detail = await act()
-    except TokenwardenError as exc:
-        return await asyncio.to_thread(record, "failed", {"error": str(exc)})
-    return await asyncio.to_thread(record, "succeeded", detail)

@@ -59,7 +59,7 @@ _TEAMS_SPECIAL = "\\`*_[]<>"
 
 
 class OutcomeLike(Protocol):
-    """A step's outcome as the engine reports it (:class:`shared.respond.engine.StepOutcome`).
+    """A step's outcome as the recorder reports it (:class:`shared.respond.steps.base.StepOutcome`).
 
     A protocol rather than an import, so the engine can import this module without a cycle."""
 

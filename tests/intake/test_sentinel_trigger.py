@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from shared.api.errors import api_error_for
 from shared.core.errors import DataError
-from shared.intake.sentinel_incident import AccountRef, TriggerError, parse_incident_trigger
+from shared.intake.sentinel_incident import AccountRef, IncidentNotActionable, MalformedTrigger, parse_incident_trigger
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sentinel_incident_trigger.json"
 INCIDENT_GUID = "3f2a1b0c-9d8e-4f7a-a6b5-c4d3e2f1a0b9"
@@ -19,6 +20,13 @@ INCIDENT_GUID = "3f2a1b0c-9d8e-4f7a-a6b5-c4d3e2f1a0b9"
 def _body() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
     return document
+
+
+def _status(error: Exception) -> int:
+    """The HTTP status the API answers *error* with (the class decides it, in shared/api/errors.py)."""
+    answer = api_error_for(error)
+    assert answer is not None, f"{type(error).__name__} has no API answer"
+    return answer.status
 
 
 def _with_entities(entities: list[Any]) -> dict[str, Any]:
@@ -87,9 +95,9 @@ def test_unusable_entities_are_skipped_with_a_reason() -> None:
 
 @pytest.mark.parametrize("body", [None, b"", "", "   ", {}, [], "not json", b"\xff\xfe"])
 def test_no_body_is_400(body: object) -> None:
-    with pytest.raises(TriggerError) as caught:
+    with pytest.raises(MalformedTrigger) as caught:
         parse_incident_trigger(body)
-    assert caught.value.status == 400
+    assert _status(caught.value) == 400
     assert caught.value.incident_id is None
     assert isinstance(caught.value, DataError)
 
@@ -106,9 +114,9 @@ def test_no_body_is_400(body: object) -> None:
 def test_malformed_incident_is_400_with_a_field_path(mutate: Any, message: str) -> None:
     body = copy.deepcopy(_body())
     mutate(body)
-    with pytest.raises(TriggerError, match=message) as caught:
+    with pytest.raises(MalformedTrigger, match=message) as caught:
         parse_incident_trigger(body)
-    assert caught.value.status == 400
+    assert _status(caught.value) == 400
     assert "\n" not in str(caught.value)
 
 
@@ -124,8 +132,8 @@ def test_incident_without_actionable_entities_is_422_and_names_the_incident(enti
         del body["object"]["properties"]["relatedEntities"]
     else:
         body["object"]["properties"]["relatedEntities"] = entities
-    with pytest.raises(TriggerError, match="4711") as caught:
+    with pytest.raises(IncidentNotActionable, match="4711") as caught:
         parse_incident_trigger(body)
-    assert caught.value.status == 422
+    assert _status(caught.value) == 422
     assert caught.value.incident_id is not None
     assert caught.value.incident_id.endswith(INCIDENT_GUID)

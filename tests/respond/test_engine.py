@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from shared.ledger.case_store import CaseStore
 from shared.respond.actions import ActionStore
-from shared.respond.plan import ACTING_STEPS, REPORTING_STEPS
+from shared.respond.steps.registry import ACTING_STEPS, REPORTING_STEPS
 from tests.support.response_world import NOW, World
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph",

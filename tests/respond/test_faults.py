@@ -10,8 +10,8 @@ from shared.core.settings import load_settings
 from shared.devkit.simulator.throttling import IDENTITY_WRITE, ThrottleLimit
 from shared.respond.actions import ActionStore
 from shared.respond.engine import ResponseEngine
+from shared.respond.facts import user_target
 from shared.respond.guardrails import BlastRadius, Guardrails
-from shared.respond.plan import user_target
 from shared.respond.steps.sentinel import SentinelIncidents, incident_name_for
 from shared.respond.transport.arm_client import ArmClient
 from shared.respond.transport.graph_actions import GraphActions

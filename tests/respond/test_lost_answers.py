@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from shared.respond.actions import ActionStore
-from shared.respond.plan import user_target
+from shared.respond.facts import user_target
 from tests.support.response_world import NOW, World
 
 pytest_plugins = ("tests.support.azurite", "tests.support.demo_logs", "tests.support.graph",

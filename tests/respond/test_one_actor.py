@@ -25,7 +25,7 @@ from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import LedgerTableNames
 from shared.ledger.lease import CaseLease, LeaseLostError
 from shared.respond.actions import ActionStore
-from shared.respond.plan import user_target
+from shared.respond.facts import user_target
 from shared.respond.work_queue import WorkItem
 from tests.api.api_support import Answer, call, registered_http_functions
 from tests.support.demo import DemoLogs

@@ -12,9 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from shared.cases.policy.model import RISK_LEVELS, STEP_NAMES, Conditions, Playbook, PlaybookStep, Policy, TriageRule
+from shared.cases.policy.model import RISK_LEVELS, Conditions, Playbook, PlaybookStep, Policy, TriageRule
 from shared.core.errors import ConfigurationError
 from shared.detect.ruleset import Severity
+
+# A playbook names steps of the response stage; its registry is the one list of them, so the policy is checked
+# against what the engine can run (the one import here of a later stage, and only of its step catalogue).
+from shared.respond.steps.registry import STEP_NAMES
 
 __all__ = ["DEFAULT_POLICY", "load_policy", "load_policy_text"]
 

@@ -65,15 +65,10 @@ class TriageRule:
     """Where the rule is written (file:line), for the decision's audit trail."""
 
 
-STEP_NAMES = (
-    "revoke_sessions", "confirm_compromised", "disable_user", "refresh_app_key_cache", "sentinel_incident", "notify",
-)
-"""The response steps a playbook may name, in the response engine's vocabulary."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class PlaybookStep:
     name: str
+    """One of :data:`shared.respond.steps.registry.STEP_NAMES` (the policy loader checks it)."""
     when: Conditions | None
     """Run the step only for cases whose facts match; None runs it always."""
     options: Mapping[str, object]

@@ -1,5 +1,8 @@
 """The ``notify`` step: post a case summary to a configured webhook, such as a Teams workflow.
 
+:class:`Notify` is the step (what the summary says, under which idempotency key); :class:`Notifier` is the
+webhook it posts through.
+
 A webhook URL is a bearer secret: a Teams workflow or Logic App trigger URL
 carries its signature (``sig=...``) in the query string. So the pipeline has no
 authentication policy, the URL is refused unless it is https (plain http only on
@@ -22,14 +25,42 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from shared.cases.model import Case
 from shared.core.errors import ConfigurationError, ThrottledError, UpstreamError
 from shared.core.loopback import uses_tls
+from shared.respond.actions import action_id
+from shared.respond.steps.base import PlanInputs, Resume, StepCall, Unavailable
+from shared.respond.steps.reporting import ReportingStep
+from shared.respond.steps.sentinel_incident import SentinelIncident
+from shared.respond.summary import render_notification
 from shared.respond.transport.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from azure.core import AsyncPipelineClient
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "Notify"]
+
+
+class Notify(ReportingStep):
+    name = "notify"
+
+    def targets(self, case: Case, inputs: PlanInputs) -> list[str]:
+        """One notification per run, however often the run is retried."""
+        return [f"webhook/run:{inputs.run_id}"]
+
+    def unavailable(self, call: StepCall) -> Unavailable | None:
+        return None if call.tools.notifier is not None else ("skipped", "NOTIFY_WEBHOOK_URL is not set")
+
+    async def act(self, call: StepCall, resume: Resume) -> dict[str, Any]:
+        notifier, report = call.tools.notifier, self.report(call)
+        assert notifier is not None
+        case = await self.current_case(call)
+        incident = next((o.detail for o in report.reported
+                         if o.step == SentinelIncident.name and o.phase == "succeeded"), None)
+        # The receiver's idempotency key: the step's action id (case, step, run), the same on every retry.
+        return await notifier.send(render_notification(case, report.acted, reason=report.reason,
+                                                       incident=dict(incident) if incident else None),
+                                   idempotency_key=action_id(case.case_id, self.name, call.target))
 
 
 class Notifier:

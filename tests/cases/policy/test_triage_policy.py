@@ -123,6 +123,10 @@ def test_shipped_playbooks_name_known_steps_with_conditions_where_given() -> Non
 
 @pytest.mark.parametrize(("steps", "message"), [
     ("[revoke_session]", r"unknown step 'revoke_session'"),
+    # A registered step that no playbook may name (only the key jobs run it); the message lists the registry's.
+    ("[publish_untrusted_keys]", r"unknown step 'publish_untrusted_keys'; steps are revoke_sessions, "
+                                 r"confirm_compromised, disable_user, refresh_app_key_cache, sentinel_incident, "
+                                 r"notify"),
     ("[]", r"a playbook needs at least one step"),
     ("[sentinel_incident, sentinel_incident]", r"step 'sentinel_incident' appears twice"),
     ("[{when: {ti_match: true}}]", r"missing 'step'"),
