@@ -1,17 +1,12 @@
-"""Thin trigger adapters: parse the trigger, call ``shared``, render the result."""
+"""Thin trigger adapters: parse the trigger, call one job (``shared.jobs``) or route (``shared.api``), output
+the result. They import ``shared`` only inside their bodies, and nothing but ``shared.jobs`` and ``shared.api``
+(tests/test_import_boundaries.py), so importing them at cold start loads no SDK (tests/test_cold_start.py)."""
 
 import os
 
 
 def start_telemetry() -> None:
-    """Export ``tokenwarden.*`` logs (the audit trail among them) to App Insights when that is configured.
+    """Export ``tokenwarden.*`` logs to App Insights when configured (:func:`shared.jobs.triggers.start_telemetry`)."""
+    from shared.jobs.triggers import start_telemetry as start
 
-    Once per process and cheap after that; nothing is imported unless it configures (shared/audit/telemetry.py).
-    Every ``tokenwarden.*`` record's message is first scrubbed of credentials and kept to one line
-    (shared/core/safetext.py), so caller text can neither leak a token nor forge a log line.
-    """
-    from shared.audit.telemetry import configure_telemetry
-    from shared.core.safetext import install_log_scrubber
-
-    install_log_scrubber()
-    configure_telemetry(os.environ)
+    start(os.environ)

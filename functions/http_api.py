@@ -1,7 +1,8 @@
 """The HTTP API's routes (but the Sentinel intake) and the OpenAPI document: thin adapters around ``shared.api``.
 
-Each adapter is one :func:`shared.api.http.handle` call: it reads the settings, hands the request to a
-``shared.api`` route function and answers JSON, errors included. Everything is imported inside the
+Each adapter is one :func:`shared.api.http.handle_configured` (or, for a route without settings,
+:func:`shared.api.http.handle`) call: it hands the request to a ``shared.api`` route function, with the
+settings read from the environment, and answers JSON, errors included. Everything is imported inside the
 function bodies, so importing this module (at cold start, for every function) imports no pydantic.
 
 Auth: FUNCTION for every route except ``GET /openapi.json`` (ANONYMOUS: it describes the API and holds no
@@ -28,10 +29,9 @@ QUEUE = "tokenwarden-respond"
 def list_cases(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.cases import list_cases as route
-    from shared.api.http import handle
-    from shared.core.settings import load_settings
+    from shared.api.http import handle_configured
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)))
+    return handle_configured(req, context, os.environ, route)
 
 
 @bp.function_name("get_case")
@@ -39,21 +39,19 @@ def list_cases(req: func.HttpRequest, context: func.Context) -> func.HttpRespons
 def get_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.cases import get_case as route
-    from shared.api.http import handle
-    from shared.core.settings import load_settings
+    from shared.api.http import handle_configured
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)))
+    return handle_configured(req, context, os.environ, route)
 
 
 @bp.function_name("manual_scan")
 @bp.route(route="scan", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def manual_scan(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
-    from shared.api.http import handle
+    from shared.api.http import handle_configured
     from shared.api.scan import run_manual_scan
-    from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: run_manual_scan(call, load_settings(os.environ)))
+    return handle_configured(req, context, os.environ, run_manual_scan)
 
 
 @bp.function_name("health")
@@ -81,10 +79,9 @@ def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
 def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.analyze import analyze as route
-    from shared.api.http import handle
-    from shared.core.settings import load_settings
+    from shared.api.http import handle_configured
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)))
+    return handle_configured(req, context, os.environ, route)
 
 
 @bp.function_name("manual_respond")
@@ -93,13 +90,11 @@ def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResp
 def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
     """202 once the cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
-    from shared.api.caller import audit_refusals
-    from shared.api.http import handle
+    from shared.api.http import handle_configured
     from shared.api.respond import respond as route
-    from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ), work.set),
-                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "respond"))
+    return handle_configured(req, context, os.environ, lambda call, settings: route(call, settings, work.set),
+                             audit_refusals_as="respond")
 
 
 @bp.function_name("approve_case")
@@ -107,9 +102,6 @@ def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: fu
 def approve_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.approve import approve as route
-    from shared.api.caller import audit_refusals
-    from shared.api.http import handle
-    from shared.core.settings import load_settings
+    from shared.api.http import handle_configured
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)),
-                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "approve"))
+    return handle_configured(req, context, os.environ, route, audit_refusals_as="approve")

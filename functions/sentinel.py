@@ -20,10 +20,9 @@ QUEUE = "tokenwarden-respond"
 def sentinel_incident(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
     """202 once the incident's cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
-    from shared.api.caller import audit_refusals
-    from shared.api.http import handle
+    from shared.api.http import handle_configured
     from shared.api.sentinel_incident import accept_incident
-    from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ), work.set),
-                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "sentinel_intake"))
+    return handle_configured(req, context, os.environ,
+                             lambda call, settings: accept_incident(call, settings, work.set),
+                             audit_refusals_as="sentinel_intake")

@@ -61,3 +61,43 @@ def test_the_command_line_imports_the_dev_kit_only_lazily() -> None:
             if isinstance(node, ast.ImportFrom) and node.module and _within(node.module, ("shared.devkit",)):
                 eager.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert eager == []
+
+
+def _adapter_imports(path: Path) -> Iterator[tuple[str, int, bool]]:
+    """Every project import in an adapter module: the module named, its line, and whether it is inside a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = {id(node) for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+            for node in ast.walk(fn)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        yield from ((name, node.lineno, id(node) in lazy) for name in names if _within(name, ("shared",)))
+
+
+def _adapter_violations(folder: Path) -> list[str]:
+    allowed = ("shared.jobs", "shared.api")
+    return [f"{path.relative_to(folder.parent)}:{line} imports {module}" + ("" if lazy else " at module level")
+            for path in sorted(folder.rglob("*.py"))
+            for module, line, lazy in _adapter_imports(path) if not (lazy and _within(module, allowed))]
+
+
+def test_the_adapters_import_only_jobs_and_the_api_and_only_inside_functions() -> None:
+    """A trigger adapter parses its trigger, calls one job or route and outputs the result; the rest is in jobs/."""
+    assert _adapter_violations(ROOT / "functions") == []
+
+
+def test_the_adapter_guard_catches_a_stage_import_and_an_eager_one(tmp_path: Path) -> None:
+    adapters = tmp_path / "functions"
+    adapters.mkdir()
+    (adapters / "bad.py").write_text(
+        "from shared.jobs.triggers import on_scan_timer\n\n\n"
+        "def run() -> None:\n    from shared.core.settings import load_settings\n"
+        "    from shared.api.http import handle\n", encoding="utf-8")
+    assert _adapter_violations(adapters) == [
+        "functions/bad.py:1 imports shared.jobs.triggers at module level",
+        "functions/bad.py:5 imports shared.core.settings",
+    ]

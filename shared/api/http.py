@@ -2,7 +2,10 @@
 
 A route adapter in ``functions/`` is one call::
 
-    return handle(req, context, lambda call: list_cases(call, load_settings(environ)))
+    return handle_configured(req, context, environ, list_cases)
+
+(*environ* is the process environment the adapter passes; :func:`handle_configured` reads the settings
+from it for the route, and :func:`handle` is for a route that needs none.)
 
 :func:`handle` gives the handler an :class:`ApiCall` (the request and the invocation id), turns what the
 handler returns into a JSON response, and turns every exception into the JSON error envelope
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.api.errors import ApiError, api_error_for, error_envelope
+from shared.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -32,6 +36,7 @@ __all__ = [
     "ApiCall",
     "Reply",
     "handle",
+    "handle_configured",
     "json_response",
     "parse_body",
     "parse_query",
@@ -116,6 +121,21 @@ def handle(req: func.HttpRequest, context: object | None, handler: Callable[[Api
         return json_response(result.body, status=result.status, invocation_id=call.invocation_id,
                              headers=result.headers)
     return json_response(result, status=200, invocation_id=call.invocation_id)
+
+
+def handle_configured(req: func.HttpRequest, context: object | None, environ: Mapping[str, str],
+                      route: Callable[[ApiCall, Settings], BaseModel | Reply], *,
+                      audit_refusals_as: str | None = None) -> func.HttpResponse:
+    """:func:`handle` for a *route* that needs the settings: read from *environ* per request, so a bad setting
+    is answered in the error envelope like any other failure. *audit_refusals_as*: the response-path routes
+    name themselves here, and every 4xx they answer becomes an audit row
+    (:func:`shared.api.caller.audit_refusals`)."""
+    on_refusal = None
+    if audit_refusals_as is not None:
+        from shared.api.caller import audit_refusals
+
+        on_refusal = audit_refusals(lambda: load_settings(environ), audit_refusals_as)
+    return handle(req, context, lambda call: route(call, load_settings(environ)), on_refusal=on_refusal)
 
 
 def _path(req: func.HttpRequest) -> str:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal, cast
+from typing import cast
 
 from shared.core.errors import ConfigurationError
-from shared.core.settings import Settings
+from shared.core.settings import ResponseMode, Settings
 
 __all__ = ["GROUP_PREFIX", "UNDECIDED", "BlastRadius", "Guardrails", "KnownPrincipal", "ResponseMode"]
 
-ResponseMode = Literal["dry-run", "approval", "auto"]
 GROUP_PREFIX = "group:"
 UNDECIDED = "protection undecided"
 """How a hold for a user whose protection could not be decided begins: such a case keeps its outbox mark."""
@@ -57,7 +56,7 @@ class Guardrails:
     @classmethod
     def from_settings(cls, settings: Settings) -> Guardrails:
         names = [p.strip().lower() for p in settings.protected_principals if p.strip()]
-        return cls(mode=cast(ResponseMode, settings.response_mode),
+        return cls(mode=settings.response_mode,
                    protected=frozenset(n for n in names if not n.startswith(GROUP_PREFIX)),
                    protected_groups=frozenset(n.removeprefix(GROUP_PREFIX) for n in names
                                               if n.startswith(GROUP_PREFIX)),

@@ -16,12 +16,14 @@ from infra_bicep import INFRA, ROOT, body, infra_file, resolve, strings
 
 from shared.detect.rule_forms import placeholder_query, render_rule
 from shared.detect.ruleset import iso_duration, load_rules
+from tests.support.rule_folders import sentinel_disabled_rule_ids
 from tools.sentinel_content import CONTENT_FILE, sentinel_content
 
 RULES_DIR = ROOT / "shared" / "rules"
 ANALYTIC_RULES = INFRA / "sentinel" / "analytic-rules.bicep"
-# Rules that need a runtime list only Tokenwarden's own scan supplies: deployed disabled in Sentinel.
-DISABLED_IN_SENTINEL = {"unpublished-signing-key", "consumer-key-for-org-app"}
+# Rules that need a runtime list only Tokenwarden's own scan supplies: their rule.toml gives the reason to deploy
+# them disabled in Sentinel.
+DISABLED_IN_SENTINEL = sentinel_disabled_rule_ids()
 FINDING_COLUMNS = {
     "FirstSeen",
     "LastSeen",
