@@ -19,7 +19,7 @@ EXPECTED_RULES = {
     "compromised-signing-key", "unpublished-signing-key", "consumer-key-for-org-app", "issuer-tenant-mismatch",
     "token-without-sign-in", "implausible-token-lifetime", "mail-access-by-unexpected-app",
 }
-EXPECTED_RULES |= {"office-token-without-sign-in"}  # issue 14 section 1
+EXPECTED_RULES |= {"office-token-without-sign-in", "token-replay-from-another-network"}  # issue 14, sections 1 and 3
 
 
 def test_the_shipped_rules_are_the_expected_ones() -> None:
