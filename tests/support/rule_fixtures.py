@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.hunt import HuntContext, HuntReport, run_hunt
-from shared.keys.compromised import load_compromised_keys
-from shared.keys.intel import KeyIntelligence
-from shared.logsources.base import TimeRange
-from shared.logsources.local import LocalWorkspace
-from shared.ruleset import Rule, RuleCollection
-from shared.timeparse import parse_instant
+from shared.core.timeparse import parse_instant
+from shared.detect.hunt import HuntContext, HuntReport, run_hunt
+from shared.detect.keys.compromised import load_compromised_keys
+from shared.detect.keys.intel import KeyIntelligence
+from shared.detect.logsources.base import TimeRange
+from shared.detect.logsources.local import LocalWorkspace
+from shared.detect.ruleset import Rule, RuleCollection
 
 __all__ = ["load_fixture", "run_fixture"]
 
