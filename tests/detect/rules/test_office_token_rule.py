@@ -25,9 +25,10 @@ def test_forged_token_through_outlook_on_the_web_names_resource_operation_and_ma
     report = run_fixture(RULE, case, tmp_path)
     assert [f.token_id for f in report.findings] == ["forged-uti"]
     evidence = report.findings[0].evidence
-    assert evidence["resources"] == ["Exchange Online"]
+    assert evidence["resource"] == "Exchange Online"
     assert evidence["operations"] == ["MailItemsAccessed"]
     assert evidence["mailboxes"] == ["ceo@contoso.example"]
+    assert evidence["sites"] == []
     assert evidence["client_app_ids"] == [OUTLOOK_ON_THE_WEB]
     assert evidence["token_sign_in"] is None
     assert report.findings[0].app_id == OUTLOOK_ON_THE_WEB
@@ -71,6 +72,7 @@ def test_sign_in_before_the_scan_window_explains_the_token(tmp_path: Path) -> No
 def test_sharepoint_finding_names_the_site(tmp_path: Path) -> None:
     report = run_fixture(RULE, _case("positive", "sharepoint_file_downloaded_with_a_forged_token"), tmp_path)
     evidence = report.findings[0].evidence
-    assert evidence["resources"] == ["SharePoint Online"]
+    assert evidence["resource"] == "SharePoint Online"
     assert evidence["operations"] == ["FileDownloaded"]
     assert evidence["sites"] == ["https://contoso.sharepoint.com/sites/finance/"]
+    assert evidence["mailboxes"] == []

@@ -32,7 +32,7 @@ def test_exchange_replay_from_another_country_names_country_source_and_mailbox(t
     assert evidence["use_location_source"] == "CloudAppEvents.CountryCode"
     assert evidence["sign_in_countries"] == ["US"]
     assert evidence["sign_in_addresses"] == ["203.0.113.10"]
-    assert evidence["resources"] == ["Exchange Online"]
+    assert evidence["resource"] == "Exchange Online"
     assert evidence["operations"] == ["MailItemsAccessed"]
     assert evidence["mailboxes"] == ["adele@contoso.example"]
 
@@ -43,8 +43,9 @@ def test_graph_address_is_placed_by_sign_ins_and_the_evidence_says_so(tmp_path: 
     assert evidence["use_asn"] == "16276"
     assert evidence["use_location_source"] == (
         "MicrosoftGraphActivityLogs carries no location; placed by sign-ins from this address")
-    assert evidence["resources"] == ["Microsoft Graph"]
+    assert evidence["resource"] == "Microsoft Graph"
     assert evidence["operations"] == ["GET https://graph.microsoft.com/v1.0/me/messages"]
+    assert evidence["mailboxes"] == []
 
 
 def test_new_autonomous_system_in_the_same_country_fires(tmp_path: Path) -> None:
