@@ -1,7 +1,7 @@
 """Synthetic tables at benchmark scale, generated inside DuckDB.
 
 Python row generation tops out near a million rows a minute; the benchmark
-needs 5 million rows in each of seven tables, so rows are produced by SQL over
+needs 5 million rows in each of eight tables, so rows are produced by SQL over
 ``range(n)`` with hash-derived values. Each table gets every schema column (the
 rest NULL), the distributions the rules care about (a few thousand users, most
 tokens explained by a sign-in, a handful of mail client pairs), and a sprinkle of
@@ -25,6 +25,7 @@ BENCH_TABLES = (
     "AADServicePrincipalSignInLogs",
     "AADManagedIdentitySignInLogs",
     "OfficeActivity",
+    "CloudAppEvents",
 )
 _DUCK_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "dynamic": "JSON", "long": "BIGINT",
                "int": "INTEGER", "real": "DOUBLE", "bool": "BOOLEAN", "guid": "VARCHAR", "timespan": "INTERVAL"}
@@ -96,6 +97,9 @@ _GENERATED: dict[str, dict[str, str]] = {
         "AppId": "'client-' || (h % 7)",
         "IPAddress": "'203.0.' || (h % 250) || '.' || (h // 250 % 250)",
         "ResultType": "'0'",
+        # Where Entra placed the sign-in: every user in one country, across two carriers' autonomous systems.
+        "LocationDetails": """'{"city":"Amsterdam","countryOrRegion":"NL"}'""",
+        "AutonomousSystemNumber": "CASE WHEN h % 20 = 0 THEN '3320' ELSE '1136' END",
     },
     "OfficeActivity": {
         "TimeGenerated": _ts(f"(i * {_SPAN_SECONDS} // n)"),
@@ -107,6 +111,28 @@ _GENERATED: dict[str, dict[str, str]] = {
         "ClientIP": "'203.0.' || (h % 250) || '.' || (h // 250 % 250) || ':443'",
         "ClientInfoString": "'Client=MSExchangeRPC'",
         "OrganizationId": "'6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'",
+    },
+    # Exchange (and every tenth row SharePoint) audit records as Defender XDR holds them. Every 4 reads share a
+    # token that a non-interactive sign-in issued (row i - i % 4 of that table), read from another address in the
+    # same country; a planted few carry a token no sign-in issued, or come from another country.
+    "CloudAppEvents": {
+        "TimeGenerated": _ts(f"(i * {_SPAN_SECONDS} // n)"),
+        "Application": "CASE WHEN h % 10 = 0 THEN 'Microsoft SharePoint Online' ELSE 'Microsoft Exchange Online' END",
+        "ApplicationId": "CASE WHEN h % 10 = 0 THEN 20892 ELSE 20893 END",
+        "ActionType": "CASE WHEN h % 10 = 0 THEN 'FileDownloaded' ELSE 'MailItemsAccessed' END",
+        "AccountObjectId": "'user-' || (h % 5000)",
+        "IPAddress": "'198.51.' || (h % 250) || '.' || (h // 250 % 250)",
+        "CountryCode": f"CASE WHEN {_planted(9923)} THEN 'FR' ELSE 'NL' END",
+        "RawEventData": (
+            "json_object('Operation', CASE WHEN h % 10 = 0 THEN 'FileDownloaded' ELSE 'MailItemsAccessed' END, "
+            "'UserId', 'user' || (h % 5000) || '@contoso.example', "
+            "'MailboxOwnerUPN', 'user' || (h % 5000) || '@contoso.example', "
+            "'SiteUrl', CASE WHEN h % 10 = 0 THEN 'https://contoso.sharepoint.com/sites/s' || (h % 40) END, "
+            "'AppId', '00000002-0000-0ff1-ce00-000000000000', "
+            "'OrganizationId', '6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b', "
+            "'AppAccessContext', json_object('ClientAppId', 'outlook-client-' || (h % 3), 'UniqueTokenId', "
+            f"CASE WHEN {_planted(9901)} THEN 'forged-' || i ELSE {_uti('i - i % 4 + n * 1')} END))"
+        ),
     },
 }
 _SIGNIN_LIKE = ("AADNonInteractiveUserSignInLogs", "AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs")
@@ -125,8 +151,9 @@ def build_tables(con: object, rows_per_table: int) -> None:
             offset = {name: index + 1 for index, name in enumerate(_SIGNIN_LIKE)}[table]
             generated = dict(_GENERATED["SigninLogs"])
             generated["UniqueTokenIdentifier"] = _uti(f"i + n * {offset}")
-            if schema.column("UserId") is None:
-                del generated["UserId"]
+            for column in ("UserId", "AutonomousSystemNumber"):
+                if schema.column(column) is None:
+                    del generated[column]
         assert generated is not None
         names = ", ".join(f'"{name}"' for name in generated)
         values = ", ".join(generated.values())

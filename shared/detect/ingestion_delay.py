@@ -54,6 +54,13 @@ INGESTION_DELAY_BOUNDS: Mapping[str, DelayBound] = MappingProxyType({
         "Microsoft Purview docs, 'Search the audit log' (purview/audit-log-search.md: how long it takes for "
         "audit records to become available)",
     ),
+    "CloudAppEvents": DelayBound(
+        timedelta(hours=24),
+        "Exchange and SharePoint records come from the unified audit log: 30 minutes up to 24 hours",
+        "Microsoft Purview docs, 'Search the audit log' (purview/audit-log-search.md); Defender XDR docs, "
+        "'CloudAppEvents' (defender-xdr/advanced-hunting-cloudappevents-table.md: RawEventData is the source "
+        "service's own record)",
+    ),
     "TokenValidation_CL": DelayBound(
         timedelta(hours=2),
         "typically 20 seconds to 3 minutes through the Logs Ingestion API",

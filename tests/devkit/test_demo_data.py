@@ -48,10 +48,24 @@ def test_benign_proportions_look_like_a_tenant(demo: Path) -> None:
     assert 3 <= len(pairs) <= 4  # a few Outlook clients, plus the one planted pair
 
 
+def test_mail_reads_reach_both_tables_with_the_token_in_defender_xdr(demo: Path) -> None:
+    """Each MailItemsAccessed record is delivered by the Office 365 connector and by Defender XDR; only the latter
+    carries the token's uti (RawEventData.AppAccessContext.UniqueTokenId), and it matches a sign-in's."""
+    office = [r for r in _rows(demo, "OfficeActivity") if r["Operation"] == "MailItemsAccessed"]
+    cloud = [r for r in _rows(demo, "CloudAppEvents") if r["ActionType"] == "MailItemsAccessed"]
+    assert len(cloud) == len(office) - 5  # the planted unexpected-app pair is in OfficeActivity only
+    assert {r["ApplicationId"] for r in cloud} == {20893}
+    signed_in = {r["UniqueTokenIdentifier"] for table in ("SigninLogs", "AADNonInteractiveUserSignInLogs")
+                 for r in _rows(demo, table)}
+    used = [r["RawEventData"]["AppAccessContext"]["UniqueTokenId"] for r in cloud]
+    assert sum(uti in signed_in for uti in used) >= len(used) - 3  # all but the forged token's three reads
+
+
 def test_every_planted_case_names_rows_that_exist(demo: Path) -> None:
     planted = json.loads((demo / "planted.json").read_text())["cases"]
     tokens = {str(r.get("TokenId")) for r in _rows(demo, "TokenValidation_CL")}
     tokens |= {str(r.get("SignInActivityId")) for r in _rows(demo, "MicrosoftGraphActivityLogs")}
+    tokens |= {str(r["RawEventData"]["AppAccessContext"]["UniqueTokenId"]) for r in _rows(demo, "CloudAppEvents")}
     users = {str(r.get("UserId")) for r in _rows(demo, "OfficeActivity")}
     assert {case["kind"] for case in planted} == {"attack", "lookalike"}
     for case in planted:

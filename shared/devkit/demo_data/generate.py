@@ -18,6 +18,8 @@ from pathlib import Path
 
 from shared.devkit.demo_data.rows import (
     BROWSER_AGENTS,
+    HOME_COUNTRY,
+    cloud_app_mail_row,
     graph_row,
     mail_row,
     new_uti,
@@ -127,16 +129,57 @@ class _Generator:
                     user_agent=agent))
             elif resource is self.exchange:
                 app_id, client_app_id, info = rng.choice(OUTLOOK_CLIENTS)
-                self.out.write("OfficeActivity", mail_row(
-                    rng, when=when, tenant_id=self.tenant.tenant_id, user=user, mailbox_upn=user.upn,
-                    app_id=app_id, client_app_id=client_app_id, client_ip=f"{ip}:{rng.randint(1024, 65000)}",
-                    client_info=info))
+                self.mail_read(user, when=when, app_id=app_id, client_app_id=client_app_id, ip=ip,
+                               client_info=info, uti=uti, issued_at=issued)
             else:
                 key = rng.choice(self.tenant.tenant_keys)
                 self.out.write("TokenValidation_CL", token_validation_row(
                     when=when, app=resource, issuer=self.v2_issuer, tid=self.tenant.tenant_id, kid=key.kid,
                     uti=uti, oid=user.object_id, upn=user.upn, client_app_id=MICROSOFT_OFFICE_CLIENT.app_id,
                     issued_at=issued, lifetime=lifetime, ip=ip, user_agent=agent, x5t=key.kid))
+
+    def mail_read(self, user: DemoUser, *, when: datetime, app_id: str, client_app_id: str, ip: str,
+                  client_info: str, uti: str, issued_at: datetime, country: str = HOME_COUNTRY,
+                  received: datetime | None = None) -> None:
+        """One MailItemsAccessed record, as both the Office 365 connector (OfficeActivity) and Defender XDR
+        (CloudAppEvents, with the token's uti in AppAccessContext) deliver it."""
+        arrival = {"_TimeReceived": received} if received else {}
+        self.out.write("OfficeActivity", {**mail_row(
+            self.rng, when=when, tenant_id=self.tenant.tenant_id, user=user, mailbox_upn=user.upn, app_id=app_id,
+            client_app_id=client_app_id, client_ip=f"{ip}:{self.rng.randint(1024, 65000)}",
+            client_info=client_info), **arrival})
+        self.out.write("CloudAppEvents", {**cloud_app_mail_row(
+            self.rng, when=when, tenant_id=self.tenant.tenant_id, user=user, mailbox_upn=user.upn, app_id=app_id,
+            client_app_id=client_app_id, ip=ip, country=country, client_info=client_info, uti=uti,
+            issued_at=issued_at), **arrival})
+
+    def exchange_sign_in(self, user: DemoUser, when: datetime, *, interactive: bool) -> str:
+        """A sign-in from the user's usual address issuing an Exchange token; its uti."""
+        uti = new_uti(self.rng)
+        self.out.write("SigninLogs" if interactive else "AADNonInteractiveUserSignInLogs", user_signin_row(
+            self.rng, when=when, user=user, client=MICROSOFT_OFFICE_CLIENT, resource=self.exchange,
+            ip=user.ip_addresses[0], uti=uti, tenant_id=self.tenant.tenant_id, interactive=interactive))
+        return uti
+
+    def mail_lookalikes(self, end: datetime) -> None:
+        """Mail read with a CAE token 26 hours after its sign-in, and from another address in the user's own
+        country: both explained, neither may fire."""
+        user = self.tenant.users[-3]
+        app_id, client_app_id, info = OUTLOOK_CLIENTS[1]
+        issued = end - timedelta(hours=28)
+        uti = self.exchange_sign_in(user, issued, interactive=False)
+        self.mail_read(user, when=issued + timedelta(hours=26), app_id=app_id, client_app_id=client_app_id,
+                       ip=user.ip_addresses[0], client_info=info, uti=uti, issued_at=issued)
+        self.planted.append(PlantedCase(rule_id="office-token-without-sign-in", kind="lookalike", token_id=uti,
+                                        description="CAE token reading mail 26 h after its sign-in"))
+        user = self.tenant.users[-4]
+        issued = end - timedelta(hours=4)
+        uti = self.exchange_sign_in(user, issued, interactive=True)
+        self.mail_read(user, when=issued + timedelta(minutes=40), app_id=app_id, client_app_id=client_app_id,
+                       ip="203.0.113.250", client_info=info, uti=uti, issued_at=issued)
+        self.planted.append(PlantedCase(rule_id="token-replay-from-another-network", kind="lookalike",
+                                        token_id=uti, description="mail read from another address in the same "
+                                        "country (a phone on its carrier)"))
 
     def service_traffic(self, start: datetime, end: datetime) -> None:
         rng = self.rng
@@ -324,6 +367,30 @@ class _Generator:
         self.attack("mail-access-by-unexpected-app", "MailItemsAccessed through an unseen app pair, audited 90 "
                     "minutes late", user_upn=victim.upn)
 
+        # Storm-0558's own disguise: a forged token read through Outlook on the web's app pair, which reads mail
+        # every day, so the app-pair baseline above stays silent; only the missing sign-in gives it away.
+        victim = users[9 % len(users)]
+        app_id, client_app_id, info = OUTLOOK_CLIENTS[1]
+        uti = new_uti(rng)
+        for offset in range(3):
+            when = base + timedelta(minutes=150 + offset * 4)
+            self.mail_read(victim, when=when, app_id=app_id, client_app_id=client_app_id, ip=STORM_IPS[0],
+                           client_info=STORM_USER_AGENT, uti=uti, issued_at=base + timedelta(minutes=148),
+                           received=when + timedelta(hours=2))
+        self.attack("office-token-without-sign-in", "mailbox read through Outlook on the web's own app ids with a "
+                    "token no sign-in issued, audited 2 hours late", token_id=uti)
+
+        # A genuine token, signed in from the victim's usual network, replayed from another country.
+        victim = users[10 % len(users)]
+        issued = base + timedelta(minutes=160)
+        uti = self.exchange_sign_in(victim, issued, interactive=True)
+        self.mail_read(victim, when=issued + timedelta(minutes=5), app_id=app_id, client_app_id=client_app_id,
+                       ip=victim.ip_addresses[0], client_info=info, uti=uti, issued_at=issued)
+        self.mail_read(victim, when=issued + timedelta(minutes=35), app_id=app_id, client_app_id=client_app_id,
+                       ip=STORM_IPS[1], client_info=STORM_USER_AGENT, uti=uti, issued_at=issued, country="FR")
+        self.attack("token-replay-from-another-network", "a token signed in from the Netherlands reads the mailbox "
+                    "from France half an hour later", token_id=uti)
+
 
 def _jwks(keys: list[object]) -> dict[str, object]:
     return {"keys": keys}
@@ -390,6 +457,7 @@ def generate_demo_data(
         generator.consumer_lookalikes(start, end)
         generator.cae_lookalike(end)
         generator.signin_lookalikes(end)
+        generator.mail_lookalikes(end)
         generator.plant_attacks(end)
         for ip, threat in ((STORM_IPS[0], "Storm-0558 infrastructure"), (STORM_IPS[1], "Storm-0558 infrastructure")):
             writers.write("ThreatIntelligenceIndicator", {

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from shared.devkit.demo_data.tenant import DemoApp, DemoUser, rng_uuid
 
 __all__ = [
+    "cloud_app_mail_row",
     "graph_row",
     "mail_row",
     "new_uti",
@@ -21,6 +22,10 @@ __all__ = [
     "token_validation_row",
     "user_signin_row",
 ]
+
+HOME_COUNTRY = "NL"
+HOME_ASN = "1136"
+"""Where the demo tenant's users sign in from: the Netherlands, one Dutch carrier's autonomous system."""
 
 BROWSER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
@@ -64,6 +69,7 @@ def user_signin_row(
         "TokenIssuerType": "AzureAD",
         "ClientAppUsed": "Browser" if interactive else "Mobile Apps and Desktop clients",
         "Location": "NL",
+        "AutonomousSystemNumber": HOME_ASN,
     }
     location = {"city": "Amsterdam", "state": "Noord-Holland", "countryOrRegion": "NL"}
     if interactive:
@@ -190,4 +196,67 @@ def token_validation_row(
         "Outcome": outcome,
         "FailureReason": failure_reason,
         "Claims": claims,
+    }
+
+
+EXCHANGE_ONLINE = 20893
+"""Defender for Cloud Apps' ApplicationId of Microsoft Exchange Online in CloudAppEvents."""
+
+
+def cloud_app_mail_row(
+    rng: random.Random, *, when: datetime, tenant_id: str, user: DemoUser, mailbox_upn: str, app_id: str,
+    client_app_id: str, ip: str, country: str, client_info: str, uti: str, issued_at: datetime,
+) -> dict[str, object]:
+    """A MailItemsAccessed record as Defender XDR's CloudAppEvents holds it: Defender for Cloud Apps' columns, and
+    Exchange's own unified audit record in RawEventData, whose AppAccessContext carries the token's uti (Office 365
+    Management Activity API schema, complex type AppAccessContext; RecordType 50 is ExchangeItemAggregated)."""
+    record_id = rng_uuid(rng)
+    return {
+        "TimeGenerated": when,
+        "Application": "Microsoft Exchange Online",
+        "ApplicationId": EXCHANGE_ONLINE,
+        "ActionType": "MailItemsAccessed",
+        "ActivityType": "Basic",
+        "AccountObjectId": user.object_id,
+        "AccountId": user.object_id,
+        "AccountDisplayName": user.display_name,
+        "AccountType": "Regular",
+        "IsAdminOperation": False,
+        "IsExternalUser": False,
+        "IsImpersonated": False,
+        "IPAddress": ip,
+        "CountryCode": country,
+        "UserAgent": client_info,
+        "ObjectType": "Email",
+        "ReportId": record_id,
+        "RawEventData": {
+            "CreationTime": when.strftime("%Y-%m-%dT%H:%M:%S"),
+            "Id": record_id,
+            "Operation": "MailItemsAccessed",
+            "OrganizationId": tenant_id,
+            "RecordType": 50,
+            "ResultStatus": "Succeeded",
+            "UserKey": user.object_id,
+            "UserType": 0,
+            "Version": 1,
+            "Workload": "Exchange",
+            "UserId": user.upn,
+            "AppId": app_id,
+            "ClientAppId": client_app_id,
+            "ClientIPAddress": ip,
+            "ClientInfoString": client_info,
+            "ExternalAccess": False,
+            "LogonType": 0,
+            "MailboxOwnerUPN": mailbox_upn,
+            "OperationCount": 1,
+            "OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"},
+                                    {"Name": "IsThrottled", "Value": "False"}],
+            "AppAccessContext": {
+                "AADSessionId": rng_uuid(rng),
+                "ClientAppId": client_app_id,
+                "CorrelationId": rng_uuid(rng),
+                "IssuedAtTime": issued_at.strftime("%Y-%m-%dT%H:%M:%S"),
+                "UniqueTokenId": uti,
+            },
+        },
     }

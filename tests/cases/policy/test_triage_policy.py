@@ -33,6 +33,11 @@ def case(*rules: str, count: int = 1, **extra: object) -> TriageInput:
     (case("mail-access-by-unexpected-app"), "Medium", "revoke-sessions", "unexpected-mail-access"),
     (case("token-without-sign-in", count=3), "Medium", "revoke-sessions", "forged-looking-token"),
     (case("token-without-sign-in", count=2), "Low", "investigate", "default"),
+    # Issue 14: one Exchange/SharePoint read with a token no sign-in issued, or one replayed token, is enough.
+    (case("office-token-without-sign-in"), "High", "revoke-sessions", "exchange-or-sharepoint-token-without-sign-in"),
+    (case("token-replay-from-another-network"), "High", "revoke-sessions", "token-replayed-from-another-network"),
+    (case("token-replay-from-another-network", privileged_user=True), "High", "contain-identity",
+     "privileged-user-any-finding"),
     # Unknown enrichment never matches: a failed lookup cannot promote or demote by accident.
     (case("implausible-token-lifetime", count=5, privileged_user=None, ti_match=None), "Medium",
      "revoke-sessions", "forged-looking-token"),

@@ -68,7 +68,7 @@ def test_inspect_names_the_table_layout_rows_and_time_range_of_each_format() -> 
     _, out, _ = run("inspect", "--logs", str(FIXTURES), "--format", "json")
     tables = {entry["table"]: entry for entry in json.loads(out)["tables"]}
     assert set(tables) == {"SigninLogs", "AADNonInteractiveUserSignInLogs", "MicrosoftGraphActivityLogs",
-                           "OfficeActivity"}
+                           "OfficeActivity", "CloudAppEvents"}
     assert tables["SigninLogs"]["format"] == "data-export, diagnostic-settings, graph-api, entra-portal, log-analytics"
     assert tables["SigninLogs"]["rows"] == 8 and tables["SigninLogs"]["rows_without_time"] == 0
     assert tables["SigninLogs"]["first"] == "2023-09-19T08:30:00.500000Z"
@@ -81,6 +81,9 @@ def test_inspect_names_the_table_layout_rows_and_time_range_of_each_format() -> 
         "unknown_columns": []}
     assert tables["OfficeActivity"]["format"] == "unified-audit-log"
     assert "AppAccessContext" in tables["OfficeActivity"]["unknown_columns"]
+    # its records that carry a token id are also where Defender XDR keeps them, with the token in RawEventData
+    assert tables["CloudAppEvents"]["format"] == "unified-audit-log"
+    assert tables["CloudAppEvents"]["rows"] >= 1 and tables["CloudAppEvents"]["unknown_columns"] == []
     # the data export's folder names (WorkspaceResourceId=, y=, m=...) are a path, never columns
     assert not {"WorkspaceResourceId", "y", "m", "d", "h"} & set(tables["SigninLogs"]["unknown_columns"])
 

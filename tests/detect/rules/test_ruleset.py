@@ -20,7 +20,7 @@ EXPECTED_RULES = shipped_rule_ids()
 """Every folder under shared/rules/ (tests/support/rule_folders.py): a rule is one folder."""
 
 
-def test_the_seven_rules_ship() -> None:
+def test_the_shipped_rules_are_the_expected_ones() -> None:
     assert set(load_rules().ids) == EXPECTED_RULES
     assert len(EXPECTED_RULES) >= 7  # the folders the list is read from are really there
 

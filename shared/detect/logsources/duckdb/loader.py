@@ -255,7 +255,30 @@ class _LoadState:
             self._register(export, export.table)
         for table, condition in routes:
             loaded += self._insert(export, table, columns, source, condition)
+        if export.layout == "unified-audit-log" and mappings.CLOUD_APP_EVENTS in self.columns:
+            self._mirror_cloud_app_events(export)
         return loaded
+
+    def _mirror_cloud_app_events(self, export: ExportFile) -> int:
+        """Exchange and SharePoint records that carry a token id, loaded into CloudAppEvents as well
+        (:func:`shared.detect.logsources.duckdb.mappings.unified_audit_cloud_app_events`)."""
+        table = mappings.CLOUD_APP_EVENTS
+        columns, condition = mappings.unified_audit_cloud_app_events(ident(_RECORD))
+        columns[INGESTION_TIME_COLUMN] = columns["TimeGenerated"]
+        names = ", ".join(ident(name) for name in columns)
+        values = ", ".join(columns.values())
+        insert = (f"INSERT INTO {ident(table)} ({names}) SELECT {values} "  # noqa: S608 - quoted by sql.ident
+                  f"FROM ({_records_sql(export)}) WHERE {condition}")
+        try:
+            result = self.con.execute(insert).fetchone()
+        except Exception as exc:  # duckdb.Error; duckdb is not imported at module level
+            raise self._diagnose(export, table, (), None, exc) from None
+        count = int(result[0]) if result else 0
+        if count:
+            state = self._register(export, table)
+            state.notes.append(f"{export.relative}: {count} Exchange/SharePoint records with a token id also "
+                               "loaded into CloudAppEvents (RawEventData)")
+        return count
 
     def _insert(self, export: ExportFile, table: str, columns: Sequence[_SourceColumn], source: str,
                 condition: str | None) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "graph_sign_in_renames",
     "portal_csv_renames",
     "sign_in_route",
+    "unified_audit_cloud_app_events",
     "unified_audit_renames",
 ]
 
@@ -130,3 +131,46 @@ def sign_in_route(record: str, default: str) -> str:
         for kind, table in _ROUTES
     )
     return f"(CASE {cases} ELSE '{default}' END)"
+
+
+CLOUD_APP_EVENTS = "CloudAppEvents"
+_CLOUD_APP_IDS = (
+    ("Exchange", 20893, "Microsoft Exchange Online"),
+    ("SharePoint", 20892, "Microsoft SharePoint Online"),
+    ("OneDrive", 20892, "Microsoft SharePoint Online"),
+)
+"""Workload -> Defender for Cloud Apps' ApplicationId and Application for the services whose records carry
+AppAccessContext (Office 365 Management Activity API schema, common schema ``AppAccessContext``)."""
+
+
+def unified_audit_cloud_app_events(record: str) -> tuple[dict[str, str], str]:
+    """SQL: the CloudAppEvents columns of the unified audit record in JSON expression ``record``, and the
+    condition for records to mirror there.
+
+    Defender XDR's CloudAppEvents holds Exchange and SharePoint audit records with the service's own record in
+    ``RawEventData`` (defender-xdr/advanced-hunting-cloudappevents-table.md), which is where the rules read the
+    token's ``AppAccessContext.UniqueTokenId``; ``OfficeActivity`` has no such column. So an Exchange, SharePoint or
+    OneDrive record that carries a token id is also loaded there, as Defender would hold it without its own
+    enrichment: ``AccountObjectId``, ``CountryCode`` and the like stay empty. The client address loses a port
+    (``1.2.3.4:443``, ``[2001:db8::1]:443``) the way Log Analytics' ``IPAddress`` has none.
+    """
+    workload = f"({record} ->> '$.Workload')"
+    ids = " ".join(f"WHEN '{name}' THEN {app_id}" for name, app_id, _ in _CLOUD_APP_IDS)
+    names = " ".join(f"WHEN '{name}' THEN '{label}'" for name, _, label in _CLOUD_APP_IDS)
+    address = f"COALESCE({record} ->> '$.ClientIPAddress', {record} ->> '$.ClientIP')"
+    columns = {
+        "TimeGenerated": f"TRY_CAST({record} ->> '$.CreationTime' AS TIMESTAMP)",
+        "Application": f"(CASE {workload} {names} END)",
+        "ApplicationId": f"(CASE {workload} {ids} END)",
+        "ActionType": f"({record} ->> '$.Operation')",
+        "AccountId": f"({record} ->> '$.UserId')",
+        "IPAddress": (f"regexp_replace(regexp_replace({address}, "
+                      "'^([0-9]+[.][0-9]+[.][0-9]+[.][0-9]+):[0-9]+$', '\\1'), "
+                      "'^\\[([0-9a-fA-F:.]+)\\](:[0-9]+)?$', '\\1')"),
+        "ReportId": f"({record} ->> '$.Id')",
+        "RawEventData": f"CAST({record} AS JSON)",
+    }
+    workloads = ", ".join(f"'{name}'" for name, _, _ in _CLOUD_APP_IDS)
+    condition = (f"{workload} IN ({workloads}) "
+                 f"AND COALESCE({record} ->> '$.AppAccessContext.UniqueTokenId', '') <> ''")
+    return columns, condition
