@@ -19,9 +19,11 @@ EXPECTED_RULES = {
     "compromised-signing-key", "unpublished-signing-key", "consumer-key-for-org-app", "issuer-tenant-mismatch",
     "token-without-sign-in", "implausible-token-lifetime", "mail-access-by-unexpected-app",
 }
+# Issue 14 §2 and §4: Microsoft's own token signals, and proof that containment held.
+EXPECTED_RULES |= {"token-risk-detection", "token-theft-alert"}
 
 
-def test_the_seven_rules_ship() -> None:
+def test_the_shipped_rules_are_the_expected_ones() -> None:
     assert set(load_rules().ids) == EXPECTED_RULES
 
 
