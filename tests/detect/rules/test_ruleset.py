@@ -20,7 +20,7 @@ EXPECTED_RULES = {
     "token-without-sign-in", "implausible-token-lifetime", "mail-access-by-unexpected-app",
 }
 # Issue 14 §2 and §4: Microsoft's own token signals, and proof that containment held.
-EXPECTED_RULES |= {"token-risk-detection", "token-theft-alert"}
+EXPECTED_RULES |= {"token-risk-detection", "token-theft-alert", "containment-breached"}
 
 
 def test_the_shipped_rules_are_the_expected_ones() -> None:
