@@ -6,9 +6,31 @@ the rules; a test compares the committed file with this output.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from shared.detect.ruleset import RuleCollection
 
-__all__ = ["rules_markdown"]
+__all__ = ["TABLE_PREREQUISITES", "rules_markdown"]
+
+_ENTRA_DIAGNOSTIC = "Entra ID diagnostic setting to the workspace, category {category}"
+TABLE_PREREQUISITES: Mapping[str, str] = MappingProxyType({
+    "TokenValidation_CL": "Tokenwarden's app sensor in the apps (docs/sensor.md)",
+    "SigninLogs": _ENTRA_DIAGNOSTIC.format(category="SignInLogs") + " (Entra ID P1 or P2)",
+    "AADNonInteractiveUserSignInLogs": _ENTRA_DIAGNOSTIC.format(category="NonInteractiveUserSignInLogs"),
+    "AADServicePrincipalSignInLogs": _ENTRA_DIAGNOSTIC.format(category="ServicePrincipalSignInLogs"),
+    "AADManagedIdentitySignInLogs": _ENTRA_DIAGNOSTIC.format(category="ManagedIdentitySignInLogs"),
+    "AuditLogs": _ENTRA_DIAGNOSTIC.format(category="AuditLogs"),
+    "MicrosoftGraphActivityLogs": _ENTRA_DIAGNOSTIC.format(category="MicrosoftGraphActivityLogs")
+    + " (Entra ID P1 or P2)",
+    "AADUserRiskEvents": _ENTRA_DIAGNOSTIC.format(category="UserRiskEvents")
+    + "; the detections' details need an Entra ID P2 licence",
+    "SecurityAlert": "Sentinel data connectors Microsoft Entra ID Protection and Microsoft Defender XDR (alerts)",
+    "CloudAppEvents": "Sentinel's Microsoft Defender XDR connector with CloudAppEvents, and Defender for Cloud Apps' "
+    "Microsoft 365 app connector",
+    "OfficeActivity": "Sentinel's Microsoft 365 (Office 365) connector, Exchange",
+})
+"""What a tenant must switch on for each table a rule reads: what ``docs/rules.md`` says a rule needs."""
 
 
 def rules_markdown(rules: RuleCollection) -> str:
@@ -24,6 +46,11 @@ def rules_markdown(rules: RuleCollection) -> str:
         meta = rule.meta
         lines.append(f"| [`{meta.id}`](#{meta.id}) | {meta.severity} | {', '.join(meta.tables)} | "
                      f"{', '.join(meta.techniques)} |")
+    tables = sorted({table for rule in rules for table in rule.meta.tables})
+    lines += ["", "## What a tenant must enable", "", "| table | to have it | read by |", "|---|---|---|"]
+    for table in tables:
+        readers = ", ".join(f"`{rule.id}`" for rule in rules if table in rule.meta.tables)
+        lines.append(f"| {table} | {TABLE_PREREQUISITES.get(table, 'not documented')} | {readers} |")
     for rule in rules:
         meta = rule.meta
         lines += ["", f"## {meta.id}", "", f"**{meta.title}** ({meta.severity})", "", meta.description, "",
