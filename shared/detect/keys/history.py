@@ -1,0 +1,91 @@
+"""Key history: which keys an issuer has rotated out, and until when each was published.
+
+A token signed with a key that its issuer no longer publishes is not forged if the key was still published when
+the token was issued: keys roll over (Microsoft identity platform, "Signing key rollover", MicrosoftDocs/entra-docs
+``docs/identity-platform/signing-key-rollover.md``) while tokens they signed stay valid until they expire. The
+key-drift job records every change of a watched key set (:mod:`shared.ledger.key_snapshot_store`); a key removed
+from a set was published until that drift was seen. The ``unpublished-signing-key`` rule takes the result as
+``<owner>|<key id>|<ISO 8601 UTC time>`` strings, the owner spelt as for ``published_keys``
+(:meth:`shared.detect.keys.intel.KeyIntelligence.published_keys`): the issuer, or both Entra issuer templates for a
+key set without issuers, or ``appid=<appId>`` for an app's own key set (``…/keys?appid=``), so a retired key still
+counts only for its owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Drift", "RemovedKey", "RetiredKey", "owners_of", "retired_from_drift"]
+
+
+@dataclass(frozen=True, order=True, kw_only=True)
+class RetiredKey:
+    """A key id (kid or x5t) that ``owner`` published until ``published_until``, and publishes no more."""
+
+    owner: str
+    key_id: str
+    published_until: datetime
+
+    @property
+    def parameter_value(self) -> str:
+        until = self.published_until.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return f"{self.owner}|{self.key_id}|{until}"
+
+
+def owners_of(issuer: str | None, source: str) -> tuple[str, ...]:
+    """Who a key from *source* signs for: ``appid=<appId>`` for an app's own key set, else its issuer, else both
+    Entra issuer templates (a v1 key set names no issuer)."""
+    from shared.detect.keys.intel import ENTRA_ISSUER_TEMPLATES
+
+    app_ids = parse_qs(urlsplit(source).query).get("appid")
+    if app_ids:
+        return (f"appid={app_ids[0]}",)
+    if issuer:
+        return (issuer,)
+    return ENTRA_ISSUER_TEMPLATES
+
+
+class RemovedKey(Protocol):
+    @property
+    def kid(self) -> str: ...
+    @property
+    def x5t(self) -> str | None: ...
+
+
+class Drift(Protocol):
+    """What :func:`retired_from_drift` reads from a stored change (``shared.ledger.key_snapshot_store.DriftEvent``;
+    detection does not import the ledger)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def issuer(self) -> str | None: ...
+    @property
+    def seen_at(self) -> datetime: ...
+    @property
+    def removed(self) -> Sequence[RemovedKey]: ...
+
+
+def retired_from_drift(events: Iterable[Drift], *, published_now: Iterable[str] = ()) -> tuple[RetiredKey, ...]:
+    """Every key some drift removed, with the last time it was seen published; a key published again since (in
+    *published_now*, ``<owner>|<key id>`` strings) is not retired, and a key removed twice keeps its later removal.
+    """
+    current = set(published_now)
+    latest: dict[tuple[str, str], datetime] = {}
+    for event in events:
+        owners = owners_of(event.issuer, event.source)
+        for key in event.removed:
+            for key_id in (key.kid, key.x5t):
+                if not key_id:
+                    continue
+                for owner in owners:
+                    if f"{owner}|{key_id}" in current:
+                        continue
+                    if event.seen_at > latest.get((owner, key_id), datetime.min.replace(tzinfo=UTC)):
+                        latest[(owner, key_id)] = event.seen_at
+    return tuple(sorted(RetiredKey(owner=owner, key_id=key_id, published_until=at)
+                        for (owner, key_id), at in latest.items()))
