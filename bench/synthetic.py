@@ -1,7 +1,7 @@
 """Synthetic tables at benchmark scale, generated inside DuckDB.
 
 Python row generation tops out near a million rows a minute; the benchmark
-needs 5 million rows in each of seven tables, so rows are produced by SQL over
+needs 5 million rows in each of eleven tables, so rows are produced by SQL over
 ``range(n)`` with hash-derived values. Each table gets every schema column (the
 rest NULL), the distributions the rules care about (a few thousand users, most
 tokens explained by a sign-in, a handful of mail client pairs), and a sprinkle of
@@ -25,6 +25,11 @@ BENCH_TABLES = (
     "AADServicePrincipalSignInLogs",
     "AADManagedIdentitySignInLogs",
     "OfficeActivity",
+    # Issue 14's rules (bench/synthetic_signals.py).
+    "AADUserRiskEvents",
+    "SecurityAlert",
+    "AuditLogs",
+    "CloudAppEvents",
 )
 _DUCK_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "dynamic": "JSON", "long": "BIGINT",
                "int": "INTEGER", "real": "DOUBLE", "bool": "BOOLEAN", "guid": "VARCHAR", "timespan": "INTERVAL"}
@@ -114,19 +119,24 @@ _SIGNIN_LIKE = ("AADNonInteractiveUserSignInLogs", "AADServicePrincipalSignInLog
 
 def build_tables(con: object, rows_per_table: int) -> None:
     """Create and fill every benchmark table on the DuckDB connection *con*."""
+    from bench.synthetic_signals import SIGNAL_GENERATED, SIGNIN_RISK_COLUMNS
+
     schemas = load_table_schemas()
+    generators = {**_GENERATED, **SIGNAL_GENERATED,
+                  "SigninLogs": {**_GENERATED["SigninLogs"], **SIGNIN_RISK_COLUMNS}}
     for table in BENCH_TABLES:
         schema = schemas[table]
         columns = ", ".join(f'"{c.name}" {_DUCK_TYPES.get(c.kusto_type, "VARCHAR")}' for c in schema.columns)
         con.execute("SET enable_progress_bar = false")  # type: ignore[attr-defined]
         con.execute(f'CREATE OR REPLACE TABLE "{table}" ({columns})')  # type: ignore[attr-defined]
-        generated = _GENERATED.get(table)
+        generated = generators.get(table)
         if generated is None and table in _SIGNIN_LIKE:
             offset = {name: index + 1 for index, name in enumerate(_SIGNIN_LIKE)}[table]
-            generated = dict(_GENERATED["SigninLogs"])
+            generated = dict(generators["SigninLogs"])
             generated["UniqueTokenIdentifier"] = _uti(f"i + n * {offset}")
-            if schema.column("UserId") is None:
-                del generated["UserId"]
+            generated["Id"] = f"'signin-{offset}-' || i"
+            # Columns the sibling table lacks (UserId, the risk columns) stay out.
+            generated = {name: value for name, value in generated.items() if schema.column(name) is not None}
         assert generated is not None
         names = ", ".join(f'"{name}"' for name in generated)
         values = ", ".join(generated.values())
