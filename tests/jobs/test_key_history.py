@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from shared.detect.hunt import HuntContext
 from shared.detect.keys.compromised import load_compromised_keys
 from shared.detect.keys.history import RetiredKey, owners_of, retired_from_drift
@@ -81,3 +83,34 @@ def test_the_scan_reads_the_key_history_from_the_snapshots(ledger: Ledger, tmp_p
         workspace.close()
     assert report.complete, report.runs
     assert [f.token_id for f in report.findings] == ["uti-1"]
+
+
+def test_offline_the_hunt_takes_its_key_history_from_earlier_jwks_copies(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from shared.cli.main import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _uses(logs, ROTATED - timedelta(minutes=20), ROTATED + timedelta(minutes=30))
+    now_file, then_file = tmp_path / "keys-now.json", tmp_path / "keys-then.json"
+    now_file.write_text(json.dumps({"keys": [{"kid": "new-key", "issuer": TEMPLATE}]}))
+    then_file.write_text(json.dumps({"keys": [{"kid": "new-key", "issuer": TEMPLATE},
+                                              {"kid": "old-key", "issuer": TEMPLATE}]}))
+
+    def hunt(*history: str) -> list[str]:
+        out, err = io.StringIO(), io.StringIO()
+        args = ["hunt", "--logs", str(logs), "--jwks", str(now_file), "--rules", "unpublished-signing-key",
+                "--since", (ROTATED - timedelta(hours=1)).isoformat(),
+                "--until", (ROTATED + timedelta(hours=2)).isoformat(), "--format", "json"]
+        for item in history:
+            args += ["--jwks-history", item]
+        assert main(args, stdout=out, stderr=err) == 0, err.getvalue()
+        return sorted(f["token_id"] for f in json.loads(out.getvalue()))
+
+    assert hunt() == ["uti-0", "uti-1"]  # without history, both tokens carry a key nobody publishes
+    assert hunt(f"{ROTATED.isoformat()}={then_file}") == ["uti-1"]  # old-key was published until ROTATED
+    with pytest.raises(SystemExit) as refused:  # a copy without its time is a one-line usage error
+        main(["hunt", "--logs", str(logs), "--jwks-history", str(then_file)])
+    assert refused.value.code == 2

@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Drift", "RemovedKey", "RetiredKey", "owners_of", "retired_from_drift"]
+if TYPE_CHECKING:
+    from shared.detect.keys.jwks import PublishedKey
+
+__all__ = ["Drift", "RemovedKey", "RetiredKey", "owners_of", "retired_from_drift", "retired_from_snapshots"]
 
 
 @dataclass(frozen=True, order=True, kw_only=True)
@@ -87,5 +90,24 @@ def retired_from_drift(events: Iterable[Drift], *, published_now: Iterable[str] 
                         continue
                     if event.seen_at > latest.get((owner, key_id), datetime.min.replace(tzinfo=UTC)):
                         latest[(owner, key_id)] = event.seen_at
+    return tuple(sorted(RetiredKey(owner=owner, key_id=key_id, published_until=at)
+                        for (owner, key_id), at in latest.items()))
+
+
+def retired_from_snapshots(snapshots: Iterable[tuple[datetime, Iterable[PublishedKey]]], *,
+                           published_now: Iterable[str]) -> tuple[RetiredKey, ...]:
+    """Offline key history: earlier copies of watched key sets (``hunt --jwks-history TIME=FILE``), each with the
+    last time it was seen published. A key in a copy that is not published now (``<owner>|<key id>`` in
+    *published_now*) was published until that copy's time; the latest copy holding it counts."""
+    current = set(published_now)
+    latest: dict[tuple[str, str], datetime] = {}
+    for seen_at, keys in snapshots:
+        for key in keys:
+            owners = (f"appid={key.app_id}",) if key.app_id else owners_of(key.issuer, key.source)
+            for key_id in (key.kid, key.x5t):
+                for owner in owners:
+                    if key_id and f"{owner}|{key_id}" not in current \
+                            and seen_at > latest.get((owner, key_id), datetime.min.replace(tzinfo=UTC)):
+                        latest[(owner, key_id)] = seen_at
     return tuple(sorted(RetiredKey(owner=owner, key_id=key_id, published_until=at)
                         for (owner, key_id), at in latest.items()))
