@@ -77,21 +77,9 @@ def retired_from_drift(events: Iterable[Drift], *, published_now: Iterable[str] 
     """Every key some drift removed, with the last time it was seen published; a key published again since (in
     *published_now*, ``<owner>|<key id>`` strings) is not retired, and a key removed twice keeps its later removal.
     """
-    current = set(published_now)
-    latest: dict[tuple[str, str], datetime] = {}
-    for event in events:
-        owners = owners_of(event.issuer, event.source)
-        for key in event.removed:
-            for key_id in (key.kid, key.x5t):
-                if not key_id:
-                    continue
-                for owner in owners:
-                    if f"{owner}|{key_id}" in current:
-                        continue
-                    if event.seen_at > latest.get((owner, key_id), datetime.min.replace(tzinfo=UTC)):
-                        latest[(owner, key_id)] = event.seen_at
-    return tuple(sorted(RetiredKey(owner=owner, key_id=key_id, published_until=at)
-                        for (owner, key_id), at in latest.items()))
+    sightings = ((owner, key_id, event.seen_at) for event in events for key in event.removed
+                 for key_id in (key.kid, key.x5t) for owner in owners_of(event.issuer, event.source))
+    return _retired(sightings, published_now)
 
 
 def retired_from_snapshots(snapshots: Iterable[tuple[datetime, Iterable[PublishedKey]]], *,
@@ -99,15 +87,20 @@ def retired_from_snapshots(snapshots: Iterable[tuple[datetime, Iterable[Publishe
     """Offline key history: earlier copies of watched key sets (``hunt --jwks-history TIME=FILE``), each with the
     last time it was seen published. A key in a copy that is not published now (``<owner>|<key id>`` in
     *published_now*) was published until that copy's time; the latest copy holding it counts."""
+    sightings = ((owner, key_id, seen_at) for seen_at, keys in snapshots for key in keys
+                 for key_id in (key.kid, key.x5t)
+                 for owner in ((f"appid={key.app_id}",) if key.app_id else owners_of(key.issuer, key.source)))
+    return _retired(sightings, published_now)
+
+
+def _retired(sightings: Iterable[tuple[str, str | None, datetime]], published_now: Iterable[str]) -> tuple[
+        RetiredKey, ...]:
+    """The latest time each (owner, key id) was seen published, for keys its owner does not publish now."""
     current = set(published_now)
     latest: dict[tuple[str, str], datetime] = {}
-    for seen_at, keys in snapshots:
-        for key in keys:
-            owners = (f"appid={key.app_id}",) if key.app_id else owners_of(key.issuer, key.source)
-            for key_id in (key.kid, key.x5t):
-                for owner in owners:
-                    if key_id and f"{owner}|{key_id}" not in current \
-                            and seen_at > latest.get((owner, key_id), datetime.min.replace(tzinfo=UTC)):
-                        latest[(owner, key_id)] = seen_at
+    for owner, key_id, seen_at in sightings:
+        if key_id and f"{owner}|{key_id}" not in current and (
+                (owner, key_id) not in latest or seen_at > latest[(owner, key_id)]):
+            latest[(owner, key_id)] = seen_at
     return tuple(sorted(RetiredKey(owner=owner, key_id=key_id, published_until=at)
                         for (owner, key_id), at in latest.items()))
