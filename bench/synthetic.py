@@ -1,7 +1,7 @@
 """Synthetic tables at benchmark scale, generated inside DuckDB.
 
 Python row generation tops out near a million rows a minute; the benchmark
-needs 5 million rows in each of eight tables, so rows are produced by SQL over
+needs 5 million rows in each of eleven tables, so rows are produced by SQL over
 ``range(n)`` with hash-derived values. Each table gets every schema column (the
 rest NULL), the distributions the rules care about (a few thousand users, most
 tokens explained by a sign-in, a handful of mail client pairs), and a sprinkle of
@@ -25,6 +25,10 @@ BENCH_TABLES = (
     "AADServicePrincipalSignInLogs",
     "AADManagedIdentitySignInLogs",
     "OfficeActivity",
+    # Issue 14's rules (bench/synthetic_signals.py).
+    "AADUserRiskEvents",
+    "SecurityAlert",
+    "AuditLogs",
     "CloudAppEvents",
 )
 _DUCK_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "dynamic": "JSON", "long": "BIGINT",
@@ -114,13 +118,16 @@ _GENERATED: dict[str, dict[str, str]] = {
     },
     # Exchange (and every tenth row SharePoint) audit records as Defender XDR holds them. Every 4 reads share a
     # token that a non-interactive sign-in issued (row i - i % 4 of that table), read from another address in the
-    # same country; a planted few carry a token no sign-in issued, or come from another country.
+    # same country; a planted few carry a token no sign-in issued, or come from another country, and a planted
+    # few (issue 14 §4) are mail reads 30 minutes after AuditLogs revoked the same user, with a token issued
+    # before the revocation.
     "CloudAppEvents": {
-        "TimeGenerated": _ts(f"(i * {_SPAN_SECONDS} // n)"),
+        "TimeGenerated": f"CASE WHEN {_planted(9871)} THEN {_ts(f'(i * {_SPAN_SECONDS} // n) + 1800')} "
+                         f"ELSE {_ts(f'(i * {_SPAN_SECONDS} // n)')} END",
         "Application": "CASE WHEN h % 10 = 0 THEN 'Microsoft SharePoint Online' ELSE 'Microsoft Exchange Online' END",
         "ApplicationId": "CASE WHEN h % 10 = 0 THEN 20892 ELSE 20893 END",
         "ActionType": "CASE WHEN h % 10 = 0 THEN 'FileDownloaded' ELSE 'MailItemsAccessed' END",
-        "AccountObjectId": "'user-' || (h % 5000)",
+        "AccountObjectId": f"CASE WHEN {_planted(9871)} THEN 'user-revoked-' || i ELSE 'user-' || (h % 5000) END",
         "IPAddress": "'198.51.' || (h % 250) || '.' || (h // 250 % 250)",
         "CountryCode": f"CASE WHEN {_planted(9923)} THEN 'FR' ELSE 'NL' END",
         "RawEventData": (
@@ -131,7 +138,8 @@ _GENERATED: dict[str, dict[str, str]] = {
             "'AppId', '00000002-0000-0ff1-ce00-000000000000', "
             "'OrganizationId', '6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b', "
             "'AppAccessContext', json_object('ClientAppId', 'outlook-client-' || (h % 3), 'UniqueTokenId', "
-            f"CASE WHEN {_planted(9901)} THEN 'forged-' || i ELSE {_uti('i - i % 4 + n * 1')} END))"
+            f"CASE WHEN {_planted(9901)} THEN 'forged-' || i ELSE {_uti('i - i % 4 + n * 1')} END, "
+            f"'IssuedAtTime', strftime({_ts(f'(i * {_SPAN_SECONDS} // n) - 300')}, '%Y-%m-%dT%H:%M:%SZ')))"
         ),
     },
 }
@@ -140,20 +148,24 @@ _SIGNIN_LIKE = ("AADNonInteractiveUserSignInLogs", "AADServicePrincipalSignInLog
 
 def build_tables(con: object, rows_per_table: int) -> None:
     """Create and fill every benchmark table on the DuckDB connection *con*."""
+    from bench.synthetic_signals import SIGNAL_GENERATED, SIGNIN_RISK_COLUMNS
+
     schemas = load_table_schemas()
+    generators = {**_GENERATED, **SIGNAL_GENERATED,
+                  "SigninLogs": {**_GENERATED["SigninLogs"], **SIGNIN_RISK_COLUMNS}}
     for table in BENCH_TABLES:
         schema = schemas[table]
         columns = ", ".join(f'"{c.name}" {_DUCK_TYPES.get(c.kusto_type, "VARCHAR")}' for c in schema.columns)
         con.execute("SET enable_progress_bar = false")  # type: ignore[attr-defined]
         con.execute(f'CREATE OR REPLACE TABLE "{table}" ({columns})')  # type: ignore[attr-defined]
-        generated = _GENERATED.get(table)
+        generated = generators.get(table)
         if generated is None and table in _SIGNIN_LIKE:
             offset = {name: index + 1 for index, name in enumerate(_SIGNIN_LIKE)}[table]
-            generated = dict(_GENERATED["SigninLogs"])
+            generated = dict(generators["SigninLogs"])
             generated["UniqueTokenIdentifier"] = _uti(f"i + n * {offset}")
-            for column in ("UserId", "AutonomousSystemNumber"):
-                if schema.column(column) is None:
-                    del generated[column]
+            generated["Id"] = f"'signin-{offset}-' || i"
+            # Columns the sibling table lacks (UserId, the risk columns) stay out.
+            generated = {name: value for name, value in generated.items() if schema.column(name) is not None}
         assert generated is not None
         names = ", ".join(f'"{name}"' for name in generated)
         values = ", ".join(generated.values())

@@ -46,7 +46,7 @@ param logAnalyticsWorkspaceResourceId string = ''
 param logAnalyticsRetentionInDays int = 90
 
 @description('Comma-separated tables connected to an existing workspace (azd: CONNECTED_TABLES). A Sentinel rule is deployed enabled only when every table it reads exists (TokenValidation_CL is created here); otherwise it is deployed disabled with a placeholder query. A new workspace has none connected yet: set this and redeploy once its data connectors are on.')
-param connectedTables string = 'SigninLogs,AADNonInteractiveUserSignInLogs,AADServicePrincipalSignInLogs,AADManagedIdentitySignInLogs,MicrosoftGraphActivityLogs,OfficeActivity,CloudAppEvents'
+param connectedTables string = 'SigninLogs,AADNonInteractiveUserSignInLogs,AADServicePrincipalSignInLogs,AADManagedIdentitySignInLogs,MicrosoftGraphActivityLogs,OfficeActivity,AADUserRiskEvents,SecurityAlert,AuditLogs,CloudAppEvents'
 
 var connectedTableNames = empty(connectedTables) ? [] : split(replace(connectedTables, ' ', ''), ',')
 

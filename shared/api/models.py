@@ -63,7 +63,8 @@ MAX_TOKEN_CHARS = 16 * 1024
 MAX_RESPOND_PRINCIPALS = 100
 """Users and apps one ``POST /respond`` may name, in all."""
 
-CaseStateName = Literal["new", "enriched", "awaiting_approval", "responding", "contained", "failed", "closed"]
+CaseStateName = Literal["new", "enriched", "awaiting_approval", "responding", "contained", "containment_breached",
+                        "failed", "closed"]
 SeverityName = Literal["High", "Medium", "Low", "Informational"]
 ResponseModeName = Literal["dry-run", "approval", "auto"]
 TokenVerdictName = Literal["compromised_key", "consumer_key_for_org_app", "unpublished_key", "unsupported_algorithm",

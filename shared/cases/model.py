@@ -31,7 +31,8 @@ __all__ = [
     "transition",
 ]
 
-CaseState = Literal["new", "enriched", "awaiting_approval", "responding", "contained", "failed", "closed"]
+CaseState = Literal["new", "enriched", "awaiting_approval", "responding", "contained", "containment_breached", "failed",
+                    "closed"]
 CASE_STATES: tuple[CaseState, ...] = get_args(CaseState)
 OPEN_STATES: frozenset[CaseState] = frozenset(CASE_STATES) - {"closed"}
 
@@ -40,14 +41,17 @@ ALLOWED_TRANSITIONS: dict[CaseState, frozenset[CaseState]] = {
     "enriched": frozenset({"awaiting_approval", "responding", "failed", "closed"}),
     "awaiting_approval": frozenset({"responding", "failed", "closed"}),
     "responding": frozenset({"contained", "failed"}),
-    "contained": frozenset({"responding", "closed"}),
+    "contained": frozenset({"responding", "containment_breached", "closed"}),
+    "containment_breached": frozenset({"responding", "closed"}),
     "failed": frozenset({"enriched", "awaiting_approval", "responding", "closed"}),
     "closed": frozenset(),
 }
 """``responding`` may only end in ``contained`` or ``failed``: an action under way is never silently
 dropped by a close. A contained case may respond again (new findings after containment); a failed
-one may be re-enriched, retried, or wait for an approver to retry it. ``closed`` is final: re-detection
-opens the next generation."""
+one may be re-enriched, retried, or wait for an approver to retry it. ``containment_breached``: a token issued
+before the case's revocation was used after it (rule ``containment-breached``), so the containment did not hold;
+the case is reported again and waits for an approver to respond or an analyst to close it. ``closed`` is final:
+re-detection opens the next generation."""
 
 _SEVERITY_ORDER: tuple[Severity, ...] = ("Informational", "Low", "Medium", "High")
 

@@ -50,8 +50,9 @@ class Principal:
 
 @dataclass(frozen=True)
 class FindingIdentity:
-    """What makes two rows the same finding: the rule and the token, or, without a token id, the rule
-    with the finding's own principal, app and client IP (the OfficeActivity mail rule logs no token)."""
+    """What makes two rows the same finding: the rule and the detection or alert that Microsoft raised (its own
+    id, ``evidence["detection_id"]``), else the rule and the token, or, without a token id, the rule with the
+    finding's own principal, app and client IP (the OfficeActivity mail rule logs no token)."""
 
     rule_id: str
     parts: tuple[str, ...]
@@ -111,6 +112,10 @@ def upn_alias(finding: Finding) -> tuple[Principal, Principal] | None:
 
 
 def finding_identity(finding: Finding) -> FindingIdentity:
+    detection = finding.evidence.get("detection_id")
+    if isinstance(detection, str) and detection.strip():
+        # Two detections about one user and address are two findings; one detection re-sent is one.
+        return FindingIdentity(finding.rule_id, ("detection", _bounded(detection.strip())))
     if finding.token_id:
         return FindingIdentity(finding.rule_id, ("token", finding.token_id))
     own = own_principal(finding)

@@ -76,6 +76,15 @@ def _jwks_source(text: str) -> tuple[str | None, Path]:
     return None, Path(text)
 
 
+def _jwks_history(text: str) -> tuple[datetime, str | None, Path]:
+    """``TIME=[APPID=]FILE``: an earlier copy of a watched key set, and when it was last seen published."""
+    when, separator, rest = text.partition("=")
+    if not separator or not rest:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TIME=[APPID=]FILE")
+    app_id, path = _jwks_source(rest)
+    return _instant(when), app_id, path
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tokenwarden", description="Find and contain forged access tokens.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -87,6 +96,10 @@ def _build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
                       help="JWKS document of a watched issuer, or APPID=FILE for an app's own keys "
                            "(…/discovery/v2.0/keys?appid=); repeatable; default: fetch for --workspace-id")
+    hunt.add_argument("--jwks-history", type=_jwks_history, action="append", default=[],
+                      metavar="TIME=[APPID=]FILE",
+                      help="an earlier copy of a watched key set and when it was last seen published: a token "
+                           "issued by then with a key since rotated out is not reported; repeatable")
     hunt.add_argument("--fetch-jwks", action="store_true", help="fetch the issuers' JWKS even with --logs")
     hunt.add_argument("--tenant-id", metavar="GUID", help="your Entra tenant id, for its own issuers' keys")
     hunt.add_argument("--apps", type=Path, action="append", default=[], metavar="FILE",
@@ -201,6 +214,18 @@ def _key_intelligence(jwks: Sequence[tuple[str | None, Path]], settings: Setting
                            failures=tuple(failures))
 
 
+def _with_history(keys: KeyIntelligence,
+                  copies: Sequence[tuple[datetime, str | None, Path]]) -> KeyIntelligence:
+    """*keys* with the offline key history that ``--jwks-history`` copies give (the scan reads KeySnapshots)."""
+    from dataclasses import replace
+
+    from shared.detect.keys.history import retired_from_snapshots
+    from shared.detect.keys.jwks import read_jwks_file
+
+    snapshots = [(when, read_jwks_file(path, app_id=app_id)) for when, app_id, path in copies]
+    return replace(keys, retired=retired_from_snapshots(snapshots, published_now=keys.published_keys()))
+
+
 def _app_catalog(paths: Sequence[Path]) -> AppCatalog | None:
     from shared.detect.apps import merge_catalogs, read_apps_file
 
@@ -222,6 +247,8 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     apps = _app_catalog(args.apps)
     keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
                              apps=apps, tenant_id=args.tenant_id)
+    if args.jwks_history:
+        keys = _with_history(keys, args.jwks_history)
     context = HuntContext(keys=keys, apps=apps,
                           graph_allowlist_apps=(*settings.graph_allowlist_apps, *args.allow_app))
 

@@ -60,6 +60,21 @@ DATA_SOURCES: Mapping[str, DataSource] = MappingProxyType({
         "365-defender.md); Defender XDR docs, 'CloudAppEvents' (defender-xdr/advanced-hunting-cloudappevents-"
         "table.md)",
     ),
+    "AADUserRiskEvents": DataSource(
+        "Entra risk-events diagnostic setting (ID Protection, P2)",
+        "Microsoft Entra ID diagnostic setting with the UserRiskEvents category (or Sentinel's Microsoft Entra ID "
+        "connector); the detections' details need a Microsoft Entra ID P2 licence",
+        "Microsoft Entra docs, 'What are risk detections?' (docs/id-protection/concept-identity-protection-"
+        "risks.md: anomalousToken, tokenIssuerAnomaly, attackerinTheMiddle and the licence each needs)",
+    ),
+    "SecurityAlert": DataSource(
+        "Sentinel alert connectors (ID Protection, Defender XDR)",
+        "Sentinel's Microsoft Entra ID Protection and Microsoft Defender XDR data connectors, which write their "
+        "alerts to SecurityAlert",
+        "Microsoft Entra docs, 'Protecting tokens in Microsoft Entra ID' (docs/identity/devices/protecting-tokens-"
+        "microsoft-entra-id.md); Microsoft Sentinel docs, 'Connect data from Microsoft Defender XDR' (articles/"
+        "sentinel/connect-microsoft-365-defender.md)",
+    ),
     "TokenValidation_CL": DataSource(
         "Tokenwarden app sensor",
         "Tokenwarden's app sensor in the applications that validate tokens (docs/sensor.md)",

@@ -55,6 +55,7 @@ class HuntContext:
         values: dict[str, object] = dict(self.keys.compromised.parameter_values())
         if self.keys.published_complete:
             values["published_keys"] = self.keys.published_keys()
+            values["retired_keys"] = self.keys.retired_keys()
         else:
             values["published_keys"] = []
             reason = "; ".join(self.keys.failures) or "no JWKS was given or fetched"

@@ -6,11 +6,10 @@ the rules; a test compares the committed file with this output.
 
 from __future__ import annotations
 
-from shared.detect.data_sources import requirements
+from shared.detect.data_sources import data_source, requirements
 from shared.detect.ruleset import RuleCollection
 
 __all__ = ["rules_markdown"]
-
 
 def rules_markdown(rules: RuleCollection) -> str:
     lines = [
@@ -25,6 +24,12 @@ def rules_markdown(rules: RuleCollection) -> str:
         meta = rule.meta
         lines.append(f"| [`{meta.id}`](#{meta.id}) | {meta.severity} | {', '.join(meta.tables)} | "
                      f"{'; '.join(requirements(meta.tables, short=True))} | {', '.join(meta.techniques)} |")
+    tables = sorted({table for rule in rules for table in rule.meta.tables})
+    lines += ["", "## What a tenant must enable", "", "| table | to have it | source | read by |", "|---|---|---|---|"]
+    for table in tables:
+        readers = ", ".join(f"`{rule.id}`" for rule in rules if table in rule.meta.tables)
+        source = data_source(table)
+        lines.append(f"| {table} | {source.enable} | {source.source} | {readers} |")
     for rule in rules:
         meta = rule.meta
         lines += ["", f"## {meta.id}", "", f"**{meta.title}** ({meta.severity})", "", meta.description, "",

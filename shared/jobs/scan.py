@@ -203,9 +203,16 @@ def scan(source: LogSource, rules: RuleCollection, *, context: HuntContext, ledg
     With a *budget*, each query's deadline is an even share of the time left among the queries left; once too
     little is left, the rules not yet run are reported as not run and keep their checkpoints.
     """
+    from shared.jobs.containment import OWN_REVOCATIONS_PARAMETER, with_own_revocations
+    from shared.jobs.key_history import with_key_history
     from shared.ledger.checkpoint_store import CheckpointStore
     from shared.ledger.recorder import record_findings
 
+    if any(OWN_REVOCATIONS_PARAMETER in rule.parameter_names for rule in rules):
+        # Proof that containment held: the containment-breached rule checks the ledger's own revocations.
+        context = with_own_revocations(context, ledger, now=now)
+    if any("retired_keys" in rule.parameter_names for rule in rules):
+        context = with_key_history(context, ledger)  # keys rotated out since a token was issued are not forged
     checkpoints = CheckpointStore(ledger.checkpoints)
     stored_watermarks = checkpoints.watermarks()
     plans: dict[str, WindowPlan] = {

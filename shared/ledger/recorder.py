@@ -9,6 +9,8 @@ re-running it, or running it in two processes at once, converge on the same ledg
 3. per principal, its open case is found or reserved (principal record), the sightings are attached
    to it (creating it if needed), and only then each finding is written, naming its case. A case that
    closed meanwhile is released and the next generation opened instead.
+4. a ``contained`` case that receives a ``containment-breached`` finding (a token issued before its
+   revocation, used after it) moves to ``containment_breached``, the transition naming the evidence.
 
 If a run stops half-way the scan's watermark has not moved, the batch is recorded again next time,
 and every step above is idempotent.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.cases.merge import Sighting, sightings
-from shared.cases.model import AS_CONFIGURED, CaseState, WorkRequest
+from shared.cases.model import AS_CONFIGURED, CaseState, InvalidTransition, WorkRequest
 from shared.cases.principal import Principal, case_subject, own_principal, upn_alias
 from shared.detect.findings import Finding
 from shared.detect.ruleset import Severity
@@ -30,9 +32,11 @@ from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
 from shared.ledger.optimistic import LedgerConflictError
 
-__all__ = ["CaseChange", "RecordResult", "record_findings"]
+__all__ = ["BREACH_RULE", "CaseChange", "RecordResult", "breach_reason", "record_findings"]
 
 _MAX_GENERATION_HOPS = 10
+BREACH_RULE = "containment-breached"
+"""The rule whose findings say a contained case's containment did not hold."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,10 +111,29 @@ def record_findings(ledger: Ledger, findings: Iterable[Finding], *, now: datetim
         for sighting in group:
             write = finding_store.record(sighting, case_id=attached.case.case_id, principal=principal, now=now)
             counts[write.outcome] += 1
+        state = attached.case.state
+        breaches = [s.finding for s in group if s.finding.rule_id == BREACH_RULE]
+        if breaches and state == "contained":
+            try:
+                state = case_store.transition(attached.case.case_id, "containment_breached",
+                                              reason=breach_reason(breaches), at=now).state
+            except InvalidTransition:  # another invocation moved the case meanwhile; its state stands
+                state = (case_store.get(attached.case.case_id) or attached.case).state
         changes.append(CaseChange(
             case_id=attached.case.case_id, principal=principal, created=attached.created,
             refs_added=attached.delta.refs_added, severity_raised=attached.delta.severity_raised,
-            state=attached.case.state, severity=attached.case.severity,
+            state=state, severity=attached.case.severity,
         ))
     return RecordResult(findings_new=counts["new"], findings_merged=counts["merged"],
                         findings_unchanged=counts["unchanged"], changes=tuple(changes))
+
+
+def breach_reason(findings: Iterable[Finding]) -> str:
+    """The ``containment_breached`` transition's reason: the earliest use of a pre-revocation token, and how many."""
+    ordered = sorted(findings, key=lambda f: f.first_seen)
+    first, uses = ordered[0], sum(f.count for f in ordered)
+    evidence = first.evidence
+    return (f"containment breached: token {first.token_id or '(no id logged)'} issued "
+            f"{evidence.get('token_issued_at', '?')}, before the revocation at {evidence.get('revoked_at', '?')}, "
+            f"was used {first.first_seen.isoformat()} from {first.ip_address or 'an unlogged address'} "
+            f"({first.source_table}); {uses} use(s) in {len(ordered)} finding(s)")

@@ -271,6 +271,13 @@ class ResponseEngine:
             return _Decision(case=current, verdict="done", phase=None, reason=f"case is {current.state}; nothing to do")
         steps = plan_steps(current, self.policy, refresh_targets=self._refresh_targets(current), run_id=run,
                            incident=self._incident_name(current))
+        if current.state == "containment_breached" and approved_by is None:
+            # The steps that contained the case already succeeded, and repeating them cannot recall a token that
+            # was issued before them: report the breach (incident comment, notification) and leave the next
+            # move to an analyst. The state stays.
+            return _Decision(case=current, verdict="hold", phase=None, steps=steps,
+                             reason="containment breached: a token issued before the revocation was used after it; "
+                                    "reported for an analyst")
         protected = self.guardrails.protection(known)
         if protected:
             return _Decision(case=current, verdict="hold", phase="refused", reason=protected, steps=steps)

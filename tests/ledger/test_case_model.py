@@ -39,7 +39,7 @@ def test_the_happy_path_is_recorded_with_time_and_reason(t0: datetime) -> None:
 
 @pytest.mark.parametrize(("start", "target"), [
     ("closed", "new"), ("closed", "responding"), ("new", "contained"), ("responding", "closed"),
-    ("new", "awaiting_approval"),
+    ("new", "awaiting_approval"), ("responding", "containment_breached"), ("enriched", "containment_breached"),
 ])
 def test_moves_the_lifecycle_forbids_are_refused_with_a_clear_message(t0: datetime, start: str,
                                                                       target: str) -> None:
@@ -59,3 +59,10 @@ def test_every_state_is_in_the_table_and_closed_is_final() -> None:
     assert set(ALLOWED_TRANSITIONS) == set(CASE_STATES)
     assert ALLOWED_TRANSITIONS["closed"] == frozenset()
     assert all(targets <= set(CASE_STATES) for targets in ALLOWED_TRANSITIONS.values())
+
+
+def test_only_a_contained_case_can_be_breached_and_a_breached_one_stays_open(t0: datetime) -> None:
+    case = replace(_case(t0), state="contained")
+    breached = transition(case, "containment_breached", reason="containment breached: token t1", at=t0)
+    assert breached.is_open and breached.transitions[-1].from_state == "contained"
+    assert ALLOWED_TRANSITIONS["containment_breached"] == frozenset({"responding", "closed"})

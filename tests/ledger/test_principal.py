@@ -84,3 +84,16 @@ def test_case_ids_are_deterministic_per_principal_and_generation() -> None:
 def test_absurdly_long_identifiers_are_kept_as_a_hash() -> None:
     subject = case_subject(make_finding(token="x" * 5000))
     assert subject.value.startswith("sha256:") and len(subject.value) < 100
+
+
+def test_a_microsoft_detection_is_identified_by_its_own_id() -> None:
+    # Two ID Protection detections about one user and address stay two findings; one re-sent stays one.
+    first = make_finding(token=None, oid="u1", ip="1.1.1.1", rule_id="token-risk-detection",
+                         evidence={"detection_id": "det-1", "risk_state": "atRisk"})
+    resent = make_finding(token=None, oid="u1", ip="1.1.1.1", rule_id="token-risk-detection",
+                          evidence={"detection_id": "det-1", "risk_state": "confirmedCompromised"})
+    other = make_finding(token=None, oid="u1", ip="1.1.1.1", rule_id="token-risk-detection",
+                         evidence={"detection_id": "det-2"})
+    assert finding_identity(first) == finding_identity(resent)
+    assert finding_identity(first) != finding_identity(other)
+    assert finding_identity(first).parts == ("detection", "det-1")

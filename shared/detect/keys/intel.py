@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.detect.keys.compromised import CompromisedKey, CompromisedKeyList
+from shared.detect.keys.history import RetiredKey
 from shared.detect.keys.jwks import PublishedKey
 
 __all__ = ["ENTRA_ISSUER_TEMPLATES", "KeyIntelligence", "KeyVerdict"]
@@ -27,6 +28,8 @@ class KeyIntelligence:
     published: tuple[PublishedKey, ...]
     compromised: CompromisedKeyList
     failures: tuple[str, ...] = ()
+    retired: tuple[RetiredKey, ...] = ()
+    """Keys their owners have rotated out, with when each was last published (the key-drift history)."""
 
     @property
     def published_complete(self) -> bool:
@@ -56,6 +59,11 @@ class KeyIntelligence:
             for owner in owners:
                 pairs.update(f"{owner}|{value}" for value in (key.kid, key.x5t) if value)
         return sorted(pairs)
+
+    def retired_keys(self) -> list[str]:
+        """``<owner>|<key id>|<published until>`` for each retired key that is not published again today."""
+        current = set(self.published_keys())
+        return sorted(key.parameter_value for key in self.retired if f"{key.owner}|{key.key_id}" not in current)
 
     def verdict(self, key_id: str) -> KeyVerdict:
         published = tuple(key for key in self.published if key_id in (key.kid, key.x5t))

@@ -37,6 +37,7 @@ from shared.devkit.demo_data.tenant import (
     generate_tenant,
     rng_uuid,
 )
+from shared.devkit.demo_data.token_signals import plant_token_signals
 from shared.devkit.demo_data.writer import TableWriters, iso
 
 __all__ = ["DemoDataSummary", "PlantedCase", "generate_demo_data"]
@@ -459,6 +460,10 @@ def generate_demo_data(
         generator.signin_lookalikes(end)
         generator.mail_lookalikes(end)
         generator.plant_attacks(end)
+        plant_token_signals(writers, rng, users=tenant.users, tenant_id=tenant.tenant_id, graph=generator.graph,
+                            client=MICROSOFT_OFFICE_CLIENT, end=end, attacker_ip=STORM_IPS[0],
+                            plant=lambda rule_id, kind, description, **ids: generator.planted.append(
+                                PlantedCase(rule_id=rule_id, kind=kind, description=description, **ids)))
         for ip, threat in ((STORM_IPS[0], "Storm-0558 infrastructure"), (STORM_IPS[1], "Storm-0558 infrastructure")):
             writers.write("ThreatIntelligenceIndicator", {
                 "TimeGenerated": start, "IndicatorId": rng_uuid(rng), "NetworkIP": ip, "ThreatType": "WatchList",

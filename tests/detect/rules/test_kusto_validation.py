@@ -32,7 +32,9 @@ def rendered_forms() -> dict[str, str]:
     available, _ = HuntContext(keys=KeyIntelligence(published=(), compromised=load_compromised_keys())).values()
     available.update({"published_keys": ["https://sts.windows.net/{tenantid}/|kid-a", 'appid=x|kid"b'],
                       "personal_account_apps": ["app-1"],
-                      "known_org_apps": ["app-2"]})
+                      "known_org_apps": ["app-2"],
+                      "retired_keys": ["https://sts.windows.net/{tenantid}/|kid-old|2026-11-19T00:00:00Z"],
+                      "contained_principals": ["0b8c7d6e-1111-4222-8333-944455556666|2026-11-19T00:00:00Z|case-1"]})
     forms: dict[str, str] = {}
     for rule in RULES:
         forms[f"{rule.id}/log-analytics"] = render_rule(rule, "log-analytics",

@@ -28,6 +28,8 @@ def test_rule_fixture(rule, fixture: Path, tmp_path: Path) -> None:
     assert len(report.findings) == expect["findings"], [f.to_json() for f in report.findings]
     for field, value in expect.get("match", {}).items():
         assert report.findings[0].to_json()[field] == value, field
+    for key, value in expect.get("evidence", {}).items():
+        assert report.findings[0].evidence.get(key) == value, key
 
 
 def test_every_fixture_kind_is_represented() -> None:

@@ -117,3 +117,10 @@ def test_fixture_files_are_valid_json() -> None:
             for path in rule.fixtures(kind):
                 case = json.loads(path.read_text())
                 assert set(case) <= {"description", "window", "parameters", "tables", "expect"}, path
+
+
+def test_docs_say_what_a_tenant_must_enable_for_every_table_a_rule_reads() -> None:
+    from shared.detect.data_sources import DATA_SOURCES
+
+    read = {table for rule in load_rules() for table in rule.meta.tables}
+    assert read - set(DATA_SOURCES) == set()
