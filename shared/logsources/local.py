@@ -17,8 +17,9 @@ service's own limit) comes back truncated as a :class:`PartialResult`.
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
     from shared.workspace.loader import LoadReport, ProgressCallback
+    from shared.workspace.storage import Storage
     from shared.workspace.timefilter import BaseTable
 
 __all__ = ["DEFAULT_MAX_ROWS", "LocalQueryError", "LocalWorkspace", "QueryErrorKind"]
@@ -63,6 +65,8 @@ class LocalWorkspace:
         description: str,
         report: LoadReport | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
+        scratch: Path | None = None,
+        reused: bool = False,
     ) -> None:
         if max_rows < 1:
             raise ConfigurationError(f"max_rows must be at least 1, got {max_rows}")
@@ -73,6 +77,9 @@ class LocalWorkspace:
         self._lock = threading.Lock()
         self._closed = False
         self._tables: list[BaseTable] | None = None
+        self._scratch = scratch  # a spill folder of this workspace's own, removed on close
+        self.reused = reused
+        """Whether the tables came from a saved workspace (``--workspace-dir``) rather than from loading."""
 
     @classmethod
     def from_exports(
@@ -83,31 +90,98 @@ class LocalWorkspace:
         on_progress: ProgressCallback | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         timezone: str | None = None,
+        columns: Collection[str] | None = None,
+        storage: Storage | None = None,
     ) -> LocalWorkspace:
         """Load the export files in ``folder`` into a new database (in memory unless ``database`` is a path).
 
-        ``timezone`` places CSV columns headed ``[Local Time]`` (see :func:`~shared.workspace.loader.load_exports`).
+        ``timezone`` places CSV columns headed ``[Local Time]`` (see :func:`~shared.workspace.loader.load_exports`);
+        ``columns`` limits the load to the columns a hunt's rules read (see
+        :mod:`shared.workspace.columns_used`); ``storage`` bounds memory and, with a workspace folder, keeps the
+        database on disk and reuses it while the files are unchanged (:mod:`shared.workspace.storage`).
         """
+        import tempfile
+
         import duckdb_kql
 
         from shared.workspace.loader import load_exports
+        from shared.workspace.storage import Storage
 
+        storage = storage or Storage()
+        if storage.workspace_dir is not None:
+            if database is not None:
+                raise ConfigurationError("give a database path or a workspace folder, not both")
+            return cls._from_workspace_dir(Path(folder), storage, on_progress=on_progress, max_rows=max_rows,
+                                           timezone=timezone, columns=columns)
         target = Path(database) if database is not None else None
         if target is not None and target.exists():
             raise ConfigurationError(f"{target} already exists; open it with LocalWorkspace.open()")
         connection = duckdb_kql.connect(str(target) if target is not None else ":memory:")
+        scratch = Path(tempfile.mkdtemp(prefix="tokenwarden-spill-"))
         try:
-            report = load_exports(folder, connection, on_progress=on_progress, timezone=timezone)
+            storage.configure(connection, scratch)
+            report = load_exports(folder, connection, on_progress=on_progress, timezone=timezone, columns=columns)
             # Loading is the only time files are read. From here on a query (possibly from the HTTP
             # facade) cannot reach the file system through any DuckDB function; the switch is one-way.
             connection.execute("SET enable_external_access = false")
         except BaseException:
             connection.close()
+            shutil.rmtree(scratch, ignore_errors=True)
             if target is not None:
                 target.unlink(missing_ok=True)
                 Path(f"{target}.wal").unlink(missing_ok=True)
             raise
-        return cls(connection, description=f"local workspace from {folder}", report=report, max_rows=max_rows)
+        return cls(connection, description=f"local workspace from {folder}", report=report, max_rows=max_rows,
+                   scratch=scratch)
+
+    @classmethod
+    def _from_workspace_dir(
+        cls, folder: Path, storage: Storage, *, on_progress: ProgressCallback | None, max_rows: int,
+        timezone: str | None, columns: Collection[str] | None,
+    ) -> LocalWorkspace:
+        """The saved database for ``folder`` when its files are unchanged, else a fresh load saved for next time."""
+        import duckdb_kql
+
+        from shared.workspace.loader import load_exports
+        from shared.workspace.storage import manifest, save_load, saved_load, workspace_paths
+
+        assert storage.workspace_dir is not None
+        home = storage.workspace_dir.resolve()
+        if home == folder.resolve() or folder.resolve() in home.parents:
+            raise ConfigurationError(f"--workspace-dir {storage.workspace_dir} must not be inside the logs folder")
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"--workspace-dir {storage.workspace_dir}: {exc.strerror}") from None
+        database, meta = workspace_paths(home, folder)
+        wanted = manifest(folder, columns, timezone)
+        report = saved_load(meta, wanted) if database.is_file() else None
+        spill = home / "spill"
+        spill.mkdir(exist_ok=True)
+        if report is None:
+            for stale in (meta, database, Path(f"{database}.wal")):
+                stale.unlink(missing_ok=True)
+            connection = duckdb_kql.connect(str(database))
+            try:
+                storage.configure(connection, spill)
+                report = load_exports(folder, connection, on_progress=on_progress, timezone=timezone,
+                                      columns=columns)
+                connection.execute("CHECKPOINT")
+            except BaseException:
+                connection.close()
+                database.unlink(missing_ok=True)
+                Path(f"{database}.wal").unlink(missing_ok=True)
+                raise
+            connection.close()
+            save_load(meta, wanted, report)
+            reused = False
+        else:
+            reused = True
+        connection = duckdb_kql.connect(str(database), read_only=True, config={
+            "enable_external_access": False, "temp_directory": str(spill)})
+        storage.configure(connection, spill, external_access=False)
+        return cls(connection, description=f"local workspace from {folder}", report=report, max_rows=max_rows,
+                   reused=reused)
 
     @classmethod
     def open(cls, database: Path | str, *, max_rows: int = DEFAULT_MAX_ROWS) -> LocalWorkspace:
@@ -192,6 +266,8 @@ class LocalWorkspace:
             if not self._closed:
                 self._closed = True
                 self._connection.close()
+                if self._scratch is not None:
+                    shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _base_tables(self) -> list[BaseTable]:
         from shared.workspace.timefilter import base_tables
