@@ -1,6 +1,6 @@
 """Export files at benchmark scale, written once into a cache folder: JSON lines, data-export blobs, Parquet.
 
-The rows come from :func:`shared.demo_data.generate.generate_demo_data` (the same realistic tenant
+The rows come from :func:`shared.devkit.demo_data.generate.generate_demo_data` (the same realistic tenant
 ``make demo`` hunts: its proportions of interactive and non-interactive sign-ins, Graph and mail
 use, service traffic, look-alikes and planted attacks, every table the rules read). One week of a
 1,000-user tenant is the seed; a scale is reached by repeating that week further back in time, each
@@ -46,7 +46,7 @@ _COMPLETE = ".complete"
 
 def seed_folder(cache: Path) -> Path:
     """One week of the demo tenant at 1,000 users (about 400k rows), generated once."""
-    from shared.demo_data.generate import generate_demo_data
+    from shared.devkit.demo_data.generate import generate_demo_data
 
     folder = cache / f"seed-{SEED_USERS}u-{SEED_DAYS}d"
     if not (folder / _COMPLETE).exists():
