@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.detect.logsources.duckdb.loader import LoadReport, ProgressCallback
     from shared.detect.logsources.duckdb.storage import Storage
     from shared.detect.logsources.duckdb.timefilter import BaseTable
+    from shared.detect.logsources.duckdb.translations import TranslationCache
 
 __all__ = ["DEFAULT_MAX_ROWS", "LocalQueryError", "LocalWorkspace", "QueryErrorKind"]
 
@@ -67,6 +68,7 @@ class LocalWorkspace:
         max_rows: int = DEFAULT_MAX_ROWS,
         scratch: Path | None = None,
         reused: bool = False,
+        translations: TranslationCache | None = None,
     ) -> None:
         if max_rows < 1:
             raise ConfigurationError(f"max_rows must be at least 1, got {max_rows}")
@@ -78,6 +80,7 @@ class LocalWorkspace:
         self._closed = False
         self._tables: list[BaseTable] | None = None
         self._scratch = scratch  # a spill folder of this workspace's own, removed on close
+        self._translations = translations if translations is not None else _process_translations()
         self.reused = reused
         """Whether the tables came from a saved workspace (``--workspace-dir``) rather than from loading."""
 
@@ -145,6 +148,7 @@ class LocalWorkspace:
 
         from shared.detect.logsources.duckdb.loader import load_exports
         from shared.detect.logsources.duckdb.storage import manifest, save_load, saved_load, workspace_paths
+        from shared.detect.logsources.duckdb.translations import TranslationCache
 
         assert storage.workspace_dir is not None
         home = storage.workspace_dir.resolve()
@@ -182,7 +186,7 @@ class LocalWorkspace:
             "enable_external_access": False, "temp_directory": str(spill)})
         storage.configure(connection, spill, external_access=False)
         return cls(connection, description=f"local workspace from {folder}", report=report, max_rows=max_rows,
-                   reused=reused)
+                   reused=reused, translations=TranslationCache(home / "translations"))
 
     @classmethod
     def open(cls, database: Path | str, *, max_rows: int = DEFAULT_MAX_ROWS) -> LocalWorkspace:
@@ -216,11 +220,20 @@ class LocalWorkspace:
         label: str,
         timeout: float | None = None,
     ) -> QueryOutcome:
-        """Run ``text`` as :class:`~shared.detect.logsources.log_analytics.LogAnalyticsSource` would send it (its
-        parameters bound as ``let`` statements) and Log Analytics would run it.
+        """Run ``text`` with ``parameters`` as Log Analytics would run the text
+        :class:`~shared.detect.logsources.log_analytics.LogAnalyticsSource` sends (its parameters bound as ``let``
+        statements): a value is refused here exactly when that text would be.
+
+        With parameters, the rule is translated in its ``declare query_parameters`` form and the values bound
+        to the SQL's placeholders, so its translation is made once per text, not once per window
+        (:mod:`shared.detect.logsources.duckdb.translations`).
 
         *timeout* is not enforced: the local source reads files on this machine, and cannot hang on a network."""
-        return self.run_received(_bind(text, parameters, label), timespan=timespan, label=label)
+        bound = _bind(text, parameters, label)
+        if not parameters:
+            return self.run_received(bound, timespan=timespan, label=label)
+        _check_scope(bound, label)
+        return self._run(text, parameters, timespan=timespan, label=label)
 
     def run_received(self, text: str, *, timespan: TimeRange | None, label: str) -> QueryOutcome:
         """Run ``text`` as Log Analytics runs a query it receives: the workspace server's path.
@@ -229,19 +242,25 @@ class LocalWorkspace:
         (MicrosoftDocs/dataexplorer-docs, ``data-explorer/kusto/query/query-parameters-statement.md``: "query
         parameters of type dynamic cannot have default values"), and binds the other defaults.
         """
-        import duckdb_kql
+        _refuse_dynamic_defaults(text, label)
+        bound = _bind(text, {}, label)
+        _check_scope(bound, label)
+        return self._run(bound, {}, timespan=timespan, label=label)
 
+    @property
+    def translations(self) -> TranslationCache:
+        return self._translations
+
+    def _run(self, text: str, values: Mapping[str, object], *, timespan: TimeRange | None,
+             label: str) -> QueryOutcome:
         from shared.detect.logsources.duckdb.arrival import INGESTION_TIME_COLUMN, rewrite_ingestion_time
         from shared.detect.logsources.duckdb.sql import ident
         from shared.detect.logsources.duckdb.timefilter import restrict_to_timespan
 
-        _refuse_dynamic_defaults(text, label)
-        bound = _bind(text, {}, label)
-        _check_scope(bound, label)
         with self._cursor(label) as cursor:
             restrict_to_timespan(cursor, self._base_tables(), timespan)
             try:
-                relation = duckdb_kql.kql(cursor, rewrite_ingestion_time(bound), allow_write=False)
+                relation = self._translations.relation(cursor, rewrite_ingestion_time(text), values)
                 if INGESTION_TIME_COLUMN in relation.columns:  # hidden, as in Log Analytics: `T | take 1` omits it
                     relation = relation.select(*[ident(c) for c in relation.columns if c != INGESTION_TIME_COLUMN])
                 columns = [str(column) for column in relation.columns]
@@ -288,6 +307,18 @@ class LocalWorkspace:
             yield cursor
         finally:
             cursor.close()
+
+
+_PROCESS_TRANSLATIONS: list[TranslationCache] = []
+
+
+def _process_translations() -> TranslationCache:
+    """One in-memory translation cache per process, shared by its workspaces (the key includes the schema)."""
+    if not _PROCESS_TRANSLATIONS:
+        from shared.detect.logsources.duckdb.translations import TranslationCache
+
+        _PROCESS_TRANSLATIONS.append(TranslationCache())
+    return _PROCESS_TRANSLATIONS[0]
 
 
 def _refuse_dynamic_defaults(text: str, label: str) -> None:
