@@ -96,7 +96,7 @@ class LocalWorkspace:
         columns: Collection[str] | None = None,
         storage: Storage | None = None,
     ) -> LocalWorkspace:
-        """Load the export files in ``folder`` into a new database (in memory unless ``database`` is a path).
+        """Load the export files in ``folder`` into a new database (at ``database``, else a temporary file).
 
         ``timezone`` places CSV columns headed ``[Local Time]``
         (see :func:`~shared.detect.logsources.duckdb.loader.load_exports`); ``columns`` limits the load to the
@@ -120,8 +120,11 @@ class LocalWorkspace:
         target = Path(database) if database is not None else None
         if target is not None and target.exists():
             raise ConfigurationError(f"{target} already exists; open it with LocalWorkspace.open()")
-        connection = duckdb_kql.connect(str(target) if target is not None else ":memory:")
-        scratch = Path(tempfile.mkdtemp(prefix="tokenwarden-spill-"))
+        scratch = Path(tempfile.mkdtemp(prefix="tokenwarden-workspace-"))
+        # Without a path, the tables go to a database file in a scratch folder of this workspace's own rather
+        # than to memory: DuckDB stores a file's tables compressed and pages them through its buffer pool, so
+        # memory stays well under the size of the exports (docs/performance.md), and it is removed on close.
+        connection = duckdb_kql.connect(str(target if target is not None else scratch / "workspace.duckdb"))
         try:
             storage.configure(connection, scratch)
             report = load_exports(folder, connection, on_progress=on_progress, timezone=timezone, columns=columns)
@@ -229,11 +232,14 @@ class LocalWorkspace:
         (:mod:`shared.detect.logsources.duckdb.translations`).
 
         *timeout* is not enforced: the local source reads files on this machine, and cannot hang on a network."""
+        from shared.detect.logsources.duckdb.translations import complete_values
+
         bound = _bind(text, parameters, label)
-        if not parameters:
+        values = complete_values(text, parameters) if parameters else None
+        if values is None:
             return self.run_received(bound, timespan=timespan, label=label)
         _check_scope(bound, label)
-        return self._run(text, parameters, timespan=timespan, label=label)
+        return self._run(text, values, timespan=timespan, label=label)
 
     def run_received(self, text: str, *, timespan: TimeRange | None, label: str) -> QueryOutcome:
         """Run ``text`` as Log Analytics runs a query it receives: the workspace server's path.

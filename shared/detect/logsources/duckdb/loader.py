@@ -147,6 +147,7 @@ def load_exports(
     schemas: Mapping[str, TableSchema] | None = None,
     timezone: str | None = None,
     columns: Collection[str] | None = None,
+    typed_read: bool = True,
 ) -> LoadReport:
     """Create the schema tables on ``connection`` and load every export file under ``folder``.
 
@@ -155,13 +156,14 @@ def load_exports(
     :param columns: load only these columns (compared case-insensitively; see
         :func:`shared.detect.logsources.duckdb.columns_used.columns_used`) besides the time columns; the others
         keep their table's empty value. None loads every column. Columns no schema knows are reported either way.
+    :param typed_read: False reads every file the careful way (slower; the tests compare the two).
     """
     known = schemas if schemas is not None else load_table_schemas()
     if timezone is not None:
         _check_timezone(timezone)
     files, skipped = discover(Path(folder), known)
     connection.execute("SET TimeZone = 'UTC'")
-    state = _LoadState(connection, known, timezone, columns)
+    state = _LoadState(connection, known, timezone, columns, typed_read=typed_read)
     for schema in known.values():
         state.create_schema_table(schema)
     fields = survey(connection, [export for export in files if state.typed_read_candidate(export)])
@@ -207,8 +209,9 @@ class _TableState:
 
 class _LoadState:
     def __init__(self, connection: DuckDBPyConnection, schemas: Mapping[str, TableSchema],
-                 timezone: str | None, wanted: Collection[str] | None = None) -> None:
+                 timezone: str | None, wanted: Collection[str] | None = None, *, typed_read: bool = True) -> None:
         self.con = connection
+        self.typed_read = typed_read
         self.schemas = schemas
         self.timezone = timezone
         self.wanted = None if wanted is None else frozenset(name.lower() for name in wanted) | _ALWAYS_LOADED
@@ -269,7 +272,8 @@ class _LoadState:
 
     def typed_read_candidate(self, export: ExportFile) -> bool:
         """JSON in the Log Analytics shapes (query export, data export) of a table a schema describes."""
-        return (export.layout in ("log-analytics", "data-export") and export.format in ("json", "jsonl")
+        return (self.typed_read and export.layout in ("log-analytics", "data-export")
+                and export.format in ("json", "jsonl")
                 and export.table in self.schemas)
 
     def typed_columns(self, export: ExportFile, fields: FileFields | None) -> list[_SourceColumn] | None:

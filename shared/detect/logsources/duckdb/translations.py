@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection, DuckDBPyRelation
 
-__all__ = ["Translation", "TranslationCache"]
+__all__ = ["Translation", "TranslationCache", "complete_values"]
 
 _MEMORY_ENTRIES = 256
 
@@ -129,6 +129,65 @@ class TranslationCache:
             partial.replace(path)
         except OSError:
             pass  # the disk copy is an optimisation; the translation in memory stands
+
+
+_NO_DEFAULT = object()
+
+
+def complete_values(text: str, values: Mapping[str, object]) -> dict[str, object] | None:
+    """``values`` with every other declared parameter's default, read from the text; None when a default is
+    not one of the plain literals below (then the caller binds the text as ``let`` statements instead).
+
+    duckdb-kql takes a ``datetime(null)`` default for no default at all; handing it every value, defaults
+    included, keeps its binding to what our own renderer (``shared.detect.kql.render``) does.
+    """
+    from shared.detect.kql.declare import parse_declare
+
+    block = parse_declare(text)
+    if block is None:
+        return None
+    complete: dict[str, object] = {}
+    for declaration in block.declarations:
+        if declaration.name in values:
+            value = values[declaration.name]
+            # Kusto has no null string: our renderer writes None as '' (shared.detect.kql.literals)
+            complete[declaration.name] = "" if value is None and declaration.kusto_type == "string" else value
+            continue
+        default = _NO_DEFAULT if declaration.default is None else _literal(declaration.kusto_type,
+                                                                          declaration.default.strip())
+        if default is _NO_DEFAULT:
+            return None
+        complete[declaration.name] = default
+    return complete
+
+
+def _literal(kusto_type: str, text: str) -> object:
+    """A default's value, for the literal forms rules write; :data:`_NO_DEFAULT` for any other."""
+    from shared.core.timeparse import parse_duration, parse_instant
+
+    inner = text[text.find("(") + 1:-1].strip() if text.endswith(")") and "(" in text else None
+    try:
+        if inner is not None and inner.lower() == "null":
+            return None
+        if kusto_type == "datetime" and inner is not None and text.lower().startswith("datetime("):
+            return parse_instant(inner)
+        if kusto_type == "timespan" and inner is None:
+            return parse_duration(text)
+        if kusto_type == "dynamic" and inner is not None and text.lower().startswith("dynamic(") \
+                and inner.startswith("["):
+            items = json.loads(inner)  # a list of JSON scalars reads the same in KQL; anything else is refused
+            if isinstance(items, list) and all(isinstance(item, str | int | float | bool) for item in items):
+                return items
+        if kusto_type == "string" and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" \
+                and "\\" not in text and text[0] not in text[1:-1]:
+            return text[1:-1]
+        if kusto_type in ("int", "long") and inner is None:
+            return int(text)
+        if kusto_type == "bool" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    except ValueError:
+        return _NO_DEFAULT
+    return _NO_DEFAULT
 
 
 def _key(text: str, values: Mapping[str, object], schema: Mapping[str, Any]) -> str:
