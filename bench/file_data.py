@@ -24,6 +24,7 @@ few minutes. A finished folder holds ``.complete``; an interrupted one is rebuil
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -34,7 +35,6 @@ __all__ = ["FILE_BENCH_END", "LAYOUTS", "dataset", "jsonl_bytes", "seed_folder"]
 
 FILE_BENCH_END = datetime(2026, 11, 20, tzinfo=UTC)
 LAYOUTS = ("jsonl", "data-export", "parquet")
-SEED_USERS = 1000
 SEED_DAYS = 7
 _WORKSPACE_PATH = ("WorkspaceResourceId=/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/bench/"
                    "providers/microsoft.operationalinsights/workspaces/bench")
@@ -45,13 +45,15 @@ _COMPLETE = ".complete"
 
 
 def seed_folder(cache: Path) -> Path:
-    """One week of the demo tenant at 1,000 users (about 400k rows), generated once."""
+    """One week of the demo tenant at ``BENCH_FILE_SEED_USERS`` (default 1,000) users, about 400k rows,
+    generated once."""
     from shared.devkit.demo_data.generate import generate_demo_data
 
-    folder = cache / f"seed-{SEED_USERS}u-{SEED_DAYS}d"
+    users = int(os.environ.get("BENCH_FILE_SEED_USERS", "1000"))
+    folder = cache / f"seed-{users}u-{SEED_DAYS}d"
     if not (folder / _COMPLETE).exists():
         shutil.rmtree(folder, ignore_errors=True)
-        generate_demo_data(folder, users=SEED_USERS, days=SEED_DAYS, end=FILE_BENCH_END)
+        generate_demo_data(folder, users=users, days=SEED_DAYS, end=FILE_BENCH_END)
         (folder / _COMPLETE).write_text("ok\n", encoding="utf-8")
     return folder
 
@@ -68,7 +70,8 @@ def dataset(cache: Path, rows: int, layout: str) -> Path:
     """The folder holding about ``rows`` rows in total in ``layout``, generated on first use."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-    folder = cache / f"{layout}-{rows}"
+    users = os.environ.get("BENCH_FILE_SEED_USERS", "1000")
+    folder = cache / (f"{layout}-{rows}" if users == "1000" else f"{layout}-{rows}-{users}u")
     if (folder / _COMPLETE).exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)

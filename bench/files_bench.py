@@ -17,8 +17,9 @@ compare across machines; the machine is shared, so a figure is one run's.
 
 Environment: ``BENCH_FILE_SCALES`` (default ``1000000,5000000,20000000``), ``BENCH_FILE_LAYOUTS`` (default all
 three), ``BENCH_FILE_CACHE`` (default ``out/bench-files``; generated data stays there for the next run),
-``BENCH_FILE_MEMORY_LIMIT`` (default 6GB). ``make test`` never runs this; tests/bench/test_files_bench.py
-runs it once at a tiny scale.
+``BENCH_FILE_MEMORY_LIMIT`` (default 6GB), ``BENCH_FILE_REUSE=0`` (skip the two ``--workspace-dir`` hunts),
+``BENCH_FILE_SEED_USERS`` (default 1000). ``make test`` never runs the scales; tests/bench/test_files_bench.py
+runs the whole path once on a tiny tenant.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def run_layout(cache: Path, rows: int, layout: str, root: Path) -> dict[str, obj
             "hunt_seconds": hunt["seconds"], "hunt_peak_rss": hunt["peak_rss"],
             "rule_seconds": sum(float(seconds) for _, seconds in rules), "findings": findings,
         }
-        if layout == "jsonl":
+        if layout == "jsonl" and os.environ.get("BENCH_FILE_REUSE", "1") != "0":
             workspace = Path(scratch) / "workspace"
             first = _timed(_hunt_command(folder, output, workspace), root)
             second = _timed(_hunt_command(folder, output, workspace), root)

@@ -29,7 +29,7 @@ def _load(folder: Path, **options: object) -> tuple[duckdb.DuckDBPyConnection, L
 def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[object, ...]]:
     columns = [row[0] for row in con.execute(f"DESCRIBE {ident(table)}").fetchall()]
     order = ", ".join(ident(column) for column in columns)
-    return con.execute(f"SELECT {order} FROM {ident(table)} ORDER BY ALL").fetchall()  # noqa: S608
+    return con.execute(f"SELECT {order} FROM {ident(table)} ORDER BY ALL").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_a_list_in_a_string_column_is_still_refused_by_line(tmp_path: Path) -> N
     Exports(tmp_path).jsonl("SigninLogs.jsonl", [
         {"TimeGenerated": "2026-11-19T01:00:00Z", "UserPrincipalName": "a@contoso.example"},
         {"TimeGenerated": "2026-11-19T02:00:00Z", "UserPrincipalName": ["a@contoso.example"]}])
-    with pytest.raises(DataError, match="UserPrincipalName.*list or an object") as caught:
+    with pytest.raises(DataError, match=r"UserPrincipalName.*list or an object") as caught:
         _load(tmp_path)
     assert caught.value.location is not None and "SigninLogs.jsonl" in caught.value.location
 
@@ -123,6 +123,6 @@ def test_many_blobs_load_together_and_a_bad_one_is_named(tmp_path: Path) -> None
     lines = bad.read_text(encoding="utf-8").splitlines()
     lines[3] = lines[3].replace("2026-11-19T07:15:00Z", "not a time")
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match="TimeGenerated.*not a time") as caught:
+    with pytest.raises(DataError, match=r"TimeGenerated.*not a time") as caught:
         _load(tmp_path)
     assert caught.value.location is not None and caught.value.location.endswith("h=07/m=00/PT05M.json:4")

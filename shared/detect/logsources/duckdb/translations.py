@@ -41,7 +41,7 @@ class Translation:
     """The SQL for one text and schema, and what binding values to it needs."""
 
     sql: str
-    declarations: tuple[tuple[str, str, str, str | None], ...]  # (name, type, slot, default)
+    declarations: tuple[tuple[str, str, str, Any], ...]  # (name, type, slot, default value)
     slots: frozenset[str]
     fixed: Mapping[str, Any]  # values the text itself pins (a `set query_now`), by slot
 
@@ -124,10 +124,12 @@ class TranslationCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial")
-            partial.write_text(json.dumps({"sql": translation.sql, "declarations": translation.declarations,
+            # Defaults are left out: every value is supplied (complete_values), so bind never reads them
+            declarations = [[name, kind, slot, None] for name, kind, slot, _default in translation.declarations]
+            partial.write_text(json.dumps({"sql": translation.sql, "declarations": declarations,
                                            "slots": sorted(translation.slots)}), encoding="utf-8")
             partial.replace(path)
-        except OSError:
+        except (OSError, TypeError, ValueError):
             pass  # the disk copy is an optimisation; the translation in memory stands
 
 
@@ -142,6 +144,7 @@ def complete_values(text: str, values: Mapping[str, object]) -> dict[str, object
     included, keeps its binding to what our own renderer (``shared.detect.kql.render``) does.
     """
     from shared.detect.kql.declare import parse_declare
+    from shared.detect.kql.types import normalize_value
 
     block = parse_declare(text)
     if block is None:
@@ -149,9 +152,12 @@ def complete_values(text: str, values: Mapping[str, object]) -> dict[str, object
     complete: dict[str, object] = {}
     for declaration in block.declarations:
         if declaration.name in values:
-            value = values[declaration.name]
-            # Kusto has no null string: our renderer writes None as '' (shared.detect.kql.literals)
-            complete[declaration.name] = "" if value is None and declaration.kusto_type == "string" else value
+            # The value our renderer would write (shared.detect.kql.literals): normalised to the declared type,
+            # and a null string is the empty string (Kusto has no null string)
+            value = normalize_value(declaration.kusto_type, values[declaration.name], name=declaration.name)
+            if value is None and declaration.kusto_type == "string":
+                value = ""
+            complete[declaration.name] = list(value) if isinstance(value, tuple) else value
             continue
         default = _NO_DEFAULT if declaration.default is None else _literal(declaration.kusto_type,
                                                                           declaration.default.strip())
