@@ -2,10 +2,11 @@
 
 Months of exports do not fit in memory, and need not: DuckDB keeps at most
 ``memory_limit`` in its buffer pool and writes the rest to ``temp_directory``
-(duckdb/duckdb-web, ``docs/stable/configuration/overview.md`` and
-``docs/stable/guides/performance/how_to_tune_workloads.md``, "Larger-than-memory workloads"). The default
-limit is :data:`DEFAULT_MEMORY_SHARE` of the machine's memory (DuckDB's own default, 80%, leaves too little
-for the Python side on a shared machine).
+(https://duckdb.org/docs/guides/performance/how_to_tune_workloads, "Larger-Than-Memory Workloads";
+https://duckdb.org/docs/2.0/operations_manual/limits.html: the limit "only applies to the buffer manager",
+so the process's RSS can exceed it by what lives outside, such as the Python side). The default limit is
+:data:`DEFAULT_MEMORY_SHARE` of the machine's memory (DuckDB's own default, 80% of RAM, leaves too little
+for the rest on a shared machine).
 
 With a workspace folder (``--workspace-dir``) the tables are written to a
 DuckDB database file there, named after the export folder. Beside it a JSON

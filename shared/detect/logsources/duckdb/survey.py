@@ -11,8 +11,10 @@ once (DuckDB reads the files in parallel) and also counts each file's records.
 (Parquet and CSV need no survey: their headers name their columns, and the
 loader reads those directly.)
 
-DuckDB's documentation: duckdb/duckdb-web, ``docs/stable/data/json/loading_json.md``
-(``read_json_objects``, ``format``, ``filename``) and ``docs/stable/data/json/json_functions.md`` (``json_keys``).
+DuckDB's documentation: https://duckdb.org/docs/stable/data/json/loading_json (``read_json_objects``,
+``format``, ``filename``, and ``read_json`` with ``columns``: "If we specify types for a subset of columns,
+read_json excludes columns that we don't specify") and https://duckdb.org/docs/stable/data/json/json_functions
+(``json_keys``).
 A file DuckDB cannot survey (malformed JSON) is left out of the answer: the loader
 then takes its careful path, which names the line at fault.
 """
