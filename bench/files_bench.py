@@ -126,6 +126,7 @@ def run_files_bench() -> list[dict[str, object]]:
         for layout in layouts:
             print(f"hunt from files: {rows:,} rows as {layout} ...", file=sys.stderr, flush=True)
             results.append(run_layout(cache, rows, layout, root))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # a long run's figures survive its end
     return results
 
 
