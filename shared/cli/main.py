@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.core.settings import Settings
     from shared.detect.apps import AppCatalog
     from shared.detect.keys.intel import KeyIntelligence
+    from shared.detect.logsources.duckdb.storage import Storage
     from shared.detect.ruleset import Rule
 
 __all__ = ["main"]
@@ -63,6 +64,24 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return value
+
+
+def _memory_limit(text: str) -> str:
+    from shared.detect.logsources.duckdb.storage import parse_memory_limit
+
+    try:
+        return parse_memory_limit(text)
+    except TokenwardenError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--memory-limit ")) from None
+
+
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory-limit", type=_memory_limit, metavar="SIZE",
+                        help="most memory the embedded workspace may use before spilling to disk, e.g. 4GB "
+                             "(default: half the machine's memory)")
+    parser.add_argument("--workspace-dir", type=Path, metavar="DIR",
+                        help="keep the loaded workspace on disk here (spilling there too), and reuse it while "
+                             "the export files are unchanged")
 
 
 _GUID_PREFIX = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})=(.+)$")
@@ -115,12 +134,14 @@ def _build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--timezone", metavar="ZONE",
                       help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
     hunt.add_argument("--endpoint", metavar="URL", help=argparse.SUPPRESS)
+    _add_storage_options(hunt)
 
     inspect = commands.add_parser("inspect", help="show what hunt would load from a folder of exported logs")
     inspect.add_argument("--logs", type=Path, required=True, metavar="DIR")
     inspect.add_argument("--format", choices=("table", "json"), default="table")
     inspect.add_argument("--timezone", metavar="ZONE",
                          help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
+    _add_storage_options(inspect)
 
     data = commands.add_parser("demo-data", help="write realistic sample exports with planted attacks")
     data.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -258,10 +279,14 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         if not args.logs.is_dir():
             raise TokenwardenError(f"--logs {args.logs} is not a folder")
+        from shared.detect.logsources.duckdb.columns_used import columns_used
+
         show = args.format == "table" or args.output is not None
         workspace = LocalWorkspace.from_exports(
             args.logs, on_progress=(lambda message: print(f"  loading {message}", file=stderr)) if show else None,
-            timezone=args.timezone)
+            timezone=args.timezone, columns=columns_used(rules), storage=_storage(args))
+        if workspace.reused:
+            print(f"tokenwarden: reusing the workspace in {args.workspace_dir}: no export file changed", file=stderr)
         _report_load(workspace, stderr)
         source = workspace
     else:
@@ -297,6 +322,12 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
+def _storage(args: argparse.Namespace) -> Storage:
+    from shared.detect.logsources.duckdb.storage import Storage
+
+    return Storage(memory_limit=args.memory_limit, workspace_dir=args.workspace_dir)
+
+
 def _report_coverage(report: object, loaded: object, stderr: TextIO) -> None:
     """Each rule's input rows inside its timespan, per table; and where the data is when the window missed it."""
     from shared.detect.hunt import HuntReport
@@ -329,7 +360,7 @@ def _inspect(args: argparse.Namespace, stdout: TextIO) -> int:
 
     if not args.logs.is_dir():
         raise TokenwardenError(f"--logs {args.logs} is not a folder")
-    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone)
+    workspace = LocalWorkspace.from_exports(args.logs, timezone=args.timezone, storage=_storage(args))
     try:
         report = workspace.report
     finally:

@@ -17,7 +17,7 @@ from shared.detect.apps import AppCatalog
 from shared.detect.findings import Finding, finding_from_row
 from shared.detect.keys.intel import KeyIntelligence
 from shared.detect.logsources.base import CompleteResult, LogSource, TimeRange
-from shared.detect.rule_forms import render_rule
+from shared.detect.rule_forms import unbound_rule
 from shared.detect.ruleset import Rule, RuleCollection
 
 __all__ = [
@@ -163,9 +163,10 @@ def run_hunt(
                 on_progress(index, total, rule, run)
             continue
         try:
-            text = render_rule(rule, "log-analytics", parameters)
             limit = {"timeout": timeout} if timeout is not None else {}
-            outcome = source.query(text, parameters={}, timespan=timespan, label=rule.id, **limit)
+            # The source binds the values as render_rule(rule, "log-analytics", parameters) does
+            outcome = source.query(unbound_rule(rule), parameters=parameters, timespan=timespan, label=rule.id,
+                                   **limit)
         except (DataError, QueryError, UpstreamError) as exc:
             # One rule's failure (a value it refuses, a bad query, a timeout, throttling) must not hide the
             # others' findings.

@@ -25,7 +25,7 @@ from shared.core.errors import DataError, RuleError
 from shared.detect.kql.render import bind_parameters
 from shared.detect.ruleset import FINDING_COLUMNS, Rule
 
-__all__ = ["TARGETS", "Target", "placeholder_query", "render_rule"]
+__all__ = ["TARGETS", "Target", "placeholder_query", "render_rule", "unbound_rule"]
 
 Target = Literal["log-analytics", "sentinel"]
 TARGETS: tuple[Target, ...] = get_args(Target)
@@ -54,6 +54,13 @@ def render_rule(rule: Rule, target: Target, values: Mapping[str, object] | None 
     except DataError as exc:
         raise DataError(f"{rule.id}: {exc}") from None
     return _BANNER[target].format(id=rule.id) + body
+
+
+def unbound_rule(rule: Rule) -> str:
+    """The log-analytics form before its values are bound: ``render_rule(rule, "log-analytics", values)`` is
+    exactly ``bind_parameters(unbound_rule(rule), values)``. A log source that binds the values itself (each does)
+    takes this text and the values, which lets the local one translate the text once for every window."""
+    return _BANNER["log-analytics"].format(id=rule.id) + rule.query
 
 
 def placeholder_query(rule: Rule) -> str:

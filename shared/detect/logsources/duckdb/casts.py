@@ -75,8 +75,8 @@ def convert(column: str, source_type: str, kusto_type: str, *, strict: bool, lab
     lenient = _lenient(column, source_type.upper(), kusto_type)
     if strict and kusto_type == "string":
         return _text_only(column, source_type.upper(), lenient, label)
-    if not strict or kusto_type == "dynamic":
-        return lenient  # dynamic accepts every value
+    if not strict or kusto_type == "dynamic" or _cannot_fail(source_type.upper(), kusto_type):
+        return lenient  # dynamic accepts every value; a value already of the type needs no check
     message = _refusal(f"cannot convert {label or 'value'} to {kusto_type}: ")
     present = is_present(column, source_type)
     return (
@@ -122,7 +122,16 @@ def adopt(column: str, source_type: str) -> tuple[str, str]:
     return column, source_type
 
 
+def _cannot_fail(kind: str, kusto_type: str) -> bool:
+    """The source type is the column's type already (a typed read, a Parquet column): nothing to refuse."""
+    if kusto_type == "datetime":
+        return kind in _TIMESTAMPS
+    return kusto_type not in ("string", "dynamic") and kind == DUCKDB_TYPES[kusto_type]
+
+
 def _lenient(column: str, kind: str, kusto_type: str) -> str:
+    if kusto_type not in ("string", "dynamic", "datetime") and kind == DUCKDB_TYPES[kusto_type]:
+        return column
     if kusto_type == "string":
         return f"COALESCE({_as_string(column, kind)}, '')"
     if kusto_type == "dynamic":

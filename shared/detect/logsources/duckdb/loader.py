@@ -27,7 +27,7 @@ never reaches the user.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from shared.detect.logsources.duckdb.arrival import INGESTION_TIME_COLUMN
 from shared.detect.logsources.duckdb.exports import ExportFile, SkippedFile, discover
 from shared.detect.logsources.duckdb.locate import find_malformed, record_location
 from shared.detect.logsources.duckdb.sql import DUCKDB_TYPES, ident, string
+from shared.detect.logsources.duckdb.survey import FileFields, json_format, survey
 from shared.detect.tables import Column, TableSchema, load_table_schemas
 
 if TYPE_CHECKING:
@@ -65,6 +66,16 @@ _CSV_DIALECT = "header = true, delim = ',', quote = '\"', escape = '\"', comment
 _NO_HIVE = "hive_partitioning = false"
 _RECORD = "__tw_record"
 _ROW = "__tw_row"
+_ALWAYS_LOADED = frozenset(
+    name.lower() for name in ("TimeGenerated", mappings.INGESTION_SOURCE_COLUMN, *mappings.EVENT_TIME_COLUMNS))
+"""Loaded whatever the rules read: they make TimeGenerated and the arrival time every rule's window uses."""
+_TYPED_READ = {"string": "VARCHAR", "datetime": "TIMESTAMP WITH TIME ZONE", "guid": "UUID", "dynamic": "JSON"}
+"""Kusto type -> the type ``read_json`` reads the column as, on the typed path. DuckDB's JSON reader converts
+exactly as the careful path would for these (ISO 8601 with any offset, GUIDs with or without braces) and fails
+on anything else, which sends the file down the careful path. Numbers and booleans are read as JSON and
+converted by :mod:`shared.detect.logsources.duckdb.casts`: the reader would round 1.5 into a long and read
+``yes`` as true, where the careful path refuses both."""
+_TEXT_GUARD = casts.REFUSAL_MARK.replace("refused", "typed-read") + "a list or an object in a string column"
 
 
 @dataclass(frozen=True)
@@ -135,24 +146,34 @@ def load_exports(
     on_progress: ProgressCallback | None = None,
     schemas: Mapping[str, TableSchema] | None = None,
     timezone: str | None = None,
+    columns: Collection[str] | None = None,
+    typed_read: bool = True,
 ) -> LoadReport:
     """Create the schema tables on ``connection`` and load every export file under ``folder``.
 
     :param timezone: the IANA zone of columns headed ``[Local Time]`` (the portal's CSV download in local
         time); without it such a file is refused, because its times cannot be placed.
+    :param columns: load only these columns (compared case-insensitively; see
+        :func:`shared.detect.logsources.duckdb.columns_used.columns_used`) besides the time columns; the others
+        keep their table's empty value. None loads every column. Columns no schema knows are reported either way.
+    :param typed_read: False reads every file the careful way (slower; the tests compare the two).
     """
     known = schemas if schemas is not None else load_table_schemas()
     if timezone is not None:
         _check_timezone(timezone)
     files, skipped = discover(Path(folder), known)
     connection.execute("SET TimeZone = 'UTC'")
-    state = _LoadState(connection, known, timezone)
+    state = _LoadState(connection, known, timezone, columns, typed_read=typed_read)
     for schema in known.values():
         state.create_schema_table(schema)
-    for index, export in enumerate(files, start=1):
-        rows = state.load_file(export)
-        if on_progress is not None:
-            on_progress(LoadProgress(file=export.path, table=export.table, index=index, total=len(files), rows=rows))
+    fields = survey(connection, [export for export in files if state.typed_read_candidate(export)])
+    index = 0
+    for batch in state.batches(files, fields):
+        for export, rows in state.load_batch(batch, fields):
+            index += 1
+            if on_progress is not None:
+                on_progress(LoadProgress(file=export.path, table=export.table, index=index, total=len(files),
+                                         rows=rows))
     return state.report(files, skipped)
 
 
@@ -172,6 +193,7 @@ class _SourceColumn:
     source_type: str  # DuckDB type it is read as
     expression: str | None = None  # SQL reading it, when not simply the quoted source name
     local_time: bool = False  # a "[Local Time]" CSV column
+    typed_read: bool = False  # read already typed from the schema (see _LoadState.typed_columns)
 
     @property
     def sql(self) -> str:
@@ -187,10 +209,12 @@ class _TableState:
 
 class _LoadState:
     def __init__(self, connection: DuckDBPyConnection, schemas: Mapping[str, TableSchema],
-                 timezone: str | None) -> None:
+                 timezone: str | None, wanted: Collection[str] | None = None, *, typed_read: bool = True) -> None:
         self.con = connection
+        self.typed_read = typed_read
         self.schemas = schemas
         self.timezone = timezone
+        self.wanted = None if wanted is None else frozenset(name.lower() for name in wanted) | _ALWAYS_LOADED
         self.columns: dict[str, dict[str, str]] = {}  # table -> lower(name) -> name, in table order
         self.column_types: dict[str, dict[str, str]] = {}  # table -> name -> DuckDB type
         self.unknown_tables: list[str] = []
@@ -227,10 +251,91 @@ class _LoadState:
             self._run(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(name)} {duckdb_type}{default}", location=table)
         self.columns[table][name.lower()] = name
         self.column_types[table][name] = duckdb_type
-        if table in self.schemas:
-            self.unknown_columns.setdefault(table, []).append(name)
+        self._note_unknown(table, name)
+
+    def _note_unknown(self, table: str, name: str) -> None:
+        known = self.unknown_columns.setdefault(table, []) if table in self.schemas else None
+        if known is not None and name.lower() not in (column.lower() for column in known):
+            known.append(name)
+
+    def _is_wanted(self, table: str, name: str) -> bool:
+        """Whether the column is loaded: all are, unless the hunt named the columns its rules read."""
+        if self.wanted is None or name.lower() in self.wanted or table not in self.schemas:
+            return True
+        if table in self.schemas and self.schemas[table].column(self.columns[table].get(name.lower(), "")) is None:
+            self._note_unknown(table, name)  # not loaded, but still reported: a misspelt export column shows
+        return False
 
     # -- files --------------------------------------------------------------------------------
+
+    # -- the typed path: names from a survey, types from the schemas, many files per read ----------
+
+    def typed_read_candidate(self, export: ExportFile) -> bool:
+        """JSON in the Log Analytics shapes (query export, data export) of a table a schema describes."""
+        return (self.typed_read and export.layout in ("log-analytics", "data-export")
+                and export.format in ("json", "jsonl")
+                and export.table in self.schemas)
+
+    def typed_columns(self, export: ExportFile, fields: FileFields | None) -> list[_SourceColumn] | None:
+        """The file's loaded columns, each read as its schema type, or None when only the careful path can
+        read the file: it did not survey, holds no fields, is a query API response, spells one column two
+        ways, or has a loaded column no schema types."""
+        if fields is None or not fields.all_objects or fields.names == ("tables",):
+            return None
+        schema = self.schemas[export.table]
+        columns: list[_SourceColumn] = []
+        seen: set[str] = set()
+        for name in fields.names:
+            if name.lower() in seen:
+                return None
+            seen.add(name.lower())
+            if not self._is_wanted(export.table, name):
+                continue
+            known = schema.column(self.columns[export.table].get(name.lower(), ""))
+            if known is not None:
+                kind = _TYPED_READ.get(known.kusto_type, "JSON")
+            elif name.lower() == mappings.INGESTION_SOURCE_COLUMN.lower():
+                kind = _TYPED_READ["datetime"]
+            else:
+                return None  # an unknown column to load takes the type DuckDB detects: the careful path
+            columns.append(_SourceColumn(source=name, name=known.name if known else name, source_type=kind,
+                                         typed_read=True))
+        return columns
+
+    def batches(self, files: Sequence[ExportFile], fields: Mapping[str, FileFields]) -> list[list[ExportFile]]:
+        """Files in load order, those read the same way (same table, layout, reader and loaded columns)
+        together, so that one ``read_json`` over many small blobs lets DuckDB read them in parallel."""
+        groups: dict[tuple[object, ...], list[ExportFile]] = {}
+        order: list[list[ExportFile]] = []
+        for export in files:
+            surveyed = fields.get(str(export.path))
+            columns = self.typed_columns(export, surveyed) if self.typed_read_candidate(export) else None
+            if columns is None or surveyed is None or surveyed.records == 0:
+                order.append([export])
+                continue
+            key = (export.table, export.layout, json_format(export), tuple(column.source for column in columns))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+                order.append(group)
+            group.append(export)
+        return order
+
+    def load_batch(self, batch: Sequence[ExportFile], fields: Mapping[str, FileFields]
+                   ) -> list[tuple[ExportFile, int]]:
+        """Load ``batch``, typed when it can be, else each file by itself; rows per file."""
+        first = batch[0]
+        columns = self.typed_columns(first, fields.get(str(first.path))) if self.typed_read_candidate(first) else None
+        if columns is not None:
+            paths = "[" + ", ".join(string(str(export.path)) for export in batch) + "]"
+            source = _reader(first, columns={column.source: column.source_type for column in columns}, paths=paths)
+            try:
+                self._insert(first, first.table, columns, source, None, batch=batch)
+                return [(export, fields[str(export.path)].records) for export in batch]
+            except _TypedReadFailed:
+                if len(batch) > 1:  # one file is at fault; the others keep the typed path
+                    return [loaded for export in batch for loaded in self.load_batch([export], fields)]
+        return [(export, self.load_file(export)) for export in batch]
 
     def load_file(self, export: ExportFile) -> int:
         if export.path.stat().st_size == 0:
@@ -281,8 +386,12 @@ class _LoadState:
         return count
 
     def _insert(self, export: ExportFile, table: str, columns: Sequence[_SourceColumn], source: str,
-                condition: str | None) -> int:
-        state = self._register(export, table)
+                condition: str | None, *, batch: Sequence[ExportFile] = ()) -> int:
+        """Insert ``source``'s rows into ``table``; ``batch``: every file ``source`` reads (typed path only),
+        whose failure raises :class:`_TypedReadFailed` for the caller to take the careful path instead."""
+        files = batch or (export,)
+        for each in files:
+            state = self._register(each, table)
         if not columns:
             return 0
         targets: dict[str, str] = {}
@@ -291,9 +400,11 @@ class _LoadState:
             if column.name.lower() == mappings.INGESTION_SOURCE_COLUMN.lower():
                 received = casts.convert(column.sql, column.source_type, "datetime", strict=False)
                 continue
+            if not self._is_wanted(table, column.name):
+                continue
             name, expression = self._target(table, column, native_collections=export.layout in _NATIVE_COLLECTIONS)
             targets.setdefault(name, expression)
-        time_expression = self._fill_time(table, targets, export, state)
+        time_expression = self._fill_time(table, targets, files, state)
         hidden = time_expression if received is None else f"COALESCE({received}, {time_expression})"
         if time_expression != "NULL":
             targets[INGESTION_TIME_COLUMN] = hidden
@@ -304,6 +415,10 @@ class _LoadState:
         try:
             result = self.con.execute(insert).fetchone()
         except Exception as exc:  # duckdb.Error; duckdb is not imported at module level
+            if batch:
+                for each in files:
+                    state.notes[:] = [note for note in state.notes if not note.startswith(f"{each.relative}: ")]
+                raise _TypedReadFailed from None
             raise self._diagnose(export, table, columns, source, exc) from None
         return int(result[0]) if result else 0
 
@@ -315,7 +430,8 @@ class _LoadState:
             state.layouts.append(export.layout)
         return state
 
-    def _fill_time(self, table: str, targets: dict[str, str], export: ExportFile, state: _TableState) -> str:
+    def _fill_time(self, table: str, targets: dict[str, str], exports: Sequence[ExportFile],
+                   state: _TableState) -> str:
         """Make ``TimeGenerated`` the record's own, else its table's event time; the expression it ends as."""
         fallback = next((name for name in mappings.EVENT_TIME_COLUMNS if name in targets), None)
         has_column = "timegenerated" in self.columns.get(table, {})
@@ -323,7 +439,7 @@ class _LoadState:
             if fallback is None or not has_column:
                 return targets.get("TimeGenerated", "NULL")
             targets["TimeGenerated"] = targets[fallback]
-            state.notes.append(f"{export.relative}: TimeGenerated taken from {fallback}")
+            state.notes.extend(f"{export.relative}: TimeGenerated taken from {fallback}" for export in exports)
         else:
             if fallback is not None:
                 targets["TimeGenerated"] = f"COALESCE({targets['TimeGenerated']}, {targets[fallback]})"
@@ -348,6 +464,11 @@ class _LoadState:
             expression = casts.convert(
                 quoted, column.source_type, known.kusto_type, strict=strict, label=f"column {known.name}"
             )
+            if column.typed_read and known.kusto_type == "string":
+                # read_json gives a list or an object as its JSON text, where the careful path refuses it:
+                # text that may be one sends the file down the careful path, which tells them apart
+                expression = (f"(CASE WHEN left({quoted}, 1) IN ('[', '{{') THEN error({string(_TEXT_GUARD)}) "
+                              f"ELSE {expression} END)")
             if known.name == "Type":
                 expression = f"COALESCE(NULLIF({expression}, ''), {string(table)})"
             if known.kusto_type == "datetime":
@@ -577,6 +698,10 @@ class _LoadState:
         )
 
 
+class _TypedReadFailed(Exception):
+    """The typed read of a file failed: a value it cannot convert, or text that may be a list."""
+
+
 def _field(source: str, name: str, expression: str) -> _SourceColumn:
     return _SourceColumn(source=source, name=name, source_type="JSON", expression=f"({expression})")
 
@@ -597,15 +722,6 @@ def _describe_layout(export: ExportFile) -> str:
     }[export.layout]
 
 
-def _json_format(export: ExportFile) -> str:
-    """``array`` for a document that is an array (also behind a byte-order mark), else ``auto``."""
-    if export.format == "jsonl":
-        return "newline_delimited"
-    from shared.detect.logsources.duckdb.exports import first_character
-
-    return "array" if first_character(export.path, export.compressed) == "[" else "auto"
-
-
 def _records_sql(export: ExportFile) -> str:
     """One row per record, in one JSON column, for the layouts whose fields are picked by path."""
     path = string(str(export.path))
@@ -616,7 +732,7 @@ def _records_sql(export: ExportFile) -> str:
         column = ident(csv_column(export.path, export.compressed, "AuditData") or "AuditData")
         return (f"SELECT CAST({column} AS JSON) AS {record} "  # noqa: S608 - quoted by sql.ident/sql.string
                 f"FROM read_csv({path}, {_CSV_DIALECT}, {_NO_HIVE}, all_varchar = true) WHERE {column} IS NOT NULL")
-    objects = f"read_json_objects({path}, format = {string(_json_format(export))}, {_NO_HIVE})"
+    objects = f"read_json_objects({path}, format = {string(json_format(export))}, {_NO_HIVE})"
     if export.layout == "unified-audit-log":
         return (f"SELECT (CASE WHEN json_exists(json, '$.AuditData') THEN CAST(json ->> '$.AuditData' AS JSON) "  # noqa: S608
                 f"ELSE json END) AS {record} FROM {objects}")
@@ -633,13 +749,16 @@ def _detect_sql(export: ExportFile) -> str:
     return _reader(export, detect=True)
 
 
-def _reader(export: ExportFile, *, columns: Mapping[str, str] | None = None, detect: bool = False) -> str:
-    """A ``read_json`` call over ``export``: detecting types across the whole file, or with ``columns``."""
-    options = f"format = {string(_json_format(export))}, records = 'true', {_NO_HIVE}"
+def _reader(export: ExportFile, *, columns: Mapping[str, str] | None = None, detect: bool = False,
+            paths: str | None = None) -> str:
+    """A ``read_json`` call over ``export`` (or ``paths``, a SQL list of files written the same way): detecting
+    types across the whole file, or with ``columns``."""
+    options = f"format = {string(json_format(export))}, records = 'true', {_NO_HIVE}"
+    files = paths if paths is not None else string(str(export.path))
     if detect:
-        return f"read_json({string(str(export.path))}, {options}, sample_size = -1, maximum_depth = 2)"
+        return f"read_json({files}, {options}, sample_size = -1, maximum_depth = 2)"
     spec = ", ".join(f"{string(name)}: {string(kind)}" for name, kind in (columns or {}).items())
-    return f"read_json({string(str(export.path))}, {options}, columns = {{{spec}}})"
+    return f"read_json({files}, {options}, columns = {{{spec}}})"
 
 
 def _read_types(
