@@ -10,7 +10,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -21,6 +21,7 @@ from shared.timeparse import parse_duration, parse_instant
 if TYPE_CHECKING:
     from shared.apps import AppCatalog
     from shared.keys.intel import KeyIntelligence
+    from shared.logsources.base import LogSource
     from shared.ruleset import Rule
     from shared.settings import Settings
 
@@ -84,6 +85,9 @@ def _build_parser() -> argparse.ArgumentParser:
     source = hunt.add_mutually_exclusive_group(required=True)
     source.add_argument("--logs", type=Path, metavar="DIR", help="folder of exported logs (embedded workspace)")
     source.add_argument("--workspace-id", metavar="ID", help="Log Analytics workspace id")
+    source.add_argument("--cluster", metavar="URL",
+                        help="Azure Data Explorer cluster (or Eventhouse query URI) holding the exported tables; "
+                             "with --database (docs/adx.md)")
     hunt.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
                       help="JWKS document of a watched issuer, or APPID=FILE for an app's own keys "
                            "(…/discovery/v2.0/keys?appid=); repeatable; default: fetch for --workspace-id")
@@ -101,7 +105,11 @@ def _build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--output", type=Path, metavar="FILE", help="write findings here instead of stdout")
     hunt.add_argument("--timezone", metavar="ZONE",
                       help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
-    hunt.add_argument("--endpoint", metavar="URL", help=argparse.SUPPRESS)
+    hunt.add_argument("--database", metavar="DB", help="the database in --cluster")
+    hunt.add_argument("--endpoint", metavar="URL",
+                      help="Log Analytics query API origin for --workspace-id (default: LOG_ANALYTICS_ENDPOINT, else "
+                           "AZURE_CLOUD's); a loopback URL is a local `tokenwarden workspace serve` and gets a local "
+                           "token, never a real one")
 
     inspect = commands.add_parser("inspect", help="show what hunt would load from a folder of exported logs")
     inspect.add_argument("--logs", type=Path, required=True, metavar="DIR")
@@ -209,18 +217,19 @@ def _app_catalog(paths: Sequence[Path]) -> AppCatalog | None:
 
 def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from shared.hunt import HuntContext, run_hunt
-    from shared.logsources.base import LogSource, TimeRange
+    from shared.logsources.base import TimeRange
     from shared.render import render_report
     from shared.ruleset import load_rules
     from shared.settings import load_settings
 
     settings = load_settings(os.environ)
+    _check_source_options(args)
     start, end = _window(args)
     rule_ids = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     rules = load_rules().select(rule_ids)
 
     apps = _app_catalog(args.apps)
-    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
+    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and (args.logs is None or args.fetch_jwks),
                              apps=apps, tenant_id=args.tenant_id)
     context = HuntContext(keys=keys, apps=apps,
                           graph_allowlist_apps=(*settings.graph_allowlist_apps, *args.allow_app))
@@ -238,9 +247,7 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         _report_load(workspace, stderr)
         source = workspace
     else:
-        from shared.logsources.log_analytics import LogAnalyticsSource
-
-        source = LogAnalyticsSource(workspace_id=args.workspace_id, endpoint=args.endpoint)
+        source = _remote_source(args, os.environ)
 
     def progress(index: int, total: int, rule: object, run: object) -> None:
         from shared.hunt import RuleRun
@@ -268,6 +275,31 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         for warning in report.warnings:
             print(f"tokenwarden: note: {warning}", file=stderr)
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+def _check_source_options(args: argparse.Namespace) -> None:
+    if args.cluster is not None and not args.database:
+        raise TokenwardenError("--cluster needs --database, the database holding the tables")
+    if args.database is not None and args.cluster is None:
+        raise TokenwardenError("--database goes with --cluster")
+    if args.endpoint is not None and args.workspace_id is None:
+        raise TokenwardenError("--endpoint goes with --workspace-id")
+
+
+def _remote_source(args: argparse.Namespace, environ: Mapping[str, str]) -> LogSource:
+    """The workspace or cluster the options name, built as the timer builds its source from settings
+    (:func:`shared.scan.build_log_source`): the same validation, and the local token for a loopback endpoint."""
+    from shared.scan import build_log_source
+    from shared.settings import load_settings
+
+    overlay = {**environ, "LOCAL_LOGS_DIR": ""}
+    if args.cluster is not None:
+        overlay.update(ADX_CLUSTER_URI=args.cluster, ADX_DATABASE=args.database)
+    else:
+        overlay.update(ADX_CLUSTER_URI="", ADX_DATABASE="", LOG_ANALYTICS_WORKSPACE_ID=args.workspace_id)
+        if args.endpoint is not None:
+            overlay["LOG_ANALYTICS_ENDPOINT"] = args.endpoint
+    return build_log_source(load_settings(overlay))
 
 
 def _report_coverage(report: object, loaded: object, stderr: TextIO) -> None:

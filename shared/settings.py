@@ -61,6 +61,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "for a local `workspace serve`.",
     ),
     SettingSpec(
+        name="ADX_CLUSTER_URI",
+        default="",
+        purpose="Azure Data Explorer cluster (or Fabric Eventhouse query URI); when set, scans read ADX_DATABASE there "
+                "instead of the Log Analytics workspace (docs/adx.md). Loopback http for a local stand-in.",
+    ),
+    SettingSpec(
+        name="ADX_DATABASE",
+        default="",
+        purpose="Database in ADX_CLUSTER_URI holding the exported tables; the app's identity needs Database Viewer "
+                "on it.",
+    ),
+    SettingSpec(
         name="ENTRA_TENANT_ID",
         default="",
         purpose="The customer's Entra tenant id; its own v1 and v2 issuers are watched for key drift.",
@@ -329,6 +341,9 @@ class Settings:
     audit_dcr_immutable_id: str
     audit_stream_name: str
     approver_role: str = "Tokenwarden.Approver"
+    adx_cluster_uri: str = ""
+    """``ADX_CLUSTER_URI``: when set, the scan's log source is this cluster's ``adx_database``."""
+    adx_database: str = ""
     platform_auth_enabled: bool = False
     """App Service authentication is on: the platform set ``WEBSITE_AUTH_ENABLED``, so it strips and sets the
     ``X-MS-CLIENT-PRINCIPAL*`` headers itself and they can be trusted."""
@@ -447,6 +462,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not approver_role or len(approver_role) > 120 or not _ROLE_VALUE.fullmatch(approver_role):
         raise ConfigurationError(f"APPROVER_ROLE is {approver_role!r}; expected an app role value "
                                  "(letters, digits and . _ - : /, at most 120 characters)")
+    adx_cluster_uri = _endpoint(get, "ADX_CLUSTER_URI", required=False)
+    adx_database = get("ADX_DATABASE")
+    if adx_cluster_uri and not adx_database:
+        raise ConfigurationError("ADX_CLUSTER_URI is set but ADX_DATABASE is empty; name the database to scan")
     return Settings(
         scan_schedule=get("SCAN_SCHEDULE"),
         response_mode=mode,
@@ -484,6 +503,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         audit_stream_name=get("AUDIT_STREAM_NAME"),
         notify_webhook_url=_endpoint(get, "NOTIFY_WEBHOOK_URL", required=False, show=False),
         approver_role=approver_role,
+        adx_cluster_uri=adx_cluster_uri,
+        adx_database=adx_database,
         platform_auth_enabled=_flag(get, "WEBSITE_AUTH_ENABLED"),
         insecure_local_approvals=_flag(get, "INSECURE_LOCAL_APPROVALS"),
     )
