@@ -14,7 +14,7 @@ FINDINGS_PER_PRINCIPAL = 3
 
 
 def _findings() -> list[object]:
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
 
     start = datetime(2026, 11, 20, tzinfo=UTC)
     rules = ("compromised-signing-key", "unpublished-signing-key", "token-without-sign-in")
@@ -29,9 +29,9 @@ def _findings() -> list[object]:
 
 
 def run_cases_bench() -> dict[str, object]:
+    from shared.core.settings import load_settings
     from shared.ledger.connection import LedgerTableNames, open_ledger
     from shared.ledger.recorder import record_findings
-    from shared.settings import load_settings
     from tools.azurite import Azurite
 
     findings = _findings()

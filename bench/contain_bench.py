@@ -56,7 +56,7 @@ default:
 
 def _tenant(folder: Path, users: int) -> list[str]:
     """A tenant of *users* plain members, written where ``tokenwarden simulate --tenant`` reads it."""
-    from shared.demo_data.generate import generate_demo_data
+    from shared.devkit.demo_data.generate import generate_demo_data
 
     generate_demo_data(folder, users=users, days=2)
     return [str(u["id"]) for u in json.loads((folder / "tenant.json").read_text())["users"]][:users]
@@ -70,7 +70,7 @@ def _simulator(tenant: Path) -> SimulatorProcess:
 
 
 def _seed_cases(ledger: object, user_ids: list[str], now: datetime) -> list[object]:
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
     from shared.ledger.case_store import CaseStore
     from shared.ledger.recorder import record_findings
 
@@ -94,14 +94,14 @@ def _seed_cases(ledger: object, user_ids: list[str], now: datetime) -> list[obje
 
 
 async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: datetime) -> list[object]:
-    from shared.enrich.graph import build_graph_client
-    from shared.policy.loader import load_policy_text
+    from shared.cases.enrich.graph import build_graph_client
+    from shared.cases.policy.loader import load_policy_text
+    from shared.detect.ruleset import load_rules
     from shared.respond.engine import ResponseEngine
-    from shared.respond.graph_actions import GraphActions
     from shared.respond.guardrails import BlastRadius, Guardrails
-    from shared.respond.ratelimit import GRAPH_LIMITS, RateLimit, limiters
-    from shared.respond.retry import RetryPolicy
-    from shared.ruleset import load_rules
+    from shared.respond.transport.graph_actions import GraphActions
+    from shared.respond.transport.ratelimit import GRAPH_LIMITS, RateLimit, limiters
+    from shared.respond.transport.retry import RetryPolicy
 
     limits = {"identity_read": GRAPH_LIMITS["identity_read"],
               "identity_write": RateLimit(requests=WRITE_RATE * SCALE, per_seconds=1.0),
@@ -120,7 +120,7 @@ async def _one_at_a_time(graph_url: str, user_ids: list[str]) -> None:
         ConfirmCompromisedPostRequestBody,
     )
 
-    from shared.enrich.graph import build_graph_client
+    from shared.cases.enrich.graph import build_graph_client
 
     client = build_graph_client(BenchCredential(), base_url=graph_url)  # type: ignore[arg-type]
     for user in user_ids:
@@ -135,8 +135,8 @@ async def _one_at_a_time(graph_url: str, user_ids: list[str]) -> None:
 
 
 def run_containment_bench() -> dict[str, object]:
+    from shared.core.settings import load_settings
     from shared.ledger.connection import LedgerTableNames, open_ledger
-    from shared.settings import load_settings
     from tools.azurite import Azurite
 
     now = datetime(2026, 11, 20, 6, tzinfo=UTC)

@@ -25,7 +25,7 @@ RISK_SCALE = 10
 
 
 async def _naive(graph_url: str, user_ids: list[str]) -> int:
-    from shared.enrich.graph import build_graph_client
+    from shared.cases.enrich.graph import build_graph_client
 
     client = build_graph_client(BenchCredential(), base_url=graph_url)  # type: ignore[arg-type]
     requests = 0
@@ -39,7 +39,7 @@ async def _naive(graph_url: str, user_ids: list[str]) -> int:
 
 
 async def _batched(graph_url: str, user_ids: list[str]) -> int:
-    from shared.enrich.graph import GraphDirectory, build_graph_client
+    from shared.cases.enrich.graph import GraphDirectory, build_graph_client
 
     directory = GraphDirectory(build_graph_client(BenchCredential(), base_url=graph_url))  # type: ignore[arg-type]
     facts = await directory.users(user_ids)
@@ -50,7 +50,7 @@ async def _batched(graph_url: str, user_ids: list[str]) -> int:
 
 
 def run_enrichment_bench() -> dict[str, object]:
-    from shared.demo_data.generate import generate_demo_data
+    from shared.devkit.demo_data.generate import generate_demo_data
 
     with tempfile.TemporaryDirectory(prefix="tokenwarden-enrich-") as scratch:
         tenant = Path(scratch)

@@ -33,14 +33,14 @@ def run_scale(rows: int) -> dict[str, object]:
     """Build the tables, run every rule, and return the measurements (called in a child process)."""
     import duckdb_kql
 
-    from shared.hunt import HuntContext, rule_parameters, rule_timespan
-    from shared.keys.compromised import load_compromised_keys
-    from shared.keys.intel import KeyIntelligence
-    from shared.keys.jwks import PublishedKey
-    from shared.logsources.base import TimeRange
-    from shared.logsources.local import LocalWorkspace
-    from shared.rule_forms import render_rule
-    from shared.ruleset import load_rules
+    from shared.detect.hunt import HuntContext, rule_parameters, rule_timespan
+    from shared.detect.keys.compromised import load_compromised_keys
+    from shared.detect.keys.intel import KeyIntelligence
+    from shared.detect.keys.jwks import PublishedKey
+    from shared.detect.logsources.base import TimeRange
+    from shared.detect.logsources.local import LocalWorkspace
+    from shared.detect.rule_forms import render_rule
+    from shared.detect.ruleset import load_rules
 
     with tempfile.TemporaryDirectory(prefix="tokenwarden-bench-") as scratch:
         database = Path(scratch) / "bench.duckdb"
@@ -51,7 +51,7 @@ def run_scale(rows: int) -> dict[str, object]:
         build_seconds = time.perf_counter() - started
         published = tuple(PublishedKey(kid=kid, x5t=None, issuer=None, not_before=None, not_after=None,
                                        source="bench") for kid in ("kid-a", "kid-b"))
-        from shared.apps import AppCatalog, AppInfo
+        from shared.detect.apps import AppCatalog, AppInfo
 
         apps = AppCatalog(apps=(
             AppInfo(app_id="app-community", display_name="community",

@@ -26,7 +26,7 @@ class SimulatorProcess:
     """``tokenwarden simulate --tenant DIR`` started and stopped; the control endpoint for knobs and counters."""
 
     def __init__(self, tenant: Path, *extra: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "shared.cli", "simulate", "--tenant", str(tenant),
+        self.process = subprocess.Popen([sys.executable, "-m", "shared.cli.main", "simulate", "--tenant", str(tenant),
                                          *extra], stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

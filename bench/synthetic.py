@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from shared.tables import load_table_schemas
+from shared.detect.tables import load_table_schemas
 
 __all__ = ["BENCH_END", "BENCH_TABLES", "build_tables"]
 

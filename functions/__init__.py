@@ -8,10 +8,10 @@ def start_telemetry() -> None:
 
     Once per process and cheap after that; nothing is imported unless it configures (shared/audit/telemetry.py).
     Every ``tokenwarden.*`` record's message is first scrubbed of credentials and kept to one line
-    (shared/safetext.py), so caller text can neither leak a token nor forge a log line.
+    (shared/core/safetext.py), so caller text can neither leak a token nor forge a log line.
     """
     from shared.audit.telemetry import configure_telemetry
-    from shared.safetext import install_log_scrubber
+    from shared.core.safetext import install_log_scrubber
 
     install_log_scrubber()
     configure_telemetry(os.environ)

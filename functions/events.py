@@ -27,7 +27,7 @@ bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.events")
 
 QUEUE = "tokenwarden-respond"
-"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+"""``shared.core.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
 
 
 @bp.function_name("events")
@@ -35,12 +35,12 @@ QUEUE = "tokenwarden-respond"
 @bp.queue_output(arg_name="work", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def events(event: func.EventGridEvent, work: func.Out[list[str]], context: func.Context) -> None:
     start_telemetry()
-    from shared.errors import DataError, TokenwardenError
-    from shared.event_dispatch import dispatch_event
-    from shared.events.parse import event_from_cloudevent, event_from_eventgrid
+    from shared.core.errors import DataError, TokenwardenError
+    from shared.core.settings import load_settings
+    from shared.intake.events import event_from_cloudevent, event_from_eventgrid
+    from shared.jobs.events import dispatch_event
     from shared.ledger.connection import open_ledger
     from shared.respond.work_queue import WorkItem
-    from shared.settings import load_settings
 
     received: object = event  # the host may hand over a CloudEvent despite the annotation
     envelope = event_from_cloudevent(received) if isinstance(received, func.CloudEvent) else event_from_eventgrid(event)

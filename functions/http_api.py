@@ -20,7 +20,7 @@ from functions import start_telemetry
 bp = func.Blueprint()
 
 QUEUE = "tokenwarden-respond"
-"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+"""``shared.core.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
 
 
 @bp.function_name("list_cases")
@@ -29,7 +29,7 @@ def list_cases(req: func.HttpRequest, context: func.Context) -> func.HttpRespons
     start_telemetry()
     from shared.api.cases import list_cases as route
     from shared.api.http import handle
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: route(call, load_settings(os.environ)))
 
@@ -40,7 +40,7 @@ def get_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.cases import get_case as route
     from shared.api.http import handle
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: route(call, load_settings(os.environ)))
 
@@ -51,7 +51,7 @@ def manual_scan(req: func.HttpRequest, context: func.Context) -> func.HttpRespon
     start_telemetry()
     from shared.api.http import handle
     from shared.api.scan import run_manual_scan
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: run_manual_scan(call, load_settings(os.environ)))
 
@@ -82,7 +82,7 @@ def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResp
     start_telemetry()
     from shared.api.analyze import analyze as route
     from shared.api.http import handle
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: route(call, load_settings(os.environ)))
 
@@ -95,7 +95,7 @@ def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: fu
     start_telemetry()
     from shared.api.http import handle
     from shared.api.respond import respond as route
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: route(call, load_settings(os.environ), work.set))
 
@@ -106,6 +106,6 @@ def approve_case(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
     start_telemetry()
     from shared.api.approve import approve as route
     from shared.api.http import handle
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: route(call, load_settings(os.environ)))

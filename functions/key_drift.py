@@ -1,5 +1,5 @@
 """The ``key_drift`` timer: on ``%KEY_DRIFT_SCHEDULE%``, diff the issuers' JWKS against the last snapshot and
-refresh the registered apps' key caches for keys that were removed (:mod:`shared.key_drift_job`)."""
+refresh the registered apps' key caches for keys that were removed (:mod:`shared.jobs.key_drift`)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ log = logging.getLogger("tokenwarden.key_drift")
 @bp.timer_trigger(arg_name="timer", schedule="%KEY_DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def key_drift(timer: func.TimerRequest, context: func.Context) -> None:
     start_telemetry()
-    from shared.key_drift_job import run_key_drift
+    from shared.core.settings import load_settings
+    from shared.jobs.key_drift import run_key_drift
     from shared.ledger.connection import open_ledger
-    from shared.settings import load_settings
 
     if timer.past_due:
         log.warning("key_drift timer is past due; checking the issuers now")

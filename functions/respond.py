@@ -14,17 +14,17 @@ bp = func.Blueprint()
 log = logging.getLogger("tokenwarden.respond")
 
 QUEUE = "tokenwarden-respond"
-"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+"""``shared.core.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
 
 
 @bp.function_name("respond")
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def respond(message: func.QueueMessage, context: func.Context) -> None:
     start_telemetry()
+    from shared.core.settings import load_settings
+    from shared.jobs.respond import respond_to_cases
     from shared.ledger.connection import open_ledger
-    from shared.respond.run import respond_to_cases
     from shared.respond.work_queue import parse_work_item
-    from shared.settings import load_settings
 
     item = parse_work_item(message.get_body())  # a bad message raises: the host retries, then parks it as poison
     settings = load_settings(os.environ)
@@ -46,11 +46,11 @@ def respond(message: func.QueueMessage, context: func.Context) -> None:
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE + "-poison", connection="AzureWebJobsStorage")
 def respond_poison(message: func.QueueMessage, context: func.Context) -> None:
     start_telemetry()
-    from shared.errors import DataError
+    from shared.core.errors import DataError
+    from shared.core.settings import load_settings
     from shared.ledger.connection import open_ledger
     from shared.respond.poison import fail_poisoned_case
     from shared.respond.work_queue import parse_work_item
-    from shared.settings import load_settings
 
     try:
         item = parse_work_item(message.get_body())

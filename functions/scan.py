@@ -1,5 +1,5 @@
 """The ``scan`` timer: run the rules from their checkpoints on ``%SCAN_SCHEDULE%``; queue each case needing work,
-and re-queue the cases whose outbox mark went stale (:mod:`shared.scan`)."""
+and re-queue the cases whose outbox mark went stale (:mod:`shared.jobs.scan`)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ log = logging.getLogger("tokenwarden.scan")
 @bp.queue_output(arg_name="work", queue_name="tokenwarden-respond", connection="AzureWebJobsStorage")
 def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     start_telemetry()
+    from shared.core.settings import load_settings
+    from shared.jobs.scan import run_scan
+    from shared.jobs.time_budget import ScanBudget
     from shared.respond.work_queue import WorkItem
-    from shared.scan import run_scan
-    from shared.settings import load_settings
-    from shared.time_budget import ScanBudget
 
     if timer.past_due:
         log.warning("scan timer is past due; scanning from the checkpoints now")

@@ -11,7 +11,7 @@ from functions import start_telemetry
 bp = func.Blueprint()
 
 QUEUE = "tokenwarden-respond"
-"""``shared.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
+"""``shared.core.resource_names.QUEUE_RESPOND``; a literal here because bindings are read at indexing time."""
 
 
 @bp.function_name("sentinel_incident")
@@ -22,6 +22,6 @@ def sentinel_incident(req: func.HttpRequest, work: func.Out[list[str]], context:
     start_telemetry()
     from shared.api.http import handle
     from shared.api.sentinel_incident import accept_incident
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ), work.set))

@@ -54,7 +54,7 @@ var connectedTableNames = empty(connectedTables) ? [] : split(replace(connectedT
 param excludedAnalyticRuleIds array = []
 
 // ---------------------------------------------------------------------------------------------
-// Tokenwarden app settings (shared/settings.py: same names, same defaults)
+// Tokenwarden app settings (shared/core/settings.py: same names, same defaults)
 // ---------------------------------------------------------------------------------------------
 
 @description('SCAN_SCHEDULE: NCRONTAB schedule of the scan timer.')
@@ -289,7 +289,7 @@ module dataCollection 'monitoring/data-collection.bicep' = {
 
 // Two topics, one per direction: EventGrid Data Sender cannot be narrowed to event types, so a principal
 // allowed to send inbound events must not be able to send Tokenwarden.SigningKeys.Untrusted to the apps.
-// Event type names: shared/resource_names.py (EVENT_TYPE_*, OUTBOUND_EVENT_TYPES, INBOUND_EVENT_TYPES).
+// Event type names: shared/core/resource_names.py (EVENT_TYPE_*, OUTBOUND_EVENT_TYPES, INBOUND_EVENT_TYPES).
 var outboundEventTypes = {
   'Tokenwarden.SigningKeys.Untrusted': {
     displayName: 'Signing keys no longer trusted (outbound)'
@@ -341,7 +341,7 @@ module keyVaultEvents 'app/keyvault-events.bicep' = if (subscribeToKeyVault) {
   }
 }
 
-// Every app setting the code reads (shared/settings.py), each defaulting as the registry does.
+// Every app setting the code reads (shared/core/settings.py), each defaulting as the registry does.
 var tokenwardenSettings = {
   SCAN_SCHEDULE: scanSchedule
   KEY_DRIFT_SCHEDULE: keyDriftSchedule
@@ -375,7 +375,7 @@ var tokenwardenSettings = {
 // Where the deployment put things the code talks to.
 var deploymentSettings = {
   // The cloud this deployment runs in decides the authority, every endpoint and every token scope
-  // (shared/clouds.py): AzureCloud (the public cloud's Bicep name), AzureUSGovernment or AzureChinaCloud.
+  // (shared/core/clouds.py): AzureCloud (the public cloud's Bicep name), AzureUSGovernment or AzureChinaCloud.
   AZURE_CLOUD: environment().name
   SENTINEL_WORKSPACE_RESOURCE_ID: workspaceResourceId
   LOGS_INGESTION_ENDPOINT: dataCollection.outputs.logsIngestionEndpoint

@@ -49,7 +49,7 @@ var workspaceSubscriptionId = split(workspaceResourceId, '/')[2]
 var workspaceResourceGroupName = split(workspaceResourceId, '/')[4]
 var workspaceName = last(split(workspaceResourceId, '/'))
 var subscribeToKeyVault = !empty(keyVaultResourceId)
-// What Tokenwarden receives on its inbound topic: exactly the types declared there (shared/resource_names.py:
+// What Tokenwarden receives on its inbound topic: exactly the types declared there (shared/core/resource_names.py:
 // INBOUND_EVENT_TYPES). Tokenwarden.SigningKeys.Untrusted is on the outbound topic, for the apps.
 var inboundEventTypes = [
   'Tokenwarden.TokenAnomaly'

@@ -28,8 +28,9 @@ HEAVY = (
     "duckdb", "duckdb_kql", "pyarrow", "pydantic", "jwt", "cryptography", "aiohttp", "httpx", "requests",
     "tenacity", "yaml",
     # heavy parts of the core: the local Graph simulator, demo data, local workspace, response engine
-    "shared.simulator", "shared.demo_data", "shared.workspace", "shared.respond", "shared.enrich",
-    "shared.logsources",
+    "shared.devkit.simulator", "shared.devkit.demo_data", "shared.detect.logsources.duckdb", "shared.respond",
+    "shared.cases.enrich",
+    "shared.detect.logsources",
 )
 
 _CHILD = "import json, sys\n{imports}\nprint(json.dumps(sorted(sys.modules)))\n"
@@ -61,6 +62,6 @@ def test_every_adapter_module_is_registered_lazily() -> None:
     assert heavy_loaded(modules_after(*adapters)) == []
 
 
-@pytest.mark.parametrize("heavy", ["yaml", "azure.data.tables", "shared.simulator"])
+@pytest.mark.parametrize("heavy", ["yaml", "azure.data.tables", "shared.devkit.simulator"])
 def test_the_guard_catches_a_heavy_import(heavy: str) -> None:
     assert heavy_loaded(modules_after("function_app", heavy)), f"{heavy} should have been caught"

@@ -19,10 +19,10 @@ import pytest
 from azure.functions.queue import QueueMessage
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.core.safetext import SIGNATURE_REMOVED
+from shared.devkit.simulator import SimulatorServer
+from shared.devkit.simulator.ingestion import deployment_streams
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.safetext import SIGNATURE_REMOVED
-from shared.simulator import SimulatorServer
-from shared.simulator.ingestion import deployment_streams
 from tests.api.api_support import Answer, call, deliver
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers

@@ -121,8 +121,8 @@ def _workspace_endpoint(logs: Path, folder: Path) -> Iterator[_Endpoint]:
     import certifi
     import trustme
 
-    from shared.logsources.local import LocalWorkspace
-    from shared.workspace.server import LogAnalyticsServer, serve
+    from shared.detect.logsources.local import LocalWorkspace
+    from shared.devkit.workspace_server.server import LogAnalyticsServer, serve
 
     ca = trustme.CA()
     server_pem, bundle = folder / "server.pem", folder / "ca-bundle.pem"
@@ -250,10 +250,10 @@ def _captured(logger: str) -> Iterator[list[str]]:
 
 
 def run(out: Path, users: int) -> int:
-    from shared.demo import run_demo
+    from shared.core.settings import load_settings
+    from shared.devkit.demo import run_demo
+    from shared.devkit.simulator import build_simulator, load_tenant_state
     from shared.ledger.connection import open_ledger
-    from shared.settings import load_settings
-    from shared.simulator import build_simulator, load_tenant_state
 
     storage = os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 - the host's own setting name
     if not storage:
@@ -331,8 +331,8 @@ def _analyze_tokens(demo: _Run, logs: Path) -> None:
     """Two tokens signed by the demo tenant's keys (RSA, RS256, as Entra signs) through ``/api/tokens/analyze``."""
     from datetime import timedelta
 
-    from shared.demo_data.generate import DEMO_SEED
-    from shared.demo_data.tenant import CONSUMER_TENANT_ID, generate_tenant
+    from shared.devkit.demo_data.generate import DEMO_SEED
+    from shared.devkit.demo_data.tenant import CONSUMER_TENANT_ID, generate_tenant
 
     print("\n== an analyst pastes two tokens into /api/tokens/analyze ==")
     users = len(json.loads((logs / "tenant.json").read_text(encoding="utf-8"))["users"])
@@ -360,7 +360,7 @@ def _analyze_tokens(demo: _Run, logs: Path) -> None:
 def _scan(demo: _Run, logs: Path) -> list[str]:
     from azure.functions.timer import TimerRequest
 
-    from shared.demo import check_planted
+    from shared.devkit.demo import check_planted
     from shared.ledger.finding_store import FindingStore
 
     watermark = _seed_late_watermarks(demo, logs)
@@ -391,9 +391,9 @@ LATE_RULES = ("token-without-sign-in", "mail-access-by-unexpected-app")
 def _seed_late_watermarks(demo: _Run, logs: Path) -> datetime:
     """As if earlier timer runs had scanned these rules up to 2.5 h before the data's end: their planted Graph and
     Exchange evidence happened before that watermark but arrives after it (``_TimeReceived`` in the export)."""
+    from shared.core.timeparse import parse_instant
+    from shared.detect.logsources.base import TimeRange
     from shared.ledger.checkpoint_store import CheckpointStore
-    from shared.logsources.base import TimeRange
-    from shared.timeparse import parse_instant
 
     end = parse_instant(json.loads((logs / "planted.json").read_text(encoding="utf-8"))["end"])
     watermark = end - timedelta(hours=2, minutes=30)
@@ -433,11 +433,11 @@ def _events(demo: _Run) -> list[str]:
     """Deliver the two events; return the respond-queue messages they produced."""
     import azure.functions as func
 
-    from shared.events.parse import ANOMALY_RULE_ID
-    from shared.key_refresh import refresh_case_id
+    from shared.core.resource_names import EVENT_TYPE_TOKEN_ANOMALY
+    from shared.intake.events import ANOMALY_RULE_ID
     from shared.ledger.finding_store import FindingStore
-    from shared.resource_names import EVENT_TYPE_TOKEN_ANOMALY
     from shared.respond.actions import ActionStore
+    from shared.respond.key_refresh import refresh_case_id
 
     now = datetime.now(UTC)
     victim = next((f for f in sorted(FindingStore(demo.ledger.findings).all(), key=lambda f: f.rule_id)
@@ -603,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args.out, args.users)
     except Exception as exc:  # the demo is a CLI: one line, no traceback
-        from shared.errors import TokenwardenError
+        from shared.core.errors import TokenwardenError
 
         if isinstance(exc, TokenwardenError):
             print(f"tokenwarden demo: {exc}", file=sys.stderr)

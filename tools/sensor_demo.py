@@ -104,10 +104,10 @@ def sensor_loop(demo: Any, logs: Path) -> list[tuple[str, bool]]:
     import jwt
     from azure.functions.timer import TimerRequest
 
-    from shared.credentials import LocalCredential
+    from shared.core.credentials import LocalCredential
+    from shared.detect.logsources.local import LocalWorkspace
+    from shared.devkit.simulator.ingestion import deployment_streams, ingestion_key
     from shared.ledger.case_store import CaseStore
-    from shared.logsources.local import LocalWorkspace
-    from shared.simulator.ingestion import deployment_streams, ingestion_key
     from tokenwarden_sensor import IngestionTarget, Sensor, SensorConfig, UntrustedKeySource
     from tools.function_demo import APPROVER, _Collect, _http, _respond
     from tools.uvicorn_thread import serving_asgi

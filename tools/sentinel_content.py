@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.rule_forms import placeholder_query, render_rule
-from shared.ruleset import Rule, RuleCollection, load_rules
+from shared.detect.rule_forms import placeholder_query, render_rule
+from shared.detect.ruleset import Rule, RuleCollection, load_rules
 
 __all__ = ["CONTENT_FILE", "main", "sentinel_content"]
 

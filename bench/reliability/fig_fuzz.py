@@ -25,7 +25,7 @@ def run() -> list[str]:
     """The fuzz figures as markdown lines: one table row per route and trigger, then the totals."""
     import pytest
 
-    from shared.demo_data.generate import generate_demo_data
+    from shared.devkit.demo_data.generate import generate_demo_data
     from tests.support.demo import DemoLogs
     from tests.support.function_env import set_offline_environment
     from tests.support.fuzzing import Tally, fuzz_cli, fuzz_events, fuzz_queue, fuzz_routes

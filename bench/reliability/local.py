@@ -22,7 +22,7 @@ def trials(name: str, default: int) -> int:
 def local_stack() -> Stack:
     from datetime import UTC, datetime
 
-    from shared.demo_data.generate import generate_demo_data
+    from shared.devkit.demo_data.generate import generate_demo_data
     from tools.azurite import Azurite
 
     folder = Path(tempfile.mkdtemp(prefix="tokenwarden-reliability-"))

@@ -96,7 +96,7 @@ class Stack:
         Throttling is off unless asked for: these trials count duplicated writes, not pacing, and Identity
         Protection's one request a second would make each trial wait for nothing it measures.
         """
-        from shared.simulator import build_simulator, load_tenant_state
+        from shared.devkit.simulator import build_simulator, load_tenant_state
         from tests.support.servers import running
 
         with running(build_simulator(load_tenant_state(self.demo_folder),
@@ -130,8 +130,8 @@ class Stack:
 
 def scan_and_queue(settings: Mapping[str, str], ledger: Ledger, *, now: datetime) -> list[str]:
     """One scan timer run: the cases it would queue (changed ones, then stale outbox marks)."""
-    from shared.scan import run_scan
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
+    from shared.jobs.scan import run_scan
 
     return list(run_scan(load_settings(settings), now=now, ledger=ledger).cases_to_queue)
 
@@ -140,8 +140,8 @@ def respond(settings: Mapping[str, str], ledger: Ledger, case_id: str, *, invoca
             clock: Callable[[], datetime] | None = None, approved_by: str | None = None,
             enrich: bool = True) -> Any:
     """One respond-worker run for one case (what the queue trigger does with one message)."""
-    from shared.respond.run import respond_to_cases
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
+    from shared.jobs.respond import respond_to_cases
 
     answers = respond_to_cases(load_settings(settings), ledger, [case_id], invocation_id=invocation,
                                run_id=f"queue:{invocation}", now=now, credential=StackCredential(),  # type: ignore[arg-type]
@@ -154,7 +154,7 @@ def wall_now() -> datetime:
 
 
 def later(start: datetime, rounds: int) -> datetime:
-    from shared.scan import REQUEUE_AFTER
+    from shared.jobs.scan import REQUEUE_AFTER
 
     return start + rounds * (REQUEUE_AFTER + timedelta(minutes=1))
 

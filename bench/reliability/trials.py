@@ -2,7 +2,7 @@
 
 Each trial opens its own tables and its own simulator on the :class:`~bench.reliability.stack.Stack` and
 returns what its figure counts. Cases are opened as ``POST /respond`` opens them (a manual finding) and are
-answered through :func:`shared.respond.run.respond_to_cases`, the path the queue worker, the approval route
+answered through :func:`shared.jobs.respond.respond_to_cases`, the path the queue worker, the approval route
 and the Sentinel intake share.
 """
 
@@ -45,7 +45,7 @@ def _policy(stack: Stack) -> str:
 
 def _open_case(ledger: Any, user_id: str, *, upn: str | None = None) -> str:
     from shared.api.respond import MANUAL_RULE_ID
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
     from shared.ledger.recorder import record_findings
 
     now = wall_now()

@@ -18,7 +18,7 @@ param location string
 
 param tags object = {}
 
-@description('The event types this topic carries, declared for subscribers: each event type name mapped to { displayName, description } (shared/resource_names.py: EVENT_TYPE_*).')
+@description('The event types this topic carries, declared for subscribers: each event type name mapped to { displayName, description } (shared/core/resource_names.py: EVENT_TYPE_*).')
 param eventTypes object
 
 resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {

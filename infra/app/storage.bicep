@@ -1,6 +1,6 @@
 // Storage for the Function App host and for Tokenwarden's own state. Identity-based access only:
 // shared-key (and so SAS and connection-string) access is disabled, and no blob is public.
-// The tables, queues and containers are exactly those in shared/resource_names.py (a test compares them).
+// The tables, queues and containers are exactly those in shared/core/resource_names.py (a test compares them).
 
 @description('Storage account name (3-24 lower-case letters and digits).')
 @minLength(3)
@@ -26,7 +26,7 @@ param deploymentContainerName string
 ])
 param skuName string = 'Standard_GRS'
 
-// shared/resource_names.py: STORAGE_TABLES, QUEUE_RESPOND (+ the host's "-poison" queue) and
+// shared/core/resource_names.py: STORAGE_TABLES, QUEUE_RESPOND (+ the host's "-poison" queue) and
 // BLOB_CONTAINER_SIGNING_KEYS.
 var tableNames = [
   'Cases'

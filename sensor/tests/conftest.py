@@ -1,5 +1,5 @@
 """The sensor's tests run its real SDK clients against the repository's local servers (the Logs Ingestion and
-Event Grid simulator, Azurite), so the repository root must be importable for ``shared.simulator`` and
+Event Grid simulator, Azurite), so the repository root must be importable for ``shared.devkit.simulator`` and
 ``tests.support``. The sensor package itself imports neither."""
 
 from __future__ import annotations

@@ -25,15 +25,15 @@ class StaticCredential:
     """Entra stand-in: a token for the audience the scope names, which the local servers check as Azure does."""
 
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        from shared.credentials import local_token
+        from shared.core.credentials import local_token
 
         return AccessToken(local_token(scopes[0] if scopes else ""), int(time.time()) + 3600)
 
 
 def sensor_tenant() -> Any:
     """A simulator tenant whose Logs Ingestion endpoint accepts the deployment's DCR (``RULE``) and its streams."""
-    from shared.simulator import TenantState
-    from shared.simulator.ingestion import deployment_streams
+    from shared.devkit.simulator import TenantState
+    from shared.devkit.simulator.ingestion import deployment_streams
 
     state = TenantState(tenant_id="aaaaaaaa-0000-0000-0000-000000000016")
     state.declare_data_collection_rule(RULE, deployment_streams())

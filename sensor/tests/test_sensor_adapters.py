@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request  # at module level: FastAPI resolves the ha
 from fastapi.responses import JSONResponse
 
 from sensor_support import APP_ID, RULE, STREAM, StaticCredential, sensor_tenant, token
-from shared.simulator import SimulatorServer, build_simulator
-from shared.simulator.ingestion import ingestion_key
+from shared.devkit.simulator import SimulatorServer, build_simulator
+from shared.devkit.simulator.ingestion import ingestion_key
 from tests.support.servers import running
 from tokenwarden_sensor import IngestionTarget, Sensor, SensorConfig
 from tokenwarden_sensor.webhook import header_secret

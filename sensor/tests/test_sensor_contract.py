@@ -26,7 +26,7 @@ def test_the_shipped_compromised_list_is_tokenwardens() -> None:
 
 
 def test_key_forms_match_tokenwardens_for_every_spelling() -> None:
-    from shared.keys.forms import key_forms as app_key_forms
+    from shared.detect.keys.forms import key_forms as app_key_forms
 
     for value in ("1LTMzakihiRla_8z2BEJVXeWMqo", "D4B4CCCDA9228624656BFF33D8110955779632AA",
                   "1LTMzakihiRla/8z2BEJVXeWMqo=", "opaque-key-1"):

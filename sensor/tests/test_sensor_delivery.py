@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from sensor_support import APP_ID, RULE, STORM_KID, STREAM, StaticCredential, sensor_tenant, token
-from shared.events.parse import TokenAnomaly, parse_event
-from shared.simulator import SimulatorServer, build_simulator
-from shared.simulator.ingestion import ingestion_key
+from shared.devkit.simulator import SimulatorServer, build_simulator
+from shared.devkit.simulator.ingestion import ingestion_key
+from shared.intake.events import TokenAnomaly, parse_event
 from tests.support.servers import running
 from tokenwarden_sensor import COLUMNS, IngestionTarget, Sensor, SensorConfig
 

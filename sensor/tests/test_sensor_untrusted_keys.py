@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from sensor_support import APP_ID, token
-from shared.keys.compromised import load_compromised_keys
-from shared.respond.untrusted_keys import UntrustedKeyPublisher
+from shared.detect.keys.compromised import load_compromised_keys
+from shared.respond.steps.untrusted_keys import UntrustedKeyPublisher
 from tokenwarden_sensor import Sensor, SensorConfig, UntrustedKeySource
 from tokenwarden_sensor.webhook import UntrustedKeyWebhook, header_secret
 from tools.azurite import AzuriteEndpoints

@@ -2,7 +2,7 @@
 
 Entra's ``kid`` and ``x5t`` are the base64url SHA-1 thumbprint of the signing certificate, but lists spell a
 key as that, as standard base64, or as a hex thumbprint; a key must match in all of them. This mirrors the
-forms Tokenwarden itself matches (``shared/keys/forms.py``); the sensor ships its own copy of the compromised
+forms Tokenwarden itself matches (``shared/detect/keys/forms.py``); the sensor ships its own copy of the compromised
 list (``data/compromised_keys.json``, held equal to Tokenwarden's by a test) so it imports nothing of the
 Function App.
 """

@@ -378,7 +378,7 @@ class Sensor:
 
     def _report(self, row: dict[str, Any], flags: tuple[RedFlag, ...]) -> None:
         """One ``Tokenwarden.TokenAnomaly``; Tokenwarden's ``events`` function needs these fields
-        (``shared/events/parse.py``), so a token without them is counted, not sent."""
+        (``shared/intake/events.py``), so a token without them is counted, not sent."""
         assert self._anomalies is not None
         if not all(row.get(c) for c in self._REQUIRED_FOR_ANOMALY) or not (row.get("KeyId") or row.get("X5t")) \
                 or not (row.get("ObjectId") or row.get("Upn")):

@@ -1,6 +1,6 @@
 """Following Tokenwarden's untrusted-key list: ``untrusted-keys.json`` in the ``signing-keys`` container.
 
-Tokenwarden writes the blob (``shared/respond/untrusted_keys.py`` in its repository) as::
+Tokenwarden writes the blob (``shared/respond/steps/untrusted_keys.py`` in its repository) as::
 
     {"version": 1, "generated_at": "...Z", "kids": ["1LTMzakihiRla_8z2BEJVXeWMqo", ...],
      "thumbprints": ["d4b4cccd...", ...], "observed_kids": [...], "sha256": "..."}

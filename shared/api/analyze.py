@@ -1,4 +1,4 @@
-"""``POST /tokens/analyze``: judge a raw JWT against the configured issuers' keys (:mod:`shared.tokens`).
+"""``POST /tokens/analyze``: judge a raw JWT against the configured issuers' keys (:mod:`shared.detect.tokens`).
 
 The keys are the configured issuers' (``KEY_SOURCES``: JWKS files or OpenID discovery URLs; by default
 Entra's, as a scan reads them), fetched for this request. Nothing the token names is ever fetched: its
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from shared.api.http import ApiCall, parse_body
 from shared.api.models import AnalyzeTokenRequest, AnalyzeTokenResponse
-from shared.errors import ConfigurationError, DataError, UpstreamError
+from shared.core.errors import ConfigurationError, DataError, UpstreamError
 
 if TYPE_CHECKING:
-    from shared.apps import AppCatalog
-    from shared.keys.discovery import JwksFetcher
-    from shared.settings import Settings
+    from shared.core.settings import Settings
+    from shared.detect.apps import AppCatalog
+    from shared.detect.keys.discovery import JwksFetcher
 
 __all__ = ["analyze", "issuer_keys"]
 
@@ -45,7 +45,7 @@ def _document(raw: bytes, where: str) -> Any:
 
 def _discovered(source: str, fetcher: JwksFetcher) -> tuple[str, Mapping[str, Any]]:
     """(issuer, JWKS document) from an OpenID discovery URL; keys without an ``issuer`` get the metadata's."""
-    from shared.keys.jwks import parse_jwks
+    from shared.detect.keys.jwks import parse_jwks
 
     metadata = _document(fetcher.fetch(source, fetcher.timeout), source)
     jwks_uri = metadata.get("jwks_uri") if isinstance(metadata, dict) else None
@@ -67,8 +67,8 @@ def _discovered(source: str, fetcher: JwksFetcher) -> tuple[str, Mapping[str, An
 
 def _from_file(source: str) -> tuple[str, Mapping[str, Any]]:
     """(issuer, JWKS document) from a JWKS file: its keys' single ``issuer`` if they share one, else the path."""
-    from shared.jsonfile import read_json_file
-    from shared.keys.jwks import parse_jwks
+    from shared.core.jsonfile import read_json_file
+    from shared.detect.keys.jwks import parse_jwks
 
     try:
         document = read_json_file(Path(source), "JWKS file")
@@ -86,8 +86,8 @@ def issuer_keys(settings: Settings, *, fetcher: JwksFetcher | None = None) -> di
         make a published key look unpublished).
     :raises ConfigurationError: a JWKS file is missing or malformed.
     """
-    from shared.keys.discovery import JwksFetcher
-    from shared.keys.drift import configured_key_sources
+    from shared.detect.keys.discovery import JwksFetcher
+    from shared.detect.keys.drift import configured_key_sources
 
     fetcher = fetcher or JwksFetcher(timeout=KEY_FETCH_TIMEOUT)
     lookup: dict[str, Mapping[str, Any]] = {}
@@ -105,7 +105,7 @@ def issuer_keys(settings: Settings, *, fetcher: JwksFetcher | None = None) -> di
 def _apps(settings: Settings) -> AppCatalog | None:
     if not settings.app_catalog_file:
         return None
-    from shared.apps import read_apps_file
+    from shared.detect.apps import read_apps_file
 
     try:
         return read_apps_file(Path(settings.app_catalog_file))
@@ -115,8 +115,8 @@ def _apps(settings: Settings) -> AppCatalog | None:
 
 def analyze(call: ApiCall, settings: Settings) -> AnalyzeTokenResponse:
     """``POST /tokens/analyze``: 422 for a token that does not decode, 503 when the keys cannot be read."""
-    from shared.keys.compromised import load_compromised_keys
-    from shared.tokens import analyze_token, decode_unverified
+    from shared.detect.keys.compromised import load_compromised_keys
+    from shared.detect.tokens import analyze_token, decode_unverified
 
     request = parse_body(call.request, AnalyzeTokenRequest)
     decode_unverified(request.token)  # DataError (422) before any key is fetched

@@ -3,7 +3,7 @@
 Only a case in ``awaiting_approval`` can be approved; any other state answers 409 naming it (a case
 already approved is ``responding`` or further, a finished one ``contained``, ``failed`` or ``closed``).
 The case is not enriched again: the approver approves the plan that was shown. The response engine acts
-for the approver (:func:`shared.respond.run.respond_to_cases` with ``approved_by``), still under the
+for the approver (:func:`shared.jobs.respond.respond_to_cases` with ``approved_by``), still under the
 guardrails: a protected principal stays refused, and a configured ``dry-run`` mode still changes nothing.
 The run id is ``approve:<case>:<approver>``, so a retried approval adds no second incident comment.
 
@@ -29,11 +29,11 @@ from shared.api.caller import approver, refuse_self_approval
 from shared.api.errors import ApiError
 from shared.api.http import ApiCall, Reply, parse_body
 from shared.api.models import ApproveRequest, ApproveResponse, CaseAccepted
-from shared.safetext import caller_text
+from shared.core.safetext import caller_text
 
 if TYPE_CHECKING:
+    from shared.core.settings import Settings
     from shared.ledger.connection import Ledger
-    from shared.settings import Settings
 
 __all__ = ["approve", "in_progress_reply", "requesters"]
 
@@ -45,10 +45,10 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     it is ``awaiting_approval``."""
     from shared.api.cases import CASE_ID_PATTERN
     from shared.api.respond import case_response_model
+    from shared.jobs.respond import respond_to_cases
     from shared.ledger import connection
     from shared.ledger.case_store import CaseStore
     from shared.ledger.lease import CaseLease
-    from shared.respond.run import respond_to_cases
 
     case_id = call.route_param("id")
     request = parse_body(call.request, ApproveRequest)

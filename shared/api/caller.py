@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.api.errors import ApiError
-from shared.safetext import caller_text
+from shared.core.safetext import caller_text
 
 if TYPE_CHECKING:
     from shared.api.http import ApiCall
-    from shared.settings import Settings
+    from shared.core.settings import Settings
 
 __all__ = ["MAX_PRINCIPAL_HEADER_BYTES", "Caller", "approver", "platform_caller", "refuse", "refuse_self_approval",
            "requester"]

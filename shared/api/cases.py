@@ -33,12 +33,12 @@ from shared.api.models import (
     PrincipalModel,
     TransitionModel,
 )
-from shared.errors import TokenwardenError
+from shared.core.errors import TokenwardenError
 
 if TYPE_CHECKING:
     from shared.cases.model import Case
+    from shared.core.settings import Settings
     from shared.ledger.connection import Ledger
-    from shared.settings import Settings
 
 __all__ = ["CASE_ID_PATTERN", "MAX_CASE_FINDINGS", "case_detail", "get_case", "list_cases"]
 
@@ -138,7 +138,7 @@ def _plan(case: Case, settings: Settings) -> PlanModel | None:
     name = str((case.decision or {}).get("playbook") or "")
     if not name:
         return None
-    from shared.policy.loader import load_policy
+    from shared.cases.policy.loader import load_policy
 
     try:
         policy = load_policy(Path(settings.triage_policy_file) if settings.triage_policy_file else None)

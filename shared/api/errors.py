@@ -4,7 +4,7 @@ Every error an HTTP route answers has one JSON shape::
 
     {"error": {"code": "invalid_body", "message": "...", "details": [...]}, "invocation_id": "..."}
 
-:func:`api_error_for` maps :mod:`shared.errors` classes (never their messages) to a status, so a route
+:func:`api_error_for` maps :mod:`shared.core.errors` classes (never their messages) to a status, so a route
 raises what the core library raises and the answer is decided in one place. Messages pass through
 :func:`redact` before they leave the process, so a connection string or a signed URL that found its way
 into an exception is never sent to a caller. This module imports no pydantic.
@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.errors import (
+from shared.core.errors import (
     ConfigurationError,
     DataError,
     QueryError,

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from shared.api.errors import redact
 from shared.api.http import ApiCall, Reply
 from shared.api.models import HealthCheck, HealthResponse
-from shared.errors import TokenwardenError
+from shared.core.errors import TokenwardenError
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.core.settings import Settings
 
 __all__ = ["LEDGER_PROBE_TIMEOUT", "health", "health_report"]
 
@@ -73,7 +73,7 @@ def _ledger_check(settings: Settings) -> HealthCheck:
 
 def health_report(environ: Mapping[str, str], *, invocation_id: str) -> HealthResponse:
     """The report for the settings in *environ* (the adapter passes the process environment)."""
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     try:
         settings = load_settings(environ)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.safetext import scrub_secrets
+from shared.core.safetext import scrub_secrets
 
 __all__ = [
     "MAX_RESPOND_PRINCIPALS",
@@ -72,7 +72,7 @@ TokenVerdictName = Literal["compromised_key", "consumer_key_for_org_app", "unpub
 ActionPhaseName = Literal["planned", "intent", "succeeded", "skipped", "refused", "failed"]
 
 # A line of text a person typed: no control characters, bounded, and a pasted bearer token or signed JWT loses
-# its secret part before anything (ledger, logs, answers) sees it (shared/safetext.py).
+# its secret part before anything (ledger, logs, answers) sees it (shared/core/safetext.py).
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
                                          pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(scrub_secrets)]
 _LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000,

@@ -7,7 +7,7 @@ opens the principal's case or joins the one already open, marked as wanting work
 Long work leaves the request: the answer is 202 with each case's id and status URL (``GET /api/cases/{id}``)
 as soon as the cases are recorded and one respond message per case is queued. The respond worker then
 enriches, triages (the triage policy decides the playbook: a manual request does not pick one) and answers
-each case (:func:`shared.respond.run.respond_to_cases`) under the usual guardrails, in the mode, for the
+each case (:func:`shared.jobs.respond.respond_to_cases`) under the usual guardrails, in the mode, for the
 approver and under the run id this request decided, which the message carries. Graph faults no longer
 hold the HTTP request open against the platform's 230-second limit.
 
@@ -39,10 +39,10 @@ from shared.api.http import ApiCall, Reply, parse_body
 from shared.api.models import CaseAccepted, CaseResponseModel, RespondRequest, RespondResponse, StepOutcomeModel
 
 if TYPE_CHECKING:
-    from shared.findings import Finding
+    from shared.core.settings import Settings
+    from shared.detect.findings import Finding
     from shared.ledger.connection import Ledger
     from shared.respond.engine import CaseResponse
-    from shared.settings import Settings
 
 __all__ = ["MANUAL_RULE_ID", "Enqueue", "accepted", "case_response_model", "keep_earlier_requesters", "manual_findings",
            "respond"]
@@ -63,7 +63,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 def manual_findings(request: RespondRequest, *, actor: str, now: datetime,
                     actor_id: str | None = None) -> list[Finding]:
     """One finding per named user and app; a GUID user is an object id, anything else a UPN."""
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
 
     evidence = {"requested_by": actor, "reason": request.reason}
     if actor_id:

@@ -2,7 +2,7 @@
 
 The window is validated (a zone on both ends, ``since`` before ``until``, at most :data:`MAX_WINDOW`, not
 in the future, not before :data:`EARLIEST`) and the rules must exist. The hunt runs once over the whole
-window, as ``tokenwarden hunt --since --until`` does (:func:`shared.hunt.run_hunt`). A dry run returns the
+window, as ``tokenwarden hunt --since --until`` does (:func:`shared.detect.hunt.run_hunt`). A dry run returns the
 findings and stores nothing; otherwise they are recorded in the ledger (findings deduplicated, cases
 opened or updated: :func:`shared.ledger.recorder.record_findings`). The scan timer's checkpoints are
 never read or moved, so a backfill cannot make the timer skip or repeat a window.
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from shared.api.errors import ApiError
 from shared.api.http import ApiCall, parse_body
 from shared.api.models import FindingModel, RuleRunModel, ScanRecorded, ScanRequest, ScanResponse
-from shared.timeparse import supported_instant
+from shared.core.timeparse import supported_instant
 
 if TYPE_CHECKING:
-    from shared.hunt import HuntReport
-    from shared.settings import Settings
+    from shared.core.settings import Settings
+    from shared.detect.hunt import HuntReport
 
 __all__ = ["EARLIEST", "MAX_FUTURE_SKEW", "MAX_RESPONSE_FINDINGS", "MAX_WINDOW", "run_manual_scan", "scan_window"]
 
@@ -32,7 +32,7 @@ MAX_RESPONSE_FINDINGS = 1000
 
 
 def _out_of_range(field: str, message: str) -> ApiError:
-    """400: the time parsed, but neither Tokenwarden nor Kusto can compute with it (shared/timeparse.py)."""
+    """400: the time parsed, but neither Tokenwarden nor Kusto can compute with it (shared/core/timeparse.py)."""
     return ApiError(400, "date_out_of_range", f"body.{field}: {message}",
                     details=[{"loc": f"body.{field}", "msg": "outside the supported range"}])
 
@@ -63,7 +63,7 @@ def check_window(request: ScanRequest, *, now: datetime) -> tuple[datetime, date
 
 
 def _check_rules(requested: list[str]) -> list[str] | None:
-    from shared.ruleset import load_rules
+    from shared.detect.ruleset import load_rules
 
     known = set(load_rules().ids)
     unknown = [rule for rule in dict.fromkeys(requested) if rule not in known]
@@ -75,8 +75,8 @@ def _check_rules(requested: list[str]) -> list[str] | None:
 
 def scan_window(request: ScanRequest, settings: Settings, *, now: datetime) -> ScanResponse:
     """Validate, hunt the window, and record unless it is a dry run."""
-    from shared.logsources.base import TimeRange
-    from shared.window_scan import hunt_window
+    from shared.detect.logsources.base import TimeRange
+    from shared.jobs.window_scan import hunt_window
 
     since, until = check_window(request, now=now)
     report = hunt_window(settings, window=TimeRange(start=since, end=until), rule_ids=_check_rules(request.rules))

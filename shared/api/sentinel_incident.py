@@ -23,8 +23,8 @@ from shared.api.errors import ApiError
 from shared.api.http import ApiCall, Reply, read_json
 from shared.api.models import SentinelIncidentResponse
 from shared.api.respond import Enqueue
-from shared.ruleset import Severity
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.detect.ruleset import Severity
 
 __all__ = ["SYNTHETIC_RULE_ID", "accept_incident"]
 
@@ -43,7 +43,7 @@ def _event_key(raw: Any) -> str:
 
 
 def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetime | None = None) -> Reply:
-    from shared.sentinel_trigger import TriggerError, parse_incident_trigger
+    from shared.intake.sentinel_incident import TriggerError, parse_incident_trigger
 
     now = now or datetime.now(UTC)
     raw = read_json(call.request)
@@ -64,7 +64,7 @@ def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now:
 
 
 def _record(settings: Settings, trigger: Any, enqueue: Enqueue, *, run_id: str, now: datetime) -> Reply:
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
     from shared.ledger.case_store import CaseStore
     from shared.ledger.connection import open_ledger
     from shared.ledger.recorder import record_findings
@@ -109,9 +109,9 @@ def _explain(settings: Settings, incident_id: str, why: str, invocation_id: str)
     name = incident_id.rstrip("/").rsplit("/", 1)[-1]
 
     async def comment() -> None:
-        from shared.credentials import credential_for
-        from shared.respond.arm_client import ArmClient
-        from shared.respond.sentinel import SentinelIncidents
+        from shared.core.credentials import credential_for
+        from shared.respond.steps.sentinel import SentinelIncidents
+        from shared.respond.transport.arm_client import ArmClient
 
         async with ArmClient(credential_for(settings), endpoint=settings.arm_endpoint,
                              scope=settings.cloud.arm_scope) as arm:

@@ -30,18 +30,18 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.clouds import AZURE_PUBLIC
-from shared.errors import ConfigurationError, ThrottledError, UpstreamError
-from shared.loopback import require_tls
+from shared.core.clouds import AZURE_PUBLIC
+from shared.core.errors import ConfigurationError, ThrottledError, UpstreamError
+from shared.core.loopback import require_tls
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.monitor.ingestion.aio import LogsIngestionClient
 
+    from shared.core.settings import Settings
     from shared.respond.actions import ActionRecord
-    from shared.respond.retry import RetryPolicy
-    from shared.settings import Settings
+    from shared.respond.transport.retry import RetryPolicy
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -60,7 +60,7 @@ AUDIT_COLUMNS = ("TimeGenerated", "CaseId", "ActionId", "InvocationId", "Step", 
                  "Actor", "Detail")
 """The columns of shared/schemas/TokenwardenAudit_CL.json, in order (a test holds them equal)."""
 INGESTION_SCOPE = AZURE_PUBLIC.logs_ingestion_scope
-"""The public cloud's; :meth:`AuditSink.from_settings` takes ``settings.cloud``'s (shared/clouds.py)."""
+"""The public cloud's; :meth:`AuditSink.from_settings` takes ``settings.cloud``'s (shared/core/clouds.py)."""
 MAX_DETAIL_CHARS = 32_000
 """A Detail whose JSON is longer is replaced by its truncated text, so one row can never outgrow a call."""
 _INTENT_PHASES = frozenset({"planned", "intent"})
@@ -190,7 +190,7 @@ class AuditSink:
 
     async def _upload(self, remaining: list[dict[str, Any]]) -> None:
         """Send *remaining*, retrying what failed; on return or raise, *remaining* holds the rows not accepted."""
-        from shared.respond.retry import RetryPolicy
+        from shared.respond.transport.retry import RetryPolicy
 
         retry = self._retry or RetryPolicy(max_attempts=4, max_total_seconds=60.0)
         async for attempt in retry.retrying():
@@ -244,7 +244,7 @@ def _translate(error: BaseException, what: str) -> BaseException:
     """An azure-core failure as the error :class:`RetryPolicy` understands; anything else as it came."""
     from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-    from shared.respond.retry import parse_retry_after
+    from shared.respond.transport.retry import parse_retry_after
 
     if isinstance(error, HttpResponseError) and error.status_code is not None:
         headers = getattr(error.response, "headers", None) or {}

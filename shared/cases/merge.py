@@ -25,8 +25,8 @@ from datetime import datetime
 
 from shared.cases.model import Case, Transition, higher_severity
 from shared.cases.principal import FindingIdentity, Principal, finding_identity
-from shared.findings import Finding
-from shared.ruleset import Severity
+from shared.detect.findings import Finding
+from shared.detect.ruleset import Severity
 
 __all__ = [
     "MAX_FINDING_REFS",

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from shared.cases.principal import Principal
-from shared.errors import TokenwardenError
-from shared.ruleset import Severity
+from shared.core.errors import TokenwardenError
+from shared.detect.ruleset import Severity
 
 __all__ = [
     "ALLOWED_TRANSITIONS",

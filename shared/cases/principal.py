@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.findings import Finding
+from shared.detect.findings import Finding
 
 __all__ = [
     "FindingIdentity",

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, cast
 from shared.cases.merge import CaseDelta, Sighting, absorb, new_case
 from shared.cases.model import CASE_STATES, Case, CaseState, Transition, higher_severity, transition
 from shared.cases.principal import Principal, PrincipalKind, case_id
-from shared.errors import DataError
+from shared.core.errors import DataError
+from shared.detect.ruleset import Severity
 from shared.ledger.codec import clip, dump_json, format_time, load_json, parse_time
 from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
-from shared.ruleset import Severity
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient

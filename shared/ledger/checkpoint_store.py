@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.detect.logsources.base import TimeRange
 from shared.ledger.codec import check_key, format_time, parse_time
 from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
-from shared.logsources.base import TimeRange
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient

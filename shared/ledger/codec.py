@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import DataError
-from shared.safetext import scrub_secrets
+from shared.core.errors import DataError
+from shared.core.safetext import scrub_secrets
 
 __all__ = [
     "MAX_JSON_CHARS",

@@ -13,15 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.errors import ConfigurationError
-from shared.resource_names import (
+from shared.core.errors import ConfigurationError
+from shared.core.resource_names import (
     TABLE_ACTIONS,
     TABLE_CASES,
     TABLE_CHECKPOINTS,
     TABLE_FINDINGS,
     TABLE_KEY_SNAPSHOTS,
 )
-from shared.settings import Settings
+from shared.core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

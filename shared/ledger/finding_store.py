@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from shared.cases.merge import Observation, Sighting, bounded_union, merge_observation
 from shared.cases.principal import Principal
-from shared.findings import Finding
+from shared.detect.findings import Finding
+from shared.detect.ruleset import Severity
 from shared.ledger.codec import (
     check_key,
     clip,
@@ -26,7 +27,6 @@ from shared.ledger.codec import (
     parse_time,
 )
 from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
-from shared.ruleset import Severity
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient

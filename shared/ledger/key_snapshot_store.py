@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.errors import ConfigurationError, DataError
+from shared.core.errors import ConfigurationError, DataError
 from shared.ledger.codec import check_key, clip, dump_json, format_time, load_json, parse_time
 from shared.ledger.optimistic import MAX_ATTEMPTS, LedgerConflictError, StoredEntity, read_entity
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import DataError, TokenwardenError
+from shared.core.errors import DataError, TokenwardenError
 from shared.ledger.codec import format_time, parse_time
 from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
 

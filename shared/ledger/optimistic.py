@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigurationError, TokenwardenError
+from shared.core.errors import ConfigurationError, TokenwardenError
 from shared.ledger.codec import check_key
 
 if TYPE_CHECKING:

@@ -23,12 +23,12 @@ from datetime import datetime
 from shared.cases.merge import Sighting, sightings
 from shared.cases.model import CaseState
 from shared.cases.principal import Principal, case_subject, own_principal, upn_alias
-from shared.findings import Finding
+from shared.detect.findings import Finding
+from shared.detect.ruleset import Severity
 from shared.ledger.case_store import AttachResult, CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
 from shared.ledger.optimistic import LedgerConflictError
-from shared.ruleset import Severity
 
 __all__ = ["CaseChange", "RecordResult", "record_findings"]
 

@@ -39,15 +39,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from shared.cases.model import Case
-from shared.errors import DataError, TokenwardenError
+from shared.cases.policy.model import Policy
+from shared.core.errors import DataError, TokenwardenError
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
 from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
-from shared.policy.model import Policy
 from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionRecord, ActionStore, action_id
-from shared.respond.confirm_batcher import ConfirmBatcher
-from shared.respond.graph_actions import CONFIRMED_COMPROMISED, GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails, KnownPrincipal
 from shared.respond.plan import (
     GRAPH_USER_STEPS,
@@ -61,12 +59,14 @@ from shared.respond.plan import (
     untrusted_key_ids,
     user_target,
 )
+from shared.respond.steps.confirm_batcher import ConfirmBatcher
+from shared.respond.transport.graph_actions import CONFIRMED_COMPROMISED, GraphActions
 
 if TYPE_CHECKING:
-    from shared.respond.key_cache import KeyCacheRefresher
-    from shared.respond.notify import Notifier
-    from shared.respond.sentinel import SentinelIncidents
-    from shared.respond.untrusted_keys import UntrustedKeyPublisher
+    from shared.respond.steps.key_cache import KeyCacheRefresher
+    from shared.respond.steps.notify import Notifier
+    from shared.respond.steps.sentinel import SentinelIncidents
+    from shared.respond.steps.untrusted_keys import UntrustedKeyPublisher
 
 __all__ = ["CaseResponse", "ResponseEngine", "StepOutcome"]
 

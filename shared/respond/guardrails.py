@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
-from shared.errors import ConfigurationError
-from shared.settings import Settings
+from shared.core.errors import ConfigurationError
+from shared.core.settings import Settings
 
 __all__ = ["GROUP_PREFIX", "UNDECIDED", "BlastRadius", "Guardrails", "KnownPrincipal", "ResponseMode"]
 

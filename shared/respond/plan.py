@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.cases.enrich.models import combined_privilege
 from shared.cases.model import Case
-from shared.enrich.models import combined_privilege
-from shared.errors import TokenwardenError
-from shared.policy.model import Playbook, PlaybookStep, Policy, TriageInput
+from shared.cases.policy.model import Playbook, PlaybookStep, Policy, TriageInput
+from shared.core.errors import TokenwardenError
 
 __all__ = [
     "ACTING_STEPS",

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.cases.model import ALLOWED_TRANSITIONS
+from shared.core.settings import Settings
 from shared.ledger.connection import Ledger
 from shared.respond.work_queue import WorkItem
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -52,9 +52,9 @@ async def _comment(settings: Settings, case_id: str, named: str | None, message_
                    credential: TokenCredential | None) -> dict[str, Any]:
     import html
 
-    from shared.credentials import credential_for
-    from shared.respond.arm_client import ArmClient
-    from shared.respond.sentinel import SentinelIncidents
+    from shared.core.credentials import credential_for
+    from shared.respond.steps.sentinel import SentinelIncidents
+    from shared.respond.transport.arm_client import ArmClient
 
     async with ArmClient(credential or credential_for(settings), endpoint=settings.arm_endpoint,
                          scope=settings.cloud.arm_scope) as arm:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from shared.cases.model import Case
-    from shared.findings import Finding
+    from shared.detect.findings import Finding
 
 __all__ = [
     "MAX_COMMENT_CHARS",

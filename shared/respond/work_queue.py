@@ -19,9 +19,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.errors import DataError
+from shared.core.errors import DataError
+from shared.core.timeparse import supported_instant
 from shared.ledger.codec import check_key
-from shared.timeparse import supported_instant
 
 __all__ = ["MESSAGE_VERSION", "WorkItem", "parse_work_item"]
 

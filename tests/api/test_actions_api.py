@@ -12,9 +12,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.devkit.simulator import SimulatorServer, SimUser
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.simulator import SimulatorServer, SimUser
 from tests.api.api_support import Answer, assert_error_envelope, call, worked
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers

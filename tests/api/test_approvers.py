@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from shared.devkit.simulator import SimulatorServer, SimUser
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.simulator import SimulatorServer, SimUser
 from tests.api.api_support import Answer, assert_error_envelope, call, worked
 from tests.support.demo import DemoLogs
 from tests.support.easy_auth import principal_headers
@@ -165,7 +165,7 @@ def test_an_approval_comment_cannot_forge_an_audit_line(env: pytest.MonkeyPatch,
 def test_a_principal_header_is_decoded_as_microsoft_documents_it() -> None:
     """The documented payload: Base64 JSON with claims of typ/val, name_typ and role_typ."""
     from shared.api.caller import platform_caller
-    from shared.settings import load_settings
+    from shared.core.settings import load_settings
 
     payload = {"auth_typ": "aad", "name_typ": "name", "role_typ": "roles",
                "claims": [{"typ": "name", "val": BOB}, {"typ": "roles", "val": "Tokenwarden.Approver"},

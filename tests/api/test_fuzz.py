@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from shared.api.http import MAX_BODY_BYTES
 from shared.api.openapi import ROUTES, Route
+from shared.detect.ruleset import load_rules
 from shared.ledger.connection import LedgerTableNames
-from shared.ruleset import load_rules
 from tests.api.api_support import Answer, Registered, assert_error_envelope, call_function, http_function
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.function_env import set_offline_environment

@@ -14,15 +14,16 @@ import pytest
 from shared.api.errors import ApiError, api_error_for, redact
 from shared.api.http import handle
 from shared.cases.model import InvalidTransition
-from shared.checkpoints import ScanPolicy
-from shared.errors import ConfigurationError, DataError, QueryError, ThrottledError, UpstreamError
+from shared.core.errors import ConfigurationError, DataError, QueryError, ThrottledError, UpstreamError
+from shared.core.settings import load_settings
+from shared.detect.ruleset import load_rules
+from shared.jobs.checkpoints import ScanPolicy
+from shared.jobs.scan import ScanReport, scan
+from shared.jobs.wiring import build_hunt_context, build_log_source
 from shared.ledger.case_store import CaseStore
 from shared.ledger.checkpoint_store import CheckpointStore
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.respond.actions import ActionStore
-from shared.ruleset import load_rules
-from shared.scan import ScanReport, build_hunt_context, build_log_source, scan
-from shared.settings import load_settings
 from tests.api.api_support import Answer, assert_error_envelope, call
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.function_env import clear_settings, set_function_environment

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from shared.audit.ingestion import AUDIT_COLUMNS, AUDIT_STREAM, INGESTION_SCOPE, AuditSink, audit_row
-from shared.credentials import local_token
-from shared.errors import ConfigurationError
+from shared.core.credentials import local_token
+from shared.core.errors import ConfigurationError
+from shared.core.settings import load_settings
+from shared.devkit.simulator import SimulatorServer, TenantState
+from shared.devkit.simulator.ingestion import MAX_CALL_BYTES, deployment_streams, ingestion_key
 from shared.ledger.connection import Ledger
 from shared.respond.actions import ActionStore
-from shared.respond.retry import RetryPolicy
-from shared.settings import load_settings
-from shared.simulator import SimulatorServer, TenantState
-from shared.simulator.ingestion import MAX_CALL_BYTES, deployment_streams, ingestion_key
+from shared.respond.transport.retry import RetryPolicy
 from tests.support.graph import StaticCredential, serving
 
 pytest_plugins = ("tests.support.azurite",)
@@ -238,7 +238,7 @@ def test_the_simulated_endpoint_checks_auth_version_body_and_size(simulator: Sim
 
 def test_key_cache_refreshes_outside_a_case_reach_the_audit_table_too(simulator: SimulatorServer, ledger: Ledger,
                                                                       storage_environment: dict[str, str]) -> None:
-    from shared.key_refresh import REFRESH_STEP, refresh_registered_apps
+    from shared.respond.key_refresh import REFRESH_STEP, refresh_registered_apps
 
     settings = load_settings({
         **storage_environment, "RESPONSE_MODE": "approval", "ARM_ENDPOINT": simulator.url,

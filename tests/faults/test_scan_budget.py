@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.checkpoints import ScanPolicy
-from shared.errors import ConfigurationError
+from shared.core.errors import ConfigurationError
+from shared.core.settings import load_settings
+from shared.detect.logsources.log_analytics import LogAnalyticsSource
+from shared.detect.ruleset import load_rules
+from shared.jobs.checkpoints import ScanPolicy
+from shared.jobs.scan import scan
+from shared.jobs.time_budget import HOST_JSON, ScanBudget, function_timeout
+from shared.jobs.wiring import build_hunt_context
 from shared.ledger.checkpoint_store import CheckpointStore
 from shared.ledger.connection import Ledger
-from shared.logsources.log_analytics import LogAnalyticsSource
-from shared.ruleset import load_rules
-from shared.scan import build_hunt_context, scan
-from shared.settings import load_settings
-from shared.time_budget import HOST_JSON, ScanBudget, function_timeout
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.graph import StaticCredential
 

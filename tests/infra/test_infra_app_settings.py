@@ -1,6 +1,6 @@
 """Every app setting the code reads is defined on the Function App, with the registry's default.
 
-Two sources of names: the registry (shared/settings.py, SETTINGS) and the `%NAME%` expressions in the
+Two sources of names: the registry (shared/core/settings.py, SETTINGS) and the `%NAME%` expressions in the
 bindings of the indexed functions (function_app.app). Both must be app settings in the Bicep.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from infra_bicep import body, infra_file, modules, strings
 
 import function_app
-import shared.settings
+import shared.core.settings
 
 # Settings whose value the deployment derives rather than takes from a parameter.
 DERIVED = {
@@ -69,14 +69,14 @@ def test_the_function_app_gets_every_settings_group() -> None:
 
 
 def test_every_registry_setting_is_an_app_setting() -> None:
-    missing = sorted(spec.name for spec in shared.settings.SETTINGS if spec.name not in tokenwarden_settings())
+    missing = sorted(spec.name for spec in shared.core.settings.SETTINGS if spec.name not in tokenwarden_settings())
     assert not missing, f"add these to tokenwardenSettings in infra/main.bicep: {missing}"
 
 
 def test_registry_settings_default_as_the_registry_does() -> None:
     params = main()["parameters"]
     wrong = {}
-    for spec in shared.settings.SETTINGS:
+    for spec in shared.core.settings.SETTINGS:
         value = tokenwarden_settings().get(spec.name)
         if spec.name in DERIVED:
             continue
@@ -88,26 +88,26 @@ def test_registry_settings_default_as_the_registry_does() -> None:
 
 def test_every_deployment_setting_is_set_by_the_deployment() -> None:
     deployment = set(main()["variables"]["deploymentSettings"]["value"])
-    missing = sorted(spec.name for spec in shared.settings.DEPLOYMENT_SETTINGS if spec.name not in deployment)
+    missing = sorted(spec.name for spec in shared.core.settings.DEPLOYMENT_SETTINGS if spec.name not in deployment)
     assert not missing, f"add these to deploymentSettings in infra/main.bicep: {missing}"
 
 
 def test_every_host_storage_setting_is_a_host_setting() -> None:
     host = set(infra_file("app/api.bicep")["variables"]["hostSettings"]["value"])
     local_only = {"AzureWebJobsStorage"}
-    missing = sorted(spec.name for spec in shared.settings.HOST_STORAGE_SETTINGS
+    missing = sorted(spec.name for spec in shared.core.settings.HOST_STORAGE_SETTINGS
                      if spec.name not in host and spec.name not in local_only)
     assert not missing, f"add these to hostSettings in infra/app/api.bicep: {missing}"
 
 
 def test_every_host_telemetry_setting_is_a_host_setting() -> None:
     host = set(infra_file("app/api.bicep")["variables"]["hostSettings"]["value"])
-    missing = sorted(spec.name for spec in shared.settings.HOST_TELEMETRY_SETTINGS if spec.name not in host)
+    missing = sorted(spec.name for spec in shared.core.settings.HOST_TELEMETRY_SETTINGS if spec.name not in host)
     assert not missing, f"add these to hostSettings in infra/app/api.bicep: {missing}"
 
 
 def test_derived_settings_still_exist_in_the_registry() -> None:
-    registry = {spec.name for spec in shared.settings.SETTINGS}
+    registry = {spec.name for spec in shared.core.settings.SETTINGS}
     assert set(DERIVED) <= registry
 
 
@@ -166,7 +166,7 @@ def test_the_deployment_passes_its_own_cloud_through() -> None:
 def test_the_deployment_never_sets_platform_or_local_only_settings() -> None:
     """WEBSITE_AUTH_ENABLED is worth trusting only when App Service injected it, and INSECURE_LOCAL_APPROVALS
     must never reach Azure: neither may appear among the Function App's settings."""
-    names = {spec.name for spec in (*shared.settings.PLATFORM_SETTINGS, *shared.settings.LOCAL_ONLY_SETTINGS)}
+    names = {spec.name for spec in (*shared.core.settings.PLATFORM_SETTINGS, *shared.core.settings.LOCAL_ONLY_SETTINGS)}
     assert names == {"WEBSITE_AUTH_ENABLED", "INSECURE_LOCAL_APPROVALS"}
     assert not names & all_app_settings()
     assert "APPROVER_ROLE" in all_app_settings()  # the guard reads the same settings that carry a real one

@@ -14,8 +14,8 @@ from typing import Any
 
 from infra_bicep import INFRA, body, infra_file, resolve, strings
 
-import shared.resource_names as names
-from shared.events.parse import KEY_VAULT_EVENT_TYPES
+import shared.core.resource_names as names
+from shared.intake.events import KEY_VAULT_EVENT_TYPES
 
 SUBSCRIPTION_MODULE = "app/topic-subscription.bicep"
 EVENT_GRID_DATA_SENDER = "d5a91429-5739-47e2-a06b-3470a27159e7"

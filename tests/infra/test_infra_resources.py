@@ -7,7 +7,7 @@ from typing import Any
 
 from infra_bicep import INFRA, ROOT, body, infra_file, loaded_file, resolve, strings
 
-import shared.resource_names as names
+import shared.core.resource_names as names
 
 GRAPH_APP_ROLES = {
     "User.Read.All",

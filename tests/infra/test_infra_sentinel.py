@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from infra_bicep import INFRA, ROOT, body, infra_file, resolve, strings
 
-from shared.rule_forms import placeholder_query, render_rule
-from shared.ruleset import iso_duration, load_rules
+from shared.detect.rule_forms import placeholder_query, render_rule
+from shared.detect.ruleset import iso_duration, load_rules
 from tools.sentinel_content import CONTENT_FILE, sentinel_content
 
 RULES_DIR = ROOT / "shared" / "rules"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.errors import DataError
+from shared.core.errors import DataError
 from shared.ledger.codec import (
     MAX_JSON_CHARS,
     check_key,

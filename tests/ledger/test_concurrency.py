@@ -16,16 +16,17 @@ from typing import Any
 import pytest
 
 from shared.cases.model import Case
-from shared.checkpoints import ScanPolicy
-from shared.findings import Finding
+from shared.core.settings import load_settings
+from shared.detect.findings import Finding
+from shared.detect.ruleset import load_rules
+from shared.jobs.checkpoints import ScanPolicy
+from shared.jobs.scan import scan
+from shared.jobs.wiring import build_hunt_context, build_log_source
 from shared.ledger.case_store import CaseStore
 from shared.ledger.checkpoint_store import CheckpointStore
 from shared.ledger.connection import Ledger
 from shared.ledger.finding_store import FindingStore
 from shared.ledger.recorder import record_findings
-from shared.ruleset import load_rules
-from shared.scan import build_hunt_context, build_log_source, scan
-from shared.settings import load_settings
 from tests.support import scan_workers
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.findings import T0, make_finding
@@ -145,4 +146,4 @@ def test_two_whole_scans_at_once_open_each_case_once_and_lose_no_finding(
     assert set(created.values()) == {1} and len(created) == len(expected_cases)
     needing = {case_id for s in summaries for case_id in s["needing_work"]}
     assert needing == set(created)  # between them, the two scans hand every new case on
-    assert set(CheckpointStore(shared.checkpoints).watermarks().values()) == {DEMO_END}
+    assert set(CheckpointStore(shared.jobs.checkpoints).watermarks().values()) == {DEMO_END}

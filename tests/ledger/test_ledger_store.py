@@ -12,15 +12,15 @@ from azure.data.tables import TableClient
 
 from shared.cases.merge import sightings
 from shared.cases.principal import Principal, finding_identity
-from shared.errors import ConfigurationError, DataError
+from shared.core.errors import ConfigurationError, DataError
+from shared.core.settings import load_settings
+from shared.detect.logsources.base import TimeRange
 from shared.ledger.case_store import MAX_TRANSITIONS, CaseStore
 from shared.ledger.checkpoint_store import CheckpointStore
 from shared.ledger.connection import Ledger, open_ledger
 from shared.ledger.finding_store import FindingStore
 from shared.ledger.optimistic import read_modify_write
 from shared.ledger.recorder import record_findings
-from shared.logsources.base import TimeRange
-from shared.settings import load_settings
 from tests.support.findings import make_finding, minutes
 
 pytest_plugins = ("tests.support.azurite",)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.checkpoints import ScanPolicy, plan_windows
-from shared.errors import ConfigurationError
-from shared.logsources.base import TimeRange
+from shared.core.errors import ConfigurationError
+from shared.detect.logsources.base import TimeRange
+from shared.jobs.checkpoints import ScanPolicy, plan_windows
 from tests.support.findings import T0
 
 POLICY = ScanPolicy()  # the defaults: 10 min overlap, 5 min delay, 1 h chunks, 24 chunks, 1 h first lookback

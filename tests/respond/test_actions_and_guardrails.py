@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.core.settings import load_settings
 from shared.ledger.connection import Ledger
 from shared.respond.actions import ActionStore, action_id
 from shared.respond.guardrails import BlastRadius, Guardrails
-from shared.settings import load_settings
 
 pytest_plugins = ("tests.support.azurite",)
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.errors import UpstreamError
-from shared.respond.arm_client import ArmClient
-from shared.respond.retry import RetryPolicy
-from shared.respond.sentinel import SentinelIncidents
-from shared.simulator import SimulatorServer, TenantState
-from shared.simulator.throttling import ARM_WRITE, ThrottleLimit
+from shared.core.errors import UpstreamError
+from shared.devkit.simulator import SimulatorServer, TenantState
+from shared.devkit.simulator.throttling import ARM_WRITE, ThrottleLimit
+from shared.respond.steps.sentinel import SentinelIncidents
+from shared.respond.transport.arm_client import ArmClient
+from shared.respond.transport.retry import RetryPolicy
 from tests.respond.test_key_cache import APP_A, APP_C, OTHER_SITE, SITE, STORM_KID, _config, _refresher, _run_one
 from tests.respond.test_sentinel import WORKSPACE
 from tests.respond.test_summary import make_case

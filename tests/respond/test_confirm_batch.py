@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.enrich.graph import build_graph_client
-from shared.errors import TokenwardenError, UpstreamError
-from shared.respond.confirm_batcher import ConfirmBatcher, ConfirmResult
-from shared.respond.graph_actions import GraphActions
-from shared.respond.ratelimit import limiters
-from shared.respond.retry import RetryPolicy
-from shared.simulator import SimulatorServer, SimUser, TenantState
+from shared.cases.enrich.graph import build_graph_client
+from shared.core.errors import TokenwardenError, UpstreamError
+from shared.devkit.simulator import SimulatorServer, SimUser, TenantState
+from shared.respond.steps.confirm_batcher import ConfirmBatcher, ConfirmResult
+from shared.respond.transport.graph_actions import GraphActions
+from shared.respond.transport.ratelimit import limiters
+from shared.respond.transport.retry import RetryPolicy
 from tests.support.graph import StaticCredential, serving
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000404"

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from shared.core.settings import load_settings
+from shared.devkit.simulator.throttling import IDENTITY_WRITE, ThrottleLimit
 from shared.respond.actions import ActionStore
-from shared.respond.arm_client import ArmClient
 from shared.respond.engine import ResponseEngine
-from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
 from shared.respond.plan import user_target
-from shared.respond.ratelimit import RateLimit, TokenBucket, limiters
-from shared.respond.retry import RetryPolicy
-from shared.respond.sentinel import SentinelIncidents, incident_name_for
-from shared.settings import load_settings
-from shared.simulator.throttling import IDENTITY_WRITE, ThrottleLimit
+from shared.respond.steps.sentinel import SentinelIncidents, incident_name_for
+from shared.respond.transport.arm_client import ArmClient
+from shared.respond.transport.graph_actions import GraphActions
+from shared.respond.transport.ratelimit import RateLimit, TokenBucket, limiters
+from shared.respond.transport.retry import RetryPolicy
 from tests.support.graph import StaticCredential
 from tests.support.response_world import NOW, World
 
@@ -29,7 +29,7 @@ WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups
 
 def _engine(world: World, *, graph: GraphActions, invocation: str = "inv-f",
             incidents: SentinelIncidents | None = None) -> ResponseEngine:
-    from shared.policy.loader import load_policy
+    from shared.cases.policy.loader import load_policy
 
     rails = Guardrails.from_settings(load_settings({"RESPONSE_MODE": "auto", "BLAST_RADIUS_PER_RUN": "50"}))
     return ResponseEngine(ledger=world.ledger, policy=load_policy(), guardrails=rails, graph=graph,
@@ -38,7 +38,7 @@ def _engine(world: World, *, graph: GraphActions, invocation: str = "inv-f",
 
 
 def _graph(world: World, *, unpaced: bool = False, timeout: float = 30.0) -> GraphActions:
-    from shared.enrich.graph import build_graph_client
+    from shared.cases.enrich.graph import build_graph_client
 
     client = build_graph_client(StaticCredential(), base_url=world.simulator.graph_url, sdk_retries=False,
                                 timeout=timeout)

@@ -19,20 +19,20 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobServiceClient
 
-from shared.errors import ConfigurationError, UpstreamError
-from shared.keys.compromised import load_compromised_keys
-from shared.resource_names import EVENT_TYPE_UNTRUSTED_KEYS, UNTRUSTED_KEYS_BLOB
-from shared.respond.arm_client import ARM_SCOPE
-from shared.respond.key_cache import (
+from shared.core.errors import ConfigurationError, UpstreamError
+from shared.core.resource_names import EVENT_TYPE_UNTRUSTED_KEYS, UNTRUSTED_KEYS_BLOB
+from shared.core.settings import load_settings
+from shared.detect.keys.compromised import load_compromised_keys
+from shared.devkit.simulator import SimulatorServer, TenantState
+from shared.respond.steps.key_cache import (
     EVENT_SUBJECT,
     KeyCacheRefresher,
     RefreshTarget,
     parse_cache_refresh_apps,
 )
-from shared.respond.retry import RetryPolicy
-from shared.respond.untrusted_keys import UntrustedKeyPublisher, untrusted_key_list
-from shared.settings import load_settings
-from shared.simulator import SimulatorServer, TenantState
+from shared.respond.steps.untrusted_keys import UntrustedKeyPublisher, untrusted_key_list
+from shared.respond.transport.arm_client import ARM_SCOPE
+from shared.respond.transport.retry import RetryPolicy
 from tests.support.graph import serving
 
 pytest_plugins = ("tests.support.azurite",)

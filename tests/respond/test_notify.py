@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ConfigurationError, UpstreamError
+from shared.core.errors import ConfigurationError, UpstreamError
+from shared.devkit.simulator import SimulatorServer, TenantState
 from shared.respond.engine import StepOutcome
-from shared.respond.notify import Notifier
-from shared.respond.retry import RetryPolicy
+from shared.respond.steps.notify import Notifier
 from shared.respond.summary import render_notification
-from shared.simulator import SimulatorServer, TenantState
+from shared.respond.transport.retry import RetryPolicy
 from tests.respond.test_summary import USER, make_case
 from tests.support.graph import serving
 
@@ -62,7 +62,8 @@ def test_a_refusal_is_not_retried_and_never_shows_the_signature(server: Simulato
     caplog.set_level(logging.DEBUG)
     with pytest.raises(UpstreamError, match="answered 400") as raised:
         send(f"{server.url}/_sinks/webhook/teams-soc?{SECRET}", payload())
-    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("shared.simulator")]  # not the receiver's
+    # not the receiver's lines
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("shared.devkit.simulator")]
     assert any("sig=REDACTED" in line for line in ours)
     assert SECRET not in str(raised.value) and not any("Zm9yZ2Vk" in line for line in ours)
     assert server.stats.count(status=400) == 1

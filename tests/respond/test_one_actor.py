@@ -18,15 +18,15 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 from bench.reliability.stack import TENANT_WRITES, duplicates, together
+from shared.devkit.simulator.handlers.writes import revoke_sign_in_sessions
+from shared.devkit.simulator.responses import GraphResponse
+from shared.devkit.simulator.routing import RequestContext, Route, SimulatorApp
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import LedgerTableNames
 from shared.ledger.lease import CaseLease, LeaseLostError
 from shared.respond.actions import ActionStore
 from shared.respond.plan import user_target
 from shared.respond.work_queue import WorkItem
-from shared.simulator.handlers.writes import revoke_sign_in_sessions
-from shared.simulator.responses import GraphResponse
-from shared.simulator.routing import RequestContext, Route, SimulatorApp
 from tests.api.api_support import Answer, call, registered_http_functions
 from tests.support.demo import DemoLogs
 from tests.support.function_env import set_function_environment

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from shared.casework import triage_cases
-from shared.enrich.graph import GraphDirectory, build_graph_client
-from shared.keys.compromised import load_compromised_keys
-from shared.keys.intel import KeyIntelligence
+from shared.cases.enrich.graph import GraphDirectory, build_graph_client
+from shared.cases.policy.loader import load_policy
+from shared.cases.triage import triage_cases
+from shared.detect.keys.compromised import load_compromised_keys
+from shared.detect.keys.intel import KeyIntelligence
 from shared.ledger.case_store import CaseStore
-from shared.policy.loader import load_policy
 from shared.respond.actions import ActionStore
 from tests.support.graph import StaticCredential
 from tests.support.response_world import NOW, World
@@ -87,7 +87,7 @@ def test_without_the_identity_protection_licence_confirm_fails_alone_and_is_audi
 
 
 def test_a_restart_arm_refuses_fails_its_step_alone_and_is_audited(world: World) -> None:
-    from shared.respond.key_cache import KeyCacheRefresher, parse_cache_refresh_apps
+    from shared.respond.steps.key_cache import KeyCacheRefresher, parse_cache_refresh_apps
 
     sites = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-apps/providers/Microsoft.Web/sites"
     granted = f"{sites}/a"

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.cases.model import Case
-from shared.findings import Finding
+from shared.core.settings import load_settings
+from shared.detect.findings import Finding
+from shared.devkit.simulator import SimulatorServer, SimUser
+from shared.jobs.respond import respond_to_cases
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.recorder import record_findings
 from shared.respond.engine import CaseResponse
-from shared.respond.run import respond_to_cases
-from shared.settings import load_settings
-from shared.simulator import SimulatorServer, SimUser
 from tests.support.demo import DemoLogs
 from tests.support.graph import StaticCredential
 from tests.support.response_world import NOW

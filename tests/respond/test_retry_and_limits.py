@@ -8,9 +8,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from shared.errors import ThrottledError, UpstreamError
-from shared.respond.ratelimit import GRAPH_LIMITS, RateLimit, TokenBucket
-from shared.respond.retry import RetryPolicy, is_retryable, parse_retry_after
+from shared.core.errors import ThrottledError, UpstreamError
+from shared.respond.transport.ratelimit import GRAPH_LIMITS, RateLimit, TokenBucket
+from shared.respond.transport.retry import RetryPolicy, is_retryable, parse_retry_after
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from shared.errors import UpstreamError
-from shared.respond.arm_client import ArmClient, ArmResponse
+from shared.core.errors import UpstreamError
+from shared.devkit.simulator import SimulatorServer, TenantState
 from shared.respond.engine import StepOutcome
-from shared.respond.retry import RetryPolicy
-from shared.respond.sentinel import SENTINEL_API_VERSION, SentinelIncidents, comment_id_for, incident_name_for
-from shared.simulator import SimulatorServer, TenantState
+from shared.respond.steps.sentinel import SENTINEL_API_VERSION, SentinelIncidents, comment_id_for, incident_name_for
+from shared.respond.transport.arm_client import ArmClient, ArmResponse
+from shared.respond.transport.retry import RetryPolicy
 from tests.respond.test_summary import HOSTILE, USER, make_case, make_finding
 from tests.support.graph import StaticCredential, serving
 
@@ -202,7 +202,7 @@ def test_a_503_on_the_incident_put_is_retried(server: SimulatorServer) -> None:
 
 
 def test_a_malformed_incident_name_is_refused_before_any_call(server: SimulatorServer) -> None:
-    from shared.errors import DataError
+    from shared.core.errors import DataError
 
     with pytest.raises(DataError, match="not a Sentinel incident id"):
         run(server, lambda s: s.upsert_incident(make_case(), incident_name="../../x"))

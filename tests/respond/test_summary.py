@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.cases.model import Case, Transition
 from shared.cases.principal import Principal
-from shared.findings import Finding
+from shared.detect.findings import Finding
 from shared.respond.engine import StepOutcome
 from shared.respond.summary import MAX_COMMENT_CHARS, escape_text, render_comment, render_notification
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.core.settings import load_settings
 from shared.ledger.connection import Ledger, LedgerTableNames, open_ledger
-from shared.settings import load_settings
 from tests.support.ledgers import LedgerFactory, unique_table_names
 from tools.azurite import CONNECTION_SETTING, Azurite, AzuriteEndpoints, AzuriteError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.demo_data.generate import DemoDataSummary
+from shared.devkit.demo_data.generate import DemoDataSummary
 
 DEMO_END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

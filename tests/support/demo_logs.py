@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.demo_data.generate import generate_demo_data
+from shared.devkit.demo_data.generate import generate_demo_data
 from tests.support.demo import DEMO_END, DemoLogs
 
 

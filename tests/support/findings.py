@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.findings import Finding
-from shared.ruleset import Severity
+from shared.detect.findings import Finding
+from shared.detect.ruleset import Severity
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

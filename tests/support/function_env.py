@@ -11,15 +11,15 @@ from collections.abc import Mapping
 import azure.functions as func
 import pytest
 
-from shared.ledger import connection
-from shared.ledger.connection import LedgerTableNames
-from shared.settings import (
+from shared.core.settings import (
     DEPLOYMENT_SETTINGS,
     HOST_STORAGE_SETTINGS,
     LOCAL_ONLY_SETTINGS,
     PLATFORM_SETTINGS,
     SETTINGS,
 )
+from shared.ledger import connection
+from shared.ledger.connection import LedgerTableNames
 
 
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -293,7 +293,7 @@ def fuzz_queue(examples: int) -> Tally:
     from azure.functions.queue import QueueMessage
 
     import function_app
-    from shared.errors import DataError
+    from shared.core.errors import DataError
 
     app = importlib.reload(function_app).app  # azure-functions indexes an app once: a fresh one
     functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
@@ -340,7 +340,7 @@ DURATIONS = st.sampled_from(["0h", "0m", "1h", "-1h", "99999999d", "3650d", "365
 
 def fuzz_cli(examples: int, workdir: Path) -> Tally:
     """``tokenwarden hunt`` with generated times, durations and --jwks/--apps file contents, on a tiny export."""
-    from shared.cli import main
+    from shared.cli.main import main
 
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

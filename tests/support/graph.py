@@ -11,14 +11,14 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from shared.credentials import LocalCredential
-from shared.simulator import SimulatorServer, TenantState, build_simulator, load_tenant_state
+from shared.core.credentials import LocalCredential
+from shared.devkit.simulator import SimulatorServer, TenantState, build_simulator, load_tenant_state
 from tests.support.demo import DemoLogs
 from tests.support.servers import running
 
 
 class StaticCredential(LocalCredential):
-    """Entra stand-in: tokens shaped like Entra's with ``aud`` from the scope (shared.credentials.LocalCredential);
+    """Entra stand-in: tokens shaped like Entra's with ``aud`` from the scope (shared.core.credentials.LocalCredential);
     the simulator checks a bearer is present, and for Event Grid and Logs Ingestion that it is for them."""
 
 

@@ -11,19 +11,19 @@ from datetime import timedelta
 
 import pytest
 
+from shared.cases.enrich.graph import GraphDirectory, build_graph_client
 from shared.cases.model import Case
-from shared.casework import scan_and_triage
-from shared.enrich.graph import GraphDirectory, build_graph_client
+from shared.cases.policy.loader import load_policy
+from shared.core.settings import load_settings
+from shared.devkit.simulator import SimulatorServer
+from shared.jobs.scan import scan_and_triage
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
-from shared.policy.loader import load_policy
 from shared.respond.engine import ResponseEngine
-from shared.respond.graph_actions import GraphActions
 from shared.respond.guardrails import BlastRadius, Guardrails
-from shared.respond.ratelimit import limiters
-from shared.respond.retry import RetryPolicy
-from shared.settings import load_settings
-from shared.simulator import SimulatorServer
+from shared.respond.transport.graph_actions import GraphActions
+from shared.respond.transport.ratelimit import limiters
+from shared.respond.transport.retry import RetryPolicy
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.graph import StaticCredential
 

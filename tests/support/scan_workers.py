@@ -12,9 +12,9 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from shared.findings import Finding
+from shared.core.settings import load_settings
+from shared.detect.findings import Finding
 from shared.ledger.connection import LedgerTableNames, open_ledger
-from shared.settings import load_settings
 
 BARRIER_TIMEOUT = 300.0
 
@@ -52,9 +52,10 @@ def record_batches(name: str, environment: Mapping[str, str], names: LedgerTable
 def run_scan_after_barrier(name: str, environment: Mapping[str, str], names: LedgerTableNames, now: datetime,
                            barrier: Barrier, results: Queue[dict[str, Any]]) -> None:
     """A whole scan (every rule, chunked) against the shared ledger, started in step with the other."""
-    from shared.checkpoints import ScanPolicy
-    from shared.ruleset import load_rules
-    from shared.scan import build_hunt_context, build_log_source, scan
+    from shared.detect.ruleset import load_rules
+    from shared.jobs.checkpoints import ScanPolicy
+    from shared.jobs.scan import scan
+    from shared.jobs.wiring import build_hunt_context, build_log_source
 
     settings = load_settings(environment)
     ledger = open_ledger(settings, names=names)

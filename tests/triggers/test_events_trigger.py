@@ -15,13 +15,13 @@ import pytest
 
 import shared.ledger.connection
 from functions.events import bp
-from shared.events import ANOMALY_RULE_ID, EVENT_TYPE_MONITOR_ALERT
-from shared.key_refresh import REFRESH_STEP, refresh_case_id
+from shared.core.resource_names import EVENT_TYPE_TOKEN_ANOMALY
+from shared.devkit.simulator import SimulatorServer, TenantState
+from shared.intake.events import ANOMALY_RULE_ID, EVENT_TYPE_MONITOR_ALERT
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
-from shared.resource_names import EVENT_TYPE_TOKEN_ANOMALY
 from shared.respond.actions import ActionStore
-from shared.simulator import SimulatorServer, TenantState
+from shared.respond.key_refresh import REFRESH_STEP, refresh_case_id
 from tests.support.demo import DEMO_END, DemoLogs
 from tests.support.function_env import QueueOutput
 from tests.support.graph import serving
@@ -157,7 +157,7 @@ def test_key_vault_rescan_opens_cases_for_what_the_lookback_holds(harness: Harne
 
 def test_failed_refresh_is_redelivered_before_any_rescan(harness: Harness,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    from shared.errors import UpstreamError
+    from shared.core.errors import UpstreamError
 
     harness.monkeypatch.setenv("ARM_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: the restart fails
     harness.monkeypatch.setenv("GRAPH_ENDPOINT", "http://127.0.0.1:9")

@@ -14,11 +14,11 @@ from azure.functions.timer import TimerRequest
 
 import shared.ledger.connection
 from functions.key_drift import bp
-from shared.key_refresh import PUBLISH_STEP, REFRESH_STEP
+from shared.devkit.simulator import SimulatorServer, TenantState
 from shared.ledger.connection import Ledger, LedgerTableNames
 from shared.ledger.key_snapshot_store import KeySnapshotStore, key_snapshot_store
 from shared.respond.actions import ActionStore
-from shared.simulator import SimulatorServer, TenantState
+from shared.respond.key_refresh import PUBLISH_STEP, REFRESH_STEP
 from tests.support.graph import serving
 from tests.support.issuers import IssuerServer, kid
 from tests.support.ledgers import LedgerFactory

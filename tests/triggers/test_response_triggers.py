@@ -19,11 +19,11 @@ import pytest
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from shared.devkit.simulator import SimulatorServer, load_tenant_state
 from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger, LedgerTableNames
-from shared.respond.sentinel import incident_name_for
+from shared.respond.steps.sentinel import incident_name_for
 from shared.respond.work_queue import parse_work_item
-from shared.simulator import SimulatorServer, load_tenant_state
 from tests.support.demo import DemoLogs
 from tests.support.function_env import QueueOutput, set_function_environment
 from tests.support.graph import serving
@@ -133,7 +133,7 @@ def test_a_poisoned_message_fails_its_case_and_says_so_on_the_incident(
 
 def test_a_malformed_respond_message_raises_so_the_host_retries_then_parks_it(
         env: Ledger, functions: dict[str, Callable[..., Any]]) -> None:
-    from shared.errors import DataError
+    from shared.core.errors import DataError
 
     with pytest.raises(DataError, match="not JSON"):
         functions["respond"](message=QueueMessage(id="bad", body=b"{oops"), context=Context())
@@ -210,7 +210,7 @@ def test_a_respond_message_whose_case_id_cannot_be_a_table_key_is_refused_before
         env: Ledger, functions: dict[str, Callable[..., Any]], case_id: str) -> None:
     """Table Storage refuses / \\ # ? and control characters in keys; the worker says so itself, as a DataError
     (retried, then parked as poison), instead of an HTTP 400 from the service surfacing as an error."""
-    from shared.errors import DataError
+    from shared.core.errors import DataError
 
     body = json.dumps({"version": 1, "case_id": case_id, "queued_at": "2026-03-02T12:00:00+00:00"}).encode()
     with pytest.raises(DataError, match="cannot be a table key"):
@@ -218,7 +218,7 @@ def test_a_respond_message_whose_case_id_cannot_be_a_table_key_is_refused_before
 
 
 def test_every_ledger_read_checks_its_keys(env: Ledger) -> None:
-    from shared.errors import DataError
+    from shared.core.errors import DataError
     from shared.ledger.case_store import CaseStore
 
     with pytest.raises(DataError, match="cannot be a table key"):

@@ -1,0 +1,1 @@
+"""The ``tokenwarden`` command line and its rendering."""

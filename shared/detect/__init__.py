@@ -1,0 +1,1 @@
+"""Detection: rules become findings, over Log Analytics or the embedded DuckDB workspace."""

@@ -1,0 +1,1 @@
+"""A local HTTP(S) server speaking the Log Analytics query API over the embedded workspace."""
