@@ -36,6 +36,9 @@ class LocalCredential:
 
         return AccessToken(local_token(scopes[0] if scopes else ""), int(time.time()) + 3600)
 
+    def close(self) -> None:
+        """Nothing to release; here because clients that own a credential close it (azure-kusto-data does)."""
+
 
 def local_token(scope: str) -> str:
     """An unsigned JWT whose ``aud`` is *scope* without ``/.default``: what the simulators read audiences from."""

@@ -11,19 +11,23 @@ each table the query names is shadowed by a ``let`` of the same name,
     let SigninLogs = database("Tokenwarden").SigninLogs
         | where TimeGenerated >= datetime(...) and TimeGenerated < datetime(...);
 
-the half-open ``[start, end)`` interval :class:`~shared.logsources.base.TimeRange` means everywhere.
+the half-open ``[start, end)`` interval :class:`~shared.detect.logsources.base.TimeRange` means everywhere.
 Kusto resolves a name to the innermost ``let`` that binds it (``data-explorer/kusto/query/let-statement.md``:
 "the innermost let statement applies"), and ``database("D").T`` names the stored table of database D,
 never a ``let`` (``data-explorer/kusto/query/database-function.md``), so the body reads the real table
 and every later reference, in a ``union``, ``join`` or ``lookup``, reads the bounded one: the effect
-:mod:`shared.workspace.timefilter` gives the local workspace with views. (``table("T")`` would say the
+:mod:`shared.detect.logsources.duckdb.timefilter` gives the local workspace with views. (``table("T")`` would say the
 same without naming the database, ``data-explorer/kusto/query/table-function.md``, but duckdb-kql, the
 local stand-in the tests run against, does not parse it; ``database()`` works in both.)
+
+One difference remains visible: ``union withsource=C`` names a shadowed table's rows by the ``let``, not
+by the table (duckdb-kql says ``union_arg0``), so a rule names its source itself (``SourceTable``, as
+every shipped rule does) rather than reading it from ``withsource``.
 
 Only names that are the database's tables are shadowed (a column or a ``let`` of the rule's own is
 left alone), matched on the tokenizer's identifier tokens, so a word inside a string or comment is
 never taken for one. A query that could reach a table by another route, ``table(...)``, or
-``database()``/``cluster()`` (:func:`shared.kql.scope.out_of_scope_reason`), would read it unbounded, so
+``database()``/``cluster()`` (:func:`shared.detect.kql.scope.out_of_scope_reason`), would read it unbounded, so
 it is refused.
 """
 
@@ -33,10 +37,10 @@ from collections.abc import Iterable
 from datetime import UTC
 from itertools import pairwise
 
-from shared.errors import QueryError
-from shared.kql.lexer import tokenize
-from shared.kql.literals import format_datetime_literal, render_string
-from shared.logsources.base import TimeRange
+from shared.core.errors import QueryError
+from shared.detect.kql.lexer import tokenize
+from shared.detect.kql.literals import format_datetime_literal, render_string
+from shared.detect.logsources.base import TimeRange
 
 __all__ = ["TIME_COLUMN", "bound_to_timespan", "tables_named"]
 

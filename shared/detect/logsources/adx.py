@@ -1,12 +1,12 @@
 """The log source for archives past one machine: rules run in an Azure Data Explorer (or Fabric Eventhouse) database.
 
 It runs the same text the Log Analytics source sends (a rule's log-analytics form, parameters bound
-as ``let`` statements by :func:`shared.kql.render.bind_parameters`), through ``azure-kusto-data``'s
+as ``let`` statements by :func:`shared.detect.kql.render.bind_parameters`), through ``azure-kusto-data``'s
 ``KustoClient``. What differs from Log Analytics, and how this source makes up for it:
 
 * **The timespan.** An ADX query request has no timespan, so the bound is written into the text:
   every table the query names is shadowed by a ``let`` limited to ``[start, end)``
-  (:mod:`shared.kql.window`, which says why not ``query_datetimescope_*``). The table names come from
+  (:mod:`shared.detect.kql.window`, which says why not ``query_datetimescope_*``). The table names come from
   ``.show tables``, asked once per source (a Database Viewer may run it:
   MicrosoftDocs/dataexplorer-docs ``data-explorer/kusto/management/show-tables-command.md``).
 * **``ingestion_time()``** is null in ADX unless the table's IngestionTime policy was on when the rows
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import (
+from shared.core.errors import (
     ConfigurationError,
     DataError,
     QueryError,
@@ -44,7 +44,7 @@ from shared.errors import (
     TokenwardenError,
     UpstreamError,
 )
-from shared.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
+from shared.detect.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -58,7 +58,7 @@ letters, digits, underscores, spaces, dots and dashes, 1 to 1024 characters."""
 
 
 class AdxSource:
-    """A :class:`~shared.logsources.base.LogSource` backed by one database of an ADX cluster or Eventhouse."""
+    """A :class:`~shared.detect.logsources.base.LogSource` backed by one database of an ADX cluster or Eventhouse."""
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class AdxSource:
     ) -> None:
         """``server_timeout`` is the service's query limit in seconds (``servertimeout``; at most an hour); the
         socket waits that plus the SDK's 30 seconds, so the service's own timeout answer arrives first."""
-        from shared.loopback import require_tls
+        from shared.core.loopback import require_tls
 
         cluster = cluster_uri.strip().rstrip("/")
         if not cluster:
@@ -105,10 +105,10 @@ class AdxSource:
     ) -> QueryOutcome:
         """One query, its tables bounded to *timespan*. With *timeout*, the service's ``servertimeout`` is held
         to it (the socket then waits at most 30 seconds more)."""
-        from shared.kql.lexer import KqlLexError
-        from shared.kql.render import bind_parameters
-        from shared.kql.scope import out_of_scope_reason
-        from shared.kql.window import bound_to_timespan
+        from shared.detect.kql.lexer import KqlLexError
+        from shared.detect.kql.render import bind_parameters
+        from shared.detect.kql.scope import out_of_scope_reason
+        from shared.detect.kql.window import bound_to_timespan
 
         try:
             rendered = bind_parameters(text, parameters)
@@ -195,7 +195,7 @@ def _empty_table() -> ResultTable:
 
 def _result_table(table: Any) -> ResultTable:
     """A ``KustoResultTable`` with its cells, as sent, decoded into the local workspace's Python types."""
-    from shared.kql.wire import decode_cell
+    from shared.detect.kql.wire import decode_cell
 
     columns = tuple(str(column.column_name) for column in table.columns)
     types = tuple(str(column.column_type) for column in table.columns)
@@ -239,8 +239,8 @@ def _translate(exc: Exception, label: str) -> TokenwardenError:
             error = exc.get_api_error()
             detail = _one_line(error.description or error.message or exc)
             code = error.code or ""
-        else:
-            detail, code = _one_line(exc.message_text), ""
+        else:  # the SDK words 401 and 404 itself; the service's own error, when the body has one, says more
+            code, detail = _body_error(response) or ("", _one_line(exc.message_text))
         text = f"{label}: Azure Data Explorer answered {status or 'an error'} {code}: {detail}".replace(" :", ":")
         if status == 429:
             return ThrottledError(text, status=429, retry_after=_retry_after(response))
@@ -250,6 +250,17 @@ def _translate(exc: Exception, label: str) -> TokenwardenError:
             return ConfigurationError(text)
         return UpstreamError(text, status=status if isinstance(status, int) else None)
     return UpstreamError(f"{label}: Azure Data Explorer query failed: {_one_line(exc)}")
+
+
+def _body_error(response: object) -> tuple[str, str] | None:
+    """(code, specific message) of a OneApiErrors body (``data-explorer/kusto/api/rest/response-v2.md``)."""
+    try:
+        error = response.json().get("error")  # type: ignore[attr-defined]
+    except Exception:  # no body, not JSON, not an object
+        return None
+    if not isinstance(error, Mapping):
+        return None
+    return str(error.get("code") or ""), _one_line(error.get("@message") or error.get("message") or "")
 
 
 def _retry_after(response: object) -> float | None:

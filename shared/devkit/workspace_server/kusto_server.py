@@ -2,13 +2,13 @@
 
 duckdb-kql ships a Kusto REST endpoint (``duckdb_kql.server.KustoRestServer``: ``/v1/rest/mgmt`` and
 ``/v2/rest/query`` with the v2 frame protocol, loopback only) that ``azure-kusto-data``'s ``KustoClient``
-talks to unchanged, which is how the ADX source (:mod:`shared.logsources.adx`) is tested without a cluster.
+talks to unchanged, which is how the ADX source (:mod:`shared.detect.logsources.adx`) is tested without a cluster.
 This module adds only what the workspace's tables need to behave as an ADX database whose tables have
 the IngestionTime policy on (docs/adx.md):
 
 * ``ingestion_time()`` reads each row's arrival time: duckdb-kql has no mapping for the function, so
   each call is rewritten to the loader's hidden arrival column, as the local workspace does
-  (:mod:`shared.workspace.arrival`);
+  (:mod:`shared.detect.logsources.duckdb.arrival`);
 * that column stays hidden, as ``$IngestionTime`` is in ADX
   (``data-explorer/kusto/management/alter-ingestion-time-policy-command.md``: "a hidden datetime column"):
   it is dropped from every result.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigurationError
+from shared.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from duckdb_kql.server import KustoRestServer
@@ -33,7 +33,7 @@ __all__ = ["build_kusto_server", "load_database"]
 def load_database(folder: Path, database: Path, *, timezone: str | None = None) -> Path:
     """Load the exports in *folder* into a new DuckDB file *database* (named as the Kusto database it serves:
     ``<name>.duckdb`` serves ``<name>``) and return its path."""
-    from shared.logsources.local import LocalWorkspace
+    from shared.detect.logsources.local import LocalWorkspace
 
     LocalWorkspace.from_exports(folder, database=database, timezone=timezone).close()
     return database
@@ -48,7 +48,7 @@ def build_kusto_server(database: Path, *, port: int = 0, quiet: bool = True) -> 
     from duckdb_kql.control import is_control_command
     from duckdb_kql.server import KustoRestServer, Result
 
-    from shared.workspace.arrival import INGESTION_TIME_COLUMN, rewrite_ingestion_time
+    from shared.detect.logsources.duckdb.arrival import INGESTION_TIME_COLUMN, rewrite_ingestion_time
 
     if not database.is_file():
         raise ConfigurationError(f"{database} does not exist; load exports into it first")
