@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.core.clouds import AZURE_PUBLIC
+from shared.core.loopback import require_tls
 from shared.core.errors import (
     ConfigurationError,
     DataError,
@@ -67,6 +68,9 @@ class LogAnalyticsSource:
         self._credential = credential
         self._owns_credential = credential is None
         self._endpoint = endpoint or DEFAULT_ENDPOINT
+        # Plain http only on loopback (a local `workspace serve`); azure-core's bearer policy refuses to send a
+        # token over http unless told, so it is told exactly then (shared/core/loopback.py).
+        self._enforce_https = require_tls(self._endpoint, "the Log Analytics endpoint")
         self._connection_timeout = connection_timeout
         self._read_timeout = read_timeout if read_timeout is not None else server_timeout + 30.0
         self._server_timeout = server_timeout
@@ -96,10 +100,11 @@ class LogAnalyticsSource:
         except (DataError, RuleError) as exc:
             raise QueryError(f"{label}: {exc}", rule_id=label) from None
         client = self._get_client(label)
-        limits: dict[str, Any] = {"server_timeout": self._server_timeout}
+        limits: dict[str, Any] = {"server_timeout": self._server_timeout, "enforce_https": self._enforce_https}
         if timeout is not None:
             limits = {"server_timeout": max(1, min(self._server_timeout, int(timeout))), "read_timeout": timeout,
-                      "connection_timeout": min(self._connection_timeout, timeout), "timeout": timeout}
+                      "connection_timeout": min(self._connection_timeout, timeout), "timeout": timeout,
+                      "enforce_https": self._enforce_https}
         try:
             response = client.query_workspace(
                 self._workspace_id,
