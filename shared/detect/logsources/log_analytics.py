@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.core.clouds import AZURE_PUBLIC
-from shared.core.loopback import require_tls
 from shared.core.errors import (
     ConfigurationError,
     DataError,
@@ -31,6 +30,7 @@ from shared.core.errors import (
     TokenwardenError,
     UpstreamError,
 )
+from shared.core.loopback import require_tls
 from shared.detect.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
 
 if TYPE_CHECKING:
