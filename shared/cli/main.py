@@ -148,6 +148,15 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
     demo.add_argument("--users", type=_positive_int, default=50, metavar="N")
 
+    adx = commands.add_parser("adx", help="Azure Data Explorer: set up a database for hunt --cluster (docs/adx.md)")
+    adx_commands = adx.add_subparsers(dest="adx_command", required=True, parser_class=_Parser)
+    adx_schema = adx_commands.add_parser(
+        "schema", help="print the management script that creates the tables, turns IngestionTime on and adds "
+                       "the data-export JSON mappings")
+    adx_schema.add_argument("--tables", metavar="NAME,...", help="comma-separated tables (default: every schema)")
+    adx_schema.add_argument("--mapping", default="TokenwardenDataExport", metavar="NAME",
+                            help="name of the JSON ingestion mapping (default: %(default)s)")
+
     rules = commands.add_parser("rules", help="list the detection rules, or render one for a target")
     rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     rules_commands = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
@@ -436,6 +445,14 @@ def _demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_demo(args.out, users=args.users, stdout=stdout, stderr=stderr, environ=os.environ)
 
 
+def _adx_schema(args: argparse.Namespace, stdout: TextIO) -> int:
+    from shared.detect.logsources.adx_schema import schema_script
+
+    tables = [name.strip() for name in args.tables.split(",") if name.strip()] if args.tables else None
+    stdout.write(schema_script(tables, mapping=args.mapping))
+    return EXIT_OK
+
+
 def _rules(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
 
@@ -505,6 +522,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _demo(args, out, err)
         if args.command == "simulate":
             return _simulate(args, out)
+        if args.command == "adx":
+            return _adx_schema(args, out)
         return _rules(args, out)
     except TokenwardenError as exc:
         print(f"tokenwarden: error: {exc}", file=err)
