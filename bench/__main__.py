@@ -1,7 +1,7 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``enrich``, ``cases``, ``contain``, ``coldstart``, ``sensor``) runs
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``sources``, ``enrich``, ``cases``, ``contain``, ``coldstart``, ``sensor``) runs
 one benchmark.
 """
 
@@ -13,6 +13,7 @@ from bench.cases_bench import print_cases, run_cases_bench
 from bench.coldstart_bench import print_coldstart, run_coldstart_bench
 from bench.contain_bench import print_containment, run_containment_bench
 from bench.enrich_bench import print_enrichment, run_enrichment_bench
+from bench.remote_sources_bench import print_sources, run_sources_bench
 from bench.rules_bench import print_report, run_scales
 from bench.sensor_bench import print_sensor, run_sensor_bench
 
@@ -22,6 +23,8 @@ def main() -> None:
     if only in ("", "rules"):
         scales = [int(part) for part in os.environ.get("BENCH_SCALES", "1000000,5000000").split(",") if part]
         print_report(run_scales(scales))
+    if only in ("", "sources"):
+        print_sources(run_sources_bench())
     if only in ("", "enrich"):
         print_enrichment(run_enrichment_bench())
     if only in ("", "cases"):
