@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``sources``, ``enrich``, ``cases``, ``contain``, ``coldstart``, ``sensor``) runs
-one benchmark.
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``sources``, ``enrich``, ``cases``, ``contain``, ``coldstart``,
+``sensor``) runs one benchmark.
 """
 
 from __future__ import annotations
