@@ -11,7 +11,9 @@ as ``let`` statements by :func:`shared.detect.kql.render.bind_parameters`), thro
   MicrosoftDocs/dataexplorer-docs ``data-explorer/kusto/management/show-tables-command.md``).
 * **``ingestion_time()``** is null in ADX unless the table's IngestionTime policy was on when the rows
   were ingested (``data-explorer/kusto/query/ingestion-time-function.md``); ``tokenwarden adx schema``
-  turns it on for every table it creates (docs/adx.md).
+  turns it on for every table it creates (docs/adx.md). Since a null arrival would make every rule
+  silently find nothing, the first query that calls ``ingestion_time()`` on a table checks that none of
+  its rows in the timespan has a null one; a table with one is a ConfigurationError naming it.
 * **Partial results.** A v2 response reports a failure that happens after rows were sent (the
   500,000-record result limit, a runaway query; ``data-explorer/kusto/concepts/query-limits.md``) inside
   the data (``data-explorer/kusto/api/rest/response-v2.md``). ``azure-kusto-data`` raises
@@ -88,6 +90,7 @@ class AdxSource:
         self._server_timeout = server_timeout
         self._client: KustoClient | None = None
         self._tables: tuple[str, ...] | None = None
+        self._arrival_checked: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -108,7 +111,7 @@ class AdxSource:
         from shared.detect.kql.lexer import KqlLexError
         from shared.detect.kql.render import bind_parameters
         from shared.detect.kql.scope import out_of_scope_reason
-        from shared.detect.kql.window import bound_to_timespan
+        from shared.detect.kql.window import bound_to_timespan, tables_named
 
         try:
             rendered = bind_parameters(text, parameters)
@@ -117,9 +120,34 @@ class AdxSource:
             raise QueryError(f"{label}: {exc}", rule_id=label) from None
         if reason is not None:
             raise QueryError(f"{label}: {reason.replace('the local workspace', 'a bounded query')}", rule_id=label)
-        bounded = bound_to_timespan(rendered, self._table_names(label), timespan, database=self._database, label=label)
+        tables = self._table_names(label)
         seconds = self._server_timeout if timeout is None else max(1, min(self._server_timeout, int(timeout)))
+        if _calls_ingestion_time(rendered):
+            self._check_arrival(tables_named(rendered, tables), timespan, label=label, seconds=seconds)
+        bounded = bound_to_timespan(rendered, tables, timespan, database=self._database, label=label)
         return self._run(bounded, label=label, seconds=seconds)
+
+    def _check_arrival(self, tables: list[str], timespan: TimeRange | None, *, label: str, seconds: int) -> None:
+        """Refuse to run a rule over a table whose rows have no ``ingestion_time()``: the IngestionTime policy was
+        off when they were ingested, so every rule (which selects rows by arrival) would find nothing and say
+        nothing. Asked once per table per source, over the query's own timespan."""
+        from shared.detect.kql.window import bound_to_timespan
+
+        for table in tables:
+            with self._lock:
+                if table in self._arrival_checked:
+                    continue
+            # The table name is one `.show tables` returned and the text matched as an identifier; no user text.
+            probe = bound_to_timespan(f"{table} | where isnull(ingestion_time()) | take 1 | count", [table],
+                                      timespan, database=self._database, label=label)
+            outcome = self._run(probe, label=label, seconds=seconds)
+            if isinstance(outcome, CompleteResult) and outcome.table.rows and outcome.table.rows[0][0]:
+                raise ConfigurationError(
+                    f"{label}: {table} in {self._database} has rows without an ingestion time (its IngestionTime "
+                    "policy was off when they were ingested), so the rules, which select rows by arrival, would "
+                    "miss them; see docs/adx.md and `tokenwarden adx schema`")
+            with self._lock:
+                self._arrival_checked.add(table)
 
     def close(self) -> None:
         with self._lock:
@@ -187,6 +215,12 @@ class AdxSource:
             return KustoClient(builder)
         except Exception as exc:  # an untrusted host (KustoClientInvalidConnectionStringException), a bad URI
             raise ConfigurationError(f"{label}: cannot use the cluster {self._cluster}: {_one_line(exc)}") from None
+
+
+def _calls_ingestion_time(text: str) -> bool:
+    from shared.detect.kql.lexer import tokenize
+
+    return any(token.kind == "ident" and token.text == "ingestion_time" for token in tokenize(text))
 
 
 def _empty_table() -> ResultTable:

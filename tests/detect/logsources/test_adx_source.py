@@ -206,3 +206,21 @@ def test_the_window_shadows_only_the_databases_tables_it_names() -> None:
                      "datetime(2026-11-19T02:00:00.0000000Z);")
     assert rest == text
     assert bound_to_timespan(text, ["SigninLogs"], None, database="Tokenwarden", label="r") == text
+
+
+def test_a_table_ingested_without_ingestion_time_stops_the_rule_instead_of_finding_nothing(
+        local: LocalWorkspace, exports: Exports, tmp_path: Path) -> None:
+    import duckdb
+
+    database = load_database(exports.folder, tmp_path / f"{DATABASE}.duckdb")
+    with duckdb.connect(str(database)) as connection:  # as rows ingested before the IngestionTime policy was on
+        connection.execute('UPDATE "SigninLogs" SET "_TW_IngestionTime" = NULL')
+    with running(build_kusto_server(database)) as server:
+        source = AdxSource(server.url, DATABASE, credential=LocalCredential())
+        arrival = "{} | where ingestion_time() >= datetime(2026-01-01) | count"
+        with pytest.raises(ConfigurationError, match="rule-x: SigninLogs in Tokenwarden has rows without an "
+                                                     "ingestion time"):
+            source.query(arrival.format("SigninLogs"), parameters={}, timespan=span(0, 6), label="rule-x")
+        assert rows(source, arrival.format("TokenValidation_CL"), span(0, 6)) == [{"Count": 3}]
+        assert rows(source, "SigninLogs | count", span(0, 6)) == [{"Count": 4}]  # no arrival read: no check
+        source.close()
