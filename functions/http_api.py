@@ -93,11 +93,13 @@ def analyze_token(req: func.HttpRequest, context: func.Context) -> func.HttpResp
 def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
     """202 once the cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
+    from shared.api.caller import audit_refusals
     from shared.api.http import handle
     from shared.api.respond import respond as route
     from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ), work.set))
+    return handle(req, context, lambda call: route(call, load_settings(os.environ), work.set),
+                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "respond"))
 
 
 @bp.function_name("approve_case")
@@ -105,7 +107,9 @@ def manual_respond(req: func.HttpRequest, work: func.Out[list[str]], context: fu
 def approve_case(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     start_telemetry()
     from shared.api.approve import approve as route
+    from shared.api.caller import audit_refusals
     from shared.api.http import handle
     from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: route(call, load_settings(os.environ)))
+    return handle(req, context, lambda call: route(call, load_settings(os.environ)),
+                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "approve"))

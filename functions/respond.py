@@ -62,7 +62,8 @@ def respond_poison(message: func.QueueMessage, context: func.Context) -> None:
     ledger = open_ledger(settings)
     try:
         result = fail_poisoned_case(settings, ledger, item, message_id=message.id or "",
-                                    dequeue_count=message.dequeue_count or 0, now=datetime.now(UTC))
+                                    dequeue_count=message.dequeue_count or 0, now=datetime.now(UTC),
+                                    invocation_id=context.invocation_id)
     finally:
         ledger.close()
     log.error("case %s failed: its respond message %s was poisoned (%s)", item.case_id, message.id, result,

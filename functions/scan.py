@@ -24,7 +24,6 @@ def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
     from shared.core.settings import load_settings
     from shared.jobs.scan import run_scan
     from shared.jobs.time_budget import ScanBudget
-    from shared.respond.work_queue import WorkItem
 
     if timer.past_due:
         log.warning("scan timer is past due; scanning from the checkpoints now")
@@ -37,10 +36,9 @@ def scan(timer: func.TimerRequest, work: func.Out[list[str]]) -> None:
             log.error("rule %s %s: %s", run.rule_id, run.status, run.message)
     for warning in report.warnings:
         log.info("note: %s", warning)
-    requeued = set(report.requeued) - set(report.cases_needing_work)
-    queued = [WorkItem(case_id=case_id, queued_at=now, reason="scan:requeue" if case_id in requeued else "scan")
-              .to_json() for case_id in report.cases_to_queue]
-    if queued:
-        work.set(queued)
+    items = report.work_items()
+    requeued = [item for item in items if item.reason == "scan:requeue"]
+    if items:
+        work.set([item.to_json() for item in items])
     log.info("scan complete: %d findings from %d rules; %d case(s) queued for response (%d re-queued from their "
-             "outbox mark)", len(report.findings), len(report.runs), len(queued), len(requeued))
+             "outbox mark)", len(report.findings), len(report.runs), len(items), len(requeued))

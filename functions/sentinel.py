@@ -20,8 +20,10 @@ QUEUE = "tokenwarden-respond"
 def sentinel_incident(req: func.HttpRequest, work: func.Out[list[str]], context: func.Context) -> func.HttpResponse:
     """202 once the incident's cases are recorded; the respond worker does the rest from the queued messages."""
     start_telemetry()
+    from shared.api.caller import audit_refusals
     from shared.api.http import handle
     from shared.api.sentinel_incident import accept_incident
     from shared.core.settings import load_settings
 
-    return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ), work.set))
+    return handle(req, context, lambda call: accept_incident(call, load_settings(os.environ), work.set),
+                  on_refusal=audit_refusals(lambda: load_settings(os.environ), "sentinel_intake"))

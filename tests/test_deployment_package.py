@@ -40,7 +40,8 @@ def test_the_package_holds_what_the_app_runs() -> None:
     rules = {p.parent.name for p in (ROOT / "shared" / "rules").glob("*/rule.toml")}
     assert rules and all({f"shared/rules/{r}/rule.kql", f"shared/rules/{r}/rule.toml"} <= deployed for r in rules)
     assert _git_files("shared/schemas") <= deployed
-    python_outside_devkit = {p for p in _git_files("shared") if p.endswith(".py") and not p.startswith("shared/devkit/")}
+    python_outside_devkit = {p for p in _git_files("shared")
+                             if p.endswith(".py") and not p.startswith("shared/devkit/")}
     assert python_outside_devkit <= deployed
 
 

@@ -23,8 +23,10 @@ def run() -> list[str]:
     return ["## Storage killed at every write index", "",
             f"A run without faults makes {clean.scan_writes} ledger writes in the scan and {clean.respond_writes} in "
             f"the responses that follow, storing {clean.findings} findings. Each run kills Table Storage at one "
-            f"write index (every {stride}th index, `RELIABILITY_KILL_STRIDE`), then lets it recover and runs the "
-            "scan timer (re-queue) and the respond worker until nothing is queued. Targets: 0 stranded, 0 lost, "
-            "0 duplicated.", "",
+            f"write index ({'every index' if stride == 1 else f'every {stride}th index'}, "
+            "`RELIABILITY_KILL_STRIDE`, default 1), then lets it recover and runs the scan timer (re-queue) and "
+            "the respond worker until nothing is queued. Scans query the demo logs through the local Log "
+            "Analytics endpoint, served once; respond passes run without a workspace (no IP facts). Targets: "
+            "0 stranded, 0 lost, 0 duplicated.", "",
             "| killed during | runs | stranded cases | lost findings | duplicated tenant writes |",
             "|---|---|---|---|---|", row("scan", scan), row("responses", respond), ""]

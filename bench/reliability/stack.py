@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,24 +63,61 @@ def together(calls: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
+WORKSPACE_ID = "5e1ab1e0-0000-4000-8000-00000000feed"
+"""The local Log Analytics endpoint's workspace id (any GUID: the endpoint serves one workspace)."""
+
+
 @dataclass
 class Stack:
-    """Azurite (its connection string) and the demo tenant's logs folder; simulators are made per trial."""
+    """Azurite (its connection string) and the demo tenant's logs folder; simulators are made per trial.
+
+    The logs are served once, by the local Log Analytics endpoint (``tokenwarden workspace serve``), and every
+    scan and enrichment of every trial queries it through the deployed path (:class:`LogAnalyticsSource`);
+    otherwise each scan and each respond pass would load the exports into a new DuckDB (about a second each,
+    twenty times per storage-kill run).
+    """
 
     connection_string: str
     demo_folder: Path
+    _workspace_url: str | None = None
+    _workspace_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def workspace_url(self) -> str:
+        """The local Log Analytics endpoint over the demo logs, started on first use and kept for the process."""
+        with self._workspace_lock:
+            if self._workspace_url is None:
+                import atexit
+
+                from shared.detect.logsources.local import LocalWorkspace
+                from shared.devkit.workspace_server.server import build_server
+
+                server = build_server(LocalWorkspace.from_exports(self.demo_folder), workspace_id=WORKSPACE_ID)
+                thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+                thread.start()
+
+                def stop() -> None:
+                    server.shutdown()
+                    server.server_close()
+
+                atexit.register(stop)
+                self._workspace_url = server.url
+            return self._workspace_url
 
     def names(self) -> LedgerTableNames:
         suffix = uuid.uuid4().hex[:16]
         return LedgerTableNames(cases=f"Cases{suffix}", findings=f"Findings{suffix}",
                                 checkpoints=f"Checkpoints{suffix}", actions=f"Actions{suffix}")
 
-    def settings(self, simulator_url: str, **overrides: str) -> dict[str, str]:
+    def settings(self, simulator_url: str, *, logs: bool = True, **overrides: str) -> dict[str, str]:
+        """App settings for one trial. ``logs=False`` leaves the workspace out: a trial that never scans (the
+        concurrency races) then enriches without IP facts (recorded as not looked up), a second saved per pass."""
         from tools.azurite import CONNECTION_SETTING
 
         jwks = self.demo_folder / "jwks"
+        workspace = {"LOG_ANALYTICS_WORKSPACE_ID": WORKSPACE_ID, "LOG_ANALYTICS_ENDPOINT": self.workspace_url()} \
+            if logs else {}
         settings = {
-            CONNECTION_SETTING: self.connection_string, "LOCAL_LOGS_DIR": str(self.demo_folder),
+            CONNECTION_SETTING: self.connection_string, **workspace,
             "KEY_SOURCES": f"{jwks / 'organizations.json'},{jwks / 'consumers.json'}",
             "APP_CATALOG_FILE": str(self.demo_folder / "apps.json"), "GRAPH_ENDPOINT": simulator_url,
             "ARM_ENDPOINT": simulator_url, "RESPONSE_MODE": "auto", "BLAST_RADIUS_PER_RUN": "50",

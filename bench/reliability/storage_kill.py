@@ -14,14 +14,17 @@ nothing is queued. Counted afterwards:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from bench.reliability.stack import Stack, duplicates, later, respond, scan_and_queue, wall_now
 from bench.reliability.storage_faults import StorageKiller
 
-__all__ = ["KillRun", "clean_counts", "kill_run", "storage_kill_runs"]
+__all__ = ["KillRun", "clean_counts", "kill_run", "one_user_logs", "storage_kill_runs"]
 
 RECOVERY_ROUNDS = 4
+STORM_TOKEN = "G9SqpUpvbje3Ipd6fvLEHg"
+"""A planted attack in the demo logs (seed 3): a token signed with the Storm-0558 key as its kid."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +59,7 @@ def _run(stack: Stack, kill_at: int) -> tuple[int, int, int]:
     killer = StorageKiller(kill_at)
     with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
         settings = stack.settings(simulator.url)
+        worker = stack.settings(simulator.url, logs=False)  # the respond passes: no IP facts, a second each
         start = wall_now()
         queued: list[str] = []
         try:
@@ -64,7 +68,7 @@ def _run(stack: Stack, kill_at: int) -> tuple[int, int, int]:
             queued = []
         for case_id in queued:
             try:
-                respond(settings, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
+                respond(worker, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
             except Exception:  # the worker died with storage; the re-queue below stands in for what follows
                 continue
         killer.revive()
@@ -74,7 +78,7 @@ def _run(stack: Stack, kill_at: int) -> tuple[int, int, int]:
             if not todo:
                 break
             for case_id in todo:
-                respond(settings, ledger, case_id, invocation=f"again{round_}-{case_id}", now=now,
+                respond(worker, ledger, case_id, invocation=f"again{round_}-{case_id}", now=now,
                         clock=lambda now=now: now)  # type: ignore[misc]
         return _stranded(ledger), _findings(ledger), duplicates(simulator.state.writes)
 
@@ -84,11 +88,12 @@ def clean_counts(stack: Stack) -> CleanCounts:
     killer = StorageKiller(None)
     with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
         settings = stack.settings(simulator.url)
+        worker = stack.settings(simulator.url, logs=False)
         start = wall_now()
         queued = scan_and_queue(settings, ledger, now=start)
         scan_writes = killer.writes
         for case_id in queued:
-            respond(settings, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
+            respond(worker, ledger, case_id, invocation=f"first-{case_id}", now=start, clock=lambda: start)
         return CleanCounts(scan_writes=scan_writes, respond_writes=killer.writes - scan_writes,
                            findings=_findings(ledger))
 
@@ -106,3 +111,25 @@ def storage_kill_runs(stack: Stack, *, indexes: list[int] | None = None) -> tupl
     total = clean.scan_writes + clean.respond_writes
     chosen = indexes if indexes is not None else list(range(1, total + 1))
     return clean, [kill_run(stack, clean, k) for k in chosen if 1 <= k <= total]
+
+
+def one_user_logs(source: Path, target: Path, *, token_id: str = STORM_TOKEN) -> Path:
+    """The demo logs cut down to one user's rows (the user of the planted Storm-0558 token *token_id*): a scan
+    that opens one case, small enough for ``make test`` to kill storage at every one of its writes and of its
+    response's. Rows are kept when they name the user's object id or UPN; the keys and apps files are copied."""
+    import json
+    import shutil
+
+    user = next(row for row in map(json.loads, (source / "TokenValidation_CL.jsonl").read_text().splitlines())
+                if row.get("TokenId") == token_id)
+    names = [str(user["ObjectId"]).lower(), str(user.get("Upn") or "").lower()]
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_dir():
+            shutil.copytree(path, target / path.name, dirs_exist_ok=True)
+        elif path.suffix == ".jsonl":
+            kept = [line for line in path.read_text().splitlines() if any(n and n in line.lower() for n in names)]
+            (target / path.name).write_text("".join(f"{line}\n" for line in kept))
+        else:
+            shutil.copy2(path, target / path.name)
+    return target

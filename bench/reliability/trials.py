@@ -64,7 +64,7 @@ def concurrency_trial(stack: Stack, n: int, kind: Literal["approvals", "deliveri
     """
     with stack.simulator() as simulator, stack.ledger() as ledger:
         mode = "approval" if kind == "approvals" else "auto"
-        settings = stack.settings(simulator.url, RESPONSE_MODE=mode, TRIAGE_POLICY_FILE=_policy(stack))
+        settings = stack.settings(simulator.url, logs=False, RESPONSE_MODE=mode, TRIAGE_POLICY_FILE=_policy(stack))
         user = next(u for u in simulator.state.users() if u.account_enabled)
         case_id = _open_case(ledger, user.id)
         now = wall_now()
@@ -105,7 +105,8 @@ def protection_trial(stack: Stack, fault: ProtectionFault) -> int:
             simulator.faults.fail("/$batch", status=500, times=None, method="POST")
         else:  # the ledger knows the UPN as an alias, but cannot be read; Graph is down too
             simulator.faults.fail("/users/*", status=503, times=None, method="GET")
-        settings = stack.settings(simulator.url, TRIAGE_POLICY_FILE=_policy(stack), PROTECTED_PRINCIPALS=protected)
+        settings = stack.settings(simulator.url, logs=False, TRIAGE_POLICY_FILE=_policy(stack),
+                                  PROTECTED_PRINCIPALS=protected)
         case_id = _open_case(ledger, user.id)
         respond(settings, ledger, case_id, invocation="protect", now=wall_now())
         return len([w for w in simulator.state.writes
@@ -125,7 +126,7 @@ def lost_answer_trial(stack: Stack, step: str, how: LostHow) -> int:
 
     action, method, path = STEP_WRITES[step]
     with stack.simulator() as simulator, stack.ledger() as ledger:
-        settings = stack.settings(simulator.url, TRIAGE_POLICY_FILE=_policy(stack))
+        settings = stack.settings(simulator.url, logs=False, TRIAGE_POLICY_FILE=_policy(stack))
         user = next(u for u in simulator.state.users() if u.account_enabled)
         case_id = _open_case(ledger, user.id)
         now = wall_now()

@@ -21,7 +21,8 @@ Sources (Microsoft):
 
 A principal that holds the role may still not approve a response it requested: :func:`refuse_self_approval`.
 Every refusal is audited (:func:`refuse`): one ``tokenwarden.audit`` line, as JSON, with the caller's claimed
-name escaped and scrubbed, never the header itself.
+name escaped and scrubbed, never the header itself; and, on the response-path routes (:func:`audit_refusals`),
+one audit row per refused request (:mod:`shared.audit.refusals`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from shared.api.http import ApiCall
     from shared.core.settings import Settings
 
-__all__ = ["MAX_PRINCIPAL_HEADER_BYTES", "Caller", "approver", "platform_caller", "refuse", "refuse_self_approval",
-           "requester"]
+__all__ = ["MAX_PRINCIPAL_HEADER_BYTES", "Caller", "approver", "audit_refusals", "platform_caller", "refuse",
+           "refuse_self_approval", "requester"]
 
 MAX_PRINCIPAL_HEADER_BYTES = 32 * 1024
 """A client principal larger than this is not read (the platform's own headers are far smaller)."""
@@ -129,7 +130,25 @@ def refuse(call: ApiCall, code: str, message: str, *, action: str, claimed: str 
               "verified": bool(caller and caller.verified)}
     audit_log.warning("refused %s", json.dumps(record, ensure_ascii=True, separators=(",", ":")),
                       extra={"case_id": case_id or "", "invocation_id": call.invocation_id})
-    raise ApiError(403, code, message)
+    who = {key: record[key] for key in ("claimed", "caller", "caller_object_id", "verified")}
+    raise ApiError(403, code, message, who=who)
+
+
+def audit_refusals(settings: Callable[[], Settings], route: str) -> Callable[[ApiCall, ApiError], None]:
+    """For :func:`shared.api.http.handle` on a response-path route: every 4xx it answers becomes an audit row
+    (the Actions table, and TokenwardenAudit_CL when configured), besides the ``tokenwarden.audit`` line.
+    *settings* is read only when a refusal is recorded (a configuration error stays the handler's answer)."""
+
+    def record(call: ApiCall, error: ApiError) -> None:
+        from shared.api.errors import redact
+        from shared.audit.refusals import record_refusal
+
+        case_id = call.route_param("id") or None
+        actor = str(error.who.get("caller") or error.who.get("claimed") or "unknown")
+        record_refusal(settings(), route=route, invocation_id=call.invocation_id, status=error.status,
+                       code=error.code, message=redact(str(error)), case_id=case_id, actor=actor, who=error.who)
+
+    return record
 
 
 def requester(call: ApiCall, settings: Settings, *, claimed: str | None) -> Caller:

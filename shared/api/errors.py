@@ -58,16 +58,18 @@ class ApiError(TokenwardenError):
     """An HTTP answer other than success: ``status``, a stable snake_case ``code`` and a one-line message.
 
     ``details`` (a list of JSON objects, e.g. one per invalid field) and ``headers`` (``Retry-After``)
-    are optional.
+    are optional. ``who`` is what a refusal knew of the caller (claimed and verified names, escaped), for its
+    audit row (:mod:`shared.audit.refusals`); it is never sent to the caller.
     """
 
     def __init__(self, status: int, code: str, message: str, *, details: Sequence[Mapping[str, Any]] = (),
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, who: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.details = tuple(details)
         self.headers = dict(headers or {})
+        self.who = dict(who or {})
 
 
 def error_envelope(error: ApiError, invocation_id: str) -> dict[str, Any]:

@@ -88,9 +88,11 @@ def _error_response(error: ApiError, invocation_id: str) -> func.HttpResponse:
                          headers=error.headers)
 
 
-def handle(req: func.HttpRequest, context: object | None,
-           handler: Callable[[ApiCall], BaseModel | Reply]) -> func.HttpResponse:
-    """Run *handler* and answer JSON, whatever happens; see the module docstring."""
+def handle(req: func.HttpRequest, context: object | None, handler: Callable[[ApiCall], BaseModel | Reply], *,
+           on_refusal: Callable[[ApiCall, ApiError], None] | None = None) -> func.HttpResponse:
+    """Run *handler* and answer JSON, whatever happens; see the module docstring. *on_refusal* is called with
+    each 4xx answered (the response-path routes audit them as rows: :func:`shared.api.caller.audit_refusals`);
+    it must not raise, and the answer stands whatever it does."""
     call = ApiCall(request=req, invocation_id=_invocation_id(context))
     try:
         result = handler(call)
@@ -103,6 +105,12 @@ def handle(req: func.HttpRequest, context: object | None,
         elif error.status >= 500:
             log.warning("%s %s answered %d %s: %s", req.method, _path(req), error.status, error.code,
                         error_envelope(error, call.invocation_id)["error"]["message"])
+        elif on_refusal is not None:
+            try:
+                on_refusal(call, error)
+            except Exception:
+                log.exception("recording the refusal of %s %s failed (invocation %s)", req.method, _path(req),
+                              call.invocation_id)
         return _error_response(error, call.invocation_id)
     if isinstance(result, Reply):
         return json_response(result.body, status=result.status, invocation_id=call.invocation_id,

@@ -127,6 +127,7 @@ def accepted(case_id: str, reason: str) -> CaseAccepted:
 
 def respond(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetime | None = None) -> Reply:
     """``POST /respond``: record the cases, queue their work, answer 202; see the module docstring."""
+    from shared.cases.model import WorkRequest
     from shared.ledger import connection
     from shared.ledger.recorder import record_findings
     from shared.respond.guardrails import Guardrails
@@ -147,7 +148,9 @@ def respond(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetim
     try:
         findings = keep_earlier_requesters(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id,
                                                                    now=instant))
-        recorded = record_findings(ledger, findings, now=instant)
+        # The mark keeps what this request asked, so a re-queue (lost message, dead worker) runs it the same way.
+        recorded = record_findings(ledger, findings, now=instant,
+                                   work=WorkRequest(mode=rails.mode, actor=actor, run=run_id))
     finally:
         ledger.close()
     case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))

@@ -64,6 +64,7 @@ def accept_incident(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now:
 
 
 def _record(settings: Settings, trigger: Any, enqueue: Enqueue, *, run_id: str, now: datetime) -> Reply:
+    from shared.cases.model import WorkRequest
     from shared.detect.findings import Finding
     from shared.ledger.case_store import CaseStore
     from shared.ledger.connection import open_ledger
@@ -85,7 +86,7 @@ def _record(settings: Settings, trigger: Any, enqueue: Enqueue, *, run_id: str, 
     ]
     ledger = open_ledger(settings)
     try:
-        recorded = record_findings(ledger, findings, now=now)
+        recorded = record_findings(ledger, findings, now=now, work=WorkRequest(run=run_id))
         store = CaseStore(ledger.cases)
         case_ids = [change.case_id for change in recorded.changes]
         for case_id in case_ids:

@@ -18,12 +18,14 @@ from shared.detect.ruleset import Severity
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "AS_CONFIGURED",
     "CASE_STATES",
     "OPEN_STATES",
     "Case",
     "CaseState",
     "InvalidTransition",
     "Transition",
+    "WorkRequest",
     "higher_severity",
     "severity_rank",
     "transition",
@@ -71,6 +73,25 @@ class Transition:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkRequest:
+    """What the request that set a case's outbox mark asked of the respond worker, kept with the mark.
+
+    A re-queue from the mark (the scan timer's safety net after a lost message, or after a worker died holding
+    the lease) must run the case as that request asked: a manual ``dry_run`` respond stays a dry run, under its
+    own actor and run id (so its incident comment and notification keep their idempotency keys). Empty: the
+    configured ``RESPONSE_MODE``, for the ``tokenwarden`` actor, under the queue message's run id.
+    """
+
+    mode: str | None = None
+    actor: str | None = None
+    run: str | None = None
+
+
+AS_CONFIGURED = WorkRequest()
+"""The work a scan or event asks for: the configured mode, the ``tokenwarden`` actor, the message's run id."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Case:
     """One case as stored. ``finding_refs`` holds up to the ledger's bound of ``<rule id>:<row key>``
     references; past it ``more_findings`` is set and the Findings table (by ``CaseId``) is the full list."""
@@ -100,6 +121,8 @@ class Case:
     work_wanted: datetime | None = None
     """The outbox mark: when the case last needed the respond worker (set in the same write that recorded the
     change, cleared when a respond pass finished with it); None when no work is wanted."""
+    work_request: WorkRequest = AS_CONFIGURED
+    """What the request that set :attr:`work_wanted` asked for; a later mark replaces it with its own."""
 
     @property
     def is_open(self) -> bool:

@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from shared.cases.triage import TriageOutcome
     from shared.detect.findings import Finding
     from shared.detect.ruleset import RuleCollection
+    from shared.ledger.case_store import StaleMark
     from shared.ledger.connection import Ledger
     from shared.ledger.recorder import CaseChange
+    from shared.respond.work_queue import WorkItem
 
 __all__ = [
     "REQUEUE_AFTER",
@@ -90,9 +92,10 @@ class ScanReport:
     findings_merged: int
     findings_unchanged: int
     changes: tuple[CaseChange, ...]
-    requeued: tuple[str, ...] = ()
-    """Cases whose outbox mark is older than :data:`REQUEUE_AFTER` and that no invocation holds: their earlier
-    respond message was lost (storage failed before it was queued) or its worker died."""
+    requeued: tuple[StaleMark, ...] = ()
+    """Cases (and what their mark's request asked) whose outbox mark is older than :data:`REQUEUE_AFTER` and
+    that no invocation holds: their earlier respond message was lost (storage failed before it was queued) or
+    its worker died."""
 
     @property
     def complete(self) -> bool:
@@ -114,7 +117,25 @@ class ScanReport:
     @property
     def cases_to_queue(self) -> tuple[str, ...]:
         """One respond message each: the cases this scan changed, then the ones re-queued from their marks."""
-        return tuple(dict.fromkeys((*self.cases_needing_work, *self.requeued)))
+        return tuple(dict.fromkeys((*self.cases_needing_work, *(mark.case_id for mark in self.requeued))))
+
+    def work_items(self) -> list[WorkItem]:
+        """The respond messages for :attr:`cases_to_queue`. A case this scan changed runs as the scan's (the
+        configured mode); a re-queued one carries what the request that set its mark asked for (mode, actor,
+        run id), so a manual dry run re-queued after a lost message is still a dry run."""
+        from shared.respond.work_queue import WorkItem
+
+        changed = set(self.cases_needing_work)
+        asked = {mark.case_id: mark.request for mark in self.requeued if mark.case_id not in changed}
+        items = []
+        for case_id in self.cases_to_queue:
+            request = asked.get(case_id)
+            if request is None:
+                items.append(WorkItem(case_id=case_id, queued_at=self.now, reason="scan"))
+            else:
+                items.append(WorkItem(case_id=case_id, queued_at=self.now, reason="scan:requeue", mode=request.mode,
+                                      actor=request.actor, run=request.run))
+        return items
 
 
 def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None,
@@ -145,8 +166,9 @@ def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None,
             active_ledger.close()
 
 
-def stale_cases(ledger: Ledger, *, now: datetime) -> list[str]:
-    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody."""
+def stale_cases(ledger: Ledger, *, now: datetime) -> list[StaleMark]:
+    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody,
+    each with what the request that set its mark asked for (its mode, actor and run id)."""
     from shared.ledger.case_store import CaseStore
 
     return CaseStore(ledger.cases).wanting_work(marked_before=now - REQUEUE_AFTER, now=now)

@@ -23,7 +23,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from shared.cases.merge import CaseDelta, Sighting, absorb, new_case
-from shared.cases.model import CASE_STATES, Case, CaseState, Transition, higher_severity, transition
+from shared.cases.model import (
+    AS_CONFIGURED,
+    CASE_STATES,
+    Case,
+    CaseState,
+    Transition,
+    WorkRequest,
+    higher_severity,
+    transition,
+)
 from shared.cases.principal import Principal, PrincipalKind, case_id
 from shared.core.errors import DataError
 from shared.detect.ruleset import Severity
@@ -33,12 +42,22 @@ from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_writ
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore"]
+__all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore", "StaleMark"]
 
 MAX_TRANSITIONS = 40
 """Transitions kept inline: the first (the opening) and the latest 39; ``TransitionsDropped`` counts the rest."""
 _MAX_REASON_CHARS = 300
 _CASE, _PRINCIPAL, _ALIAS = "case", "principal", "alias"
+_NO_WORK = {"WorkWanted": "", "WorkMode": "", "WorkActor": "", "WorkRun": ""}
+"""The outbox mark and what its request asked, cleared together."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaleMark:
+    """A case whose outbox mark went stale, and what the request that set the mark asked for."""
+
+    case_id: str
+    request: WorkRequest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +100,20 @@ def _case_entity(case: Case) -> dict[str, Any]:
         "Decision": dump_json(case.decision, "decision") if case.decision is not None else "",
         "SentinelIncident": case.sentinel_incident or "",
         "WorkWanted": format_time(case.work_wanted) if case.work_wanted is not None else "",
+        **_work_request_properties(case.work_request if case.work_wanted is not None else AS_CONFIGURED),
     }
+
+
+def _work_request_properties(request: WorkRequest) -> dict[str, str]:
+    # 200: what a respond message carries (shared.respond.work_queue), so a re-queue can carry them again.
+    return {"WorkMode": clip(request.mode or "", 200), "WorkActor": clip(request.actor or "", 200),
+            "WorkRun": clip(request.run or "", 200)}
+
+
+def _work_request(properties: Mapping[str, Any]) -> WorkRequest:
+    return WorkRequest(mode=str(properties.get("WorkMode") or "") or None,
+                       actor=str(properties.get("WorkActor") or "") or None,
+                       run=str(properties.get("WorkRun") or "") or None)
 
 
 def _strings(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -124,6 +156,7 @@ def _case_from(case_id_: str, properties: Mapping[str, Any]) -> Case:
         decision=load_json(properties.get("Decision") or None, "Decision"),
         sentinel_incident=str(properties.get("SentinelIncident") or "") or None,
         work_wanted=parse_time(properties["WorkWanted"], "WorkWanted") if properties.get("WorkWanted") else None,
+        work_request=_work_request(properties),
     )
 
 
@@ -188,15 +221,18 @@ class CaseStore:
     # -- cases ------------------------------------------------------------------------------------
 
     def attach(self, case_id_: str, principal: Principal, generation: int, sightings: Sequence[Sighting], *,
-               now: datetime) -> AttachResult | None:
-        """Open *case_id_* with *sightings*, or add them to it; None if the case is closed meanwhile."""
+               now: datetime, work: WorkRequest = AS_CONFIGURED) -> AttachResult | None:
+        """Open *case_id_* with *sightings*, or add them to it; None if the case is closed meanwhile.
+
+        *work* is what the recording request asks of the respond worker; it is written with the outbox mark.
+        """
         result: list[AttachResult] = []
 
         def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
             result.clear()
             if stored is None:
                 case = replace(new_case(case_id=case_id_, principal=principal, generation=generation,
-                                        sightings_=sightings, at=now), work_wanted=now)
+                                        sightings_=sightings, at=now), work_wanted=now, work_request=work)
                 delta = CaseDelta(refs_added=len(case.finding_refs), severity_raised=False, changed=True)
                 result.append(AttachResult(case=case, created=True, delta=delta))
                 return _case_entity(case)
@@ -205,7 +241,7 @@ class CaseStore:
                 return None
             updated, delta = absorb(current, sightings, at=now)
             if delta.refs_added or delta.severity_raised:  # the outbox mark, in the write that records the change
-                updated = replace(updated, work_wanted=now)
+                updated = replace(updated, work_wanted=now, work_request=work)
             result.append(AttachResult(case=updated, created=False, delta=delta))
             return _case_entity(updated) if delta.changed else None
 
@@ -226,13 +262,14 @@ class CaseStore:
             if not mark or seen is None or mark != format_time(seen):
                 return None
             cleared.append(True)
-            return {"WorkWanted": ""}
+            return _NO_WORK
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
         return bool(cleared)
 
-    def wanting_work(self, *, marked_before: datetime, now: datetime) -> list[str]:
-        """Cases whose outbox mark is older than *marked_before* and that no invocation holds (live lease at *now*).
+    def wanting_work(self, *, marked_before: datetime, now: datetime) -> list[StaleMark]:
+        """Cases whose outbox mark is older than *marked_before* and that no invocation holds (live lease at *now*),
+        each with what the request that set the mark asked for.
 
         The mark is a fixed-width UTC time, so the filter compares it as a string.
         """
@@ -241,9 +278,10 @@ class CaseStore:
         entities = self.table.query_entities(
             "PartitionKey eq @pk and WorkWanted ne @empty and WorkWanted le @cutoff",
             parameters={"pk": _CASE, "empty": "", "cutoff": format_time(marked_before)},
-            select=["RowKey", "State", "LeaseOwner", "LeaseUntil"])
-        return sorted(str(e["RowKey"]) for e in entities
-                      if e.get("State") != "closed" and lease_holder(e, now) is None)
+            select=["RowKey", "State", "LeaseOwner", "LeaseUntil", "WorkMode", "WorkActor", "WorkRun"])
+        marks = [StaleMark(case_id=str(e["RowKey"]), request=_work_request(e)) for e in entities
+                 if e.get("State") != "closed" and lease_holder(e, now) is None]
+        return sorted(marks, key=lambda mark: mark.case_id)
 
     def get(self, case_id_: str) -> Case | None:
         stored = read_entity(self.table, _CASE, case_id_)
@@ -302,7 +340,7 @@ class CaseStore:
                 raise DataError(f"there is no case {case_id_}")
             moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
             if to_state == "closed":  # a closed case wants no more work
-                moved[:] = [replace(moved[0], work_wanted=None)]
+                moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED)]
             return _case_entity(moved[0])
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.cases.merge import Sighting, sightings
-from shared.cases.model import CaseState
+from shared.cases.model import AS_CONFIGURED, CaseState, WorkRequest
 from shared.cases.principal import Principal, case_subject, own_principal, upn_alias
 from shared.detect.findings import Finding
 from shared.detect.ruleset import Severity
@@ -82,24 +82,28 @@ def _principals(cases: CaseStore, batch: list[Sighting], *, now: datetime) -> di
     return groups
 
 
-def _attach(cases: CaseStore, principal: Principal, group: list[Sighting], *, now: datetime) -> AttachResult:
+def _attach(cases: CaseStore, principal: Principal, group: list[Sighting], *, now: datetime,
+            work: WorkRequest) -> AttachResult:
     for _ in range(_MAX_GENERATION_HOPS):
         case_id, generation = cases.open_case_for(principal, now=now)
-        attached = cases.attach(case_id, principal, generation, group, now=now)
+        attached = cases.attach(case_id, principal, generation, group, now=now, work=work)
         if attached is not None:
             return attached
         cases.release(principal, case_id, now=now)  # it closed: the next round opens the next generation
     raise LedgerConflictError(f"principal {principal.key}: its cases kept closing while findings were attached")
 
 
-def record_findings(ledger: Ledger, findings: Iterable[Finding], *, now: datetime) -> RecordResult:
-    """Store *findings* and open or update their cases; returns what changed."""
+def record_findings(ledger: Ledger, findings: Iterable[Finding], *, now: datetime,
+                    work: WorkRequest = AS_CONFIGURED) -> RecordResult:
+    """Store *findings* and open or update their cases; returns what changed. *work* is what the recording
+    request asks of the respond worker (an HTTP request's narrowed mode, actor and run): it is kept with each
+    changed case's outbox mark, so a re-queue from the mark runs the case the same way."""
     case_store, finding_store = CaseStore(ledger.cases), FindingStore(ledger.findings)
     batch = sightings(findings)
     counts = {"new": 0, "merged": 0, "unchanged": 0}
     changes: list[CaseChange] = []
     for principal, group in _principals(case_store, batch, now=now).items():
-        attached = _attach(case_store, principal, group, now=now)
+        attached = _attach(case_store, principal, group, now=now, work=work)
         for sighting in group:
             write = finding_store.record(sighting, case_id=attached.case.case_id, principal=principal, now=now)
             counts[write.outcome] += 1

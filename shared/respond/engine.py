@@ -32,7 +32,10 @@ for approval, a protected account, the blast radius) — except in dry-run.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -72,6 +75,24 @@ __all__ = ["CaseResponse", "ResponseEngine", "StepOutcome"]
 
 DEFAULT_CONCURRENCY = 64
 """Cases answered at once: enough to fill a confirmCompromised batch, few enough to stay polite to the ledger."""
+LEDGER_THREADS = 32
+"""Worker threads for the (synchronous) ledger client. asyncio's default pool has ``cpu + 4`` threads (six on
+a 2-core Functions worker), so with 64 cases in flight the ledger's round trips queued for a thread, not for
+the network: on a busy machine the ledger, not Graph's limit, set the pace of a large incident. Each thread
+waits on Table Storage; none computes."""
+
+
+@functools.cache
+def _ledger_pool() -> ThreadPoolExecutor:
+    """One pool per process for every engine's ledger calls (engines are short-lived; the pool is not)."""
+    return ThreadPoolExecutor(max_workers=LEDGER_THREADS, thread_name_prefix="tokenwarden-ledger")
+
+
+async def _ledger(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one ledger call in the ledger's thread pool (what ``asyncio.to_thread`` does in the default one)."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(_ledger_pool(), partial(context.run, call, *args, **kwargs))
 NO_TARGET = "none"
 T = TypeVar("T")
 
@@ -181,7 +202,7 @@ class ResponseEngine:
                 for case, stored, claim, names in zip(cases, current, claims, known, strict=True)]
         except BaseException:
             for case_id in list(self._leases):
-                await asyncio.to_thread(self._release, case_id)
+                await _ledger(self._release, case_id)
             raise
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
 
@@ -189,16 +210,16 @@ class ResponseEngine:
             if isinstance(verdict, CaseResponse):
                 return verdict
             try:
-                item = await asyncio.to_thread(self._persist, verdict, now=now)
+                item = await _ledger(self._persist, verdict, now=now)
                 if item.verdict == "act":
                     await self._act(item, now=now, batcher=batcher)
                 if item.verdict != "done" and self.guardrails.mode != "dry-run" and item.lost is None:
                     await self._report(item, now=now, run=run)
                 if item.lost is not None:
-                    return await asyncio.to_thread(self._stopped, item)
-                return await asyncio.to_thread(self._finish, item, now=now)
+                    return await _ledger(self._stopped, item)
+                return await _ledger(self._finish, item, now=now)
             finally:
-                await asyncio.to_thread(self._release, verdict.case.case_id)
+                await _ledger(self._release, verdict.case.case_id)
 
         return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
 
@@ -263,7 +284,7 @@ class ResponseEngine:
         lease = self._leases.get(case_id)
         if lease is None:
             raise LeaseLostError(f"case {case_id}: this invocation ({self.invocation_id}) holds no lease on it")
-        await asyncio.to_thread(lease.renew)
+        await _ledger(lease.renew)
 
     def _release(self, case_id: str) -> None:
         lease = self._leases.pop(case_id, None)
@@ -378,7 +399,7 @@ class ResponseEngine:
     # --- steps -------------------------------------------------------------------------------------
     async def _arecord(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
                        now: datetime) -> StepOutcome:
-        return await asyncio.to_thread(self._record, case, step, target, phase, detail, now)
+        return await _ledger(self._record, case, step, target, phase, detail, now)
 
     def _record(self, case: Case, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
                 now: datetime) -> StepOutcome:
@@ -399,7 +420,7 @@ class ResponseEngine:
     async def _run_step(self, case: Case, planned: PlannedStep, now: datetime,
                         batcher: ConfirmBatcher | None) -> StepOutcome:
         step, target = planned.name, planned.target
-        existing = await asyncio.to_thread(self._actions.get, case.case_id, step, target)
+        existing = await _ledger(self._actions.get, case.case_id, step, target)
         if existing is not None and existing.phase in FINAL_PHASES:
             return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
         interrupted = existing is not None and existing.phase == "intent"
@@ -489,7 +510,7 @@ class ResponseEngine:
 
     async def _run_report(self, item: _Prepared, planned: PlannedStep, now: datetime, run: str) -> StepOutcome:
         case, step, target = item.case, planned.name, planned.target
-        existing = await asyncio.to_thread(self._actions.get, case.case_id, step, target)
+        existing = await _ledger(self._actions.get, case.case_id, step, target)
         if existing is not None and existing.phase in FINAL_PHASES:
             return StepOutcome(step=step, target=target, phase=existing.phase, detail=existing.detail)
         if step == "sentinel_incident" and self.incidents is None:
@@ -509,7 +530,7 @@ class ResponseEngine:
                            target: str) -> dict[str, Any]:
         from shared.respond.summary import render_notification
 
-        case = await asyncio.to_thread(self._cases.get, item.case.case_id) or item.case
+        case = await _ledger(self._cases.get, item.case.case_id) or item.case
         outcomes = [o for o in item.outcomes if o.step not in REPORTING_STEPS]
         if step == "notify":
             assert self.notifier is not None
@@ -520,7 +541,7 @@ class ResponseEngine:
                                                                 incident=dict(incident) if incident else None),
                                             idempotency_key=action_id(case.case_id, step, target))
         assert self.incidents is not None
-        stored = await asyncio.to_thread(FindingStore(self.ledger.findings).for_case, case.case_id)
+        stored = await _ledger(FindingStore(self.ledger.findings).for_case, case.case_id)
         return await self.incidents.record_run(case, run_id=run, findings=[f.to_finding() for f in stored],
                                                outcomes=outcomes, reason=item.reason,
                                                incident_name=case.sentinel_incident)

@@ -5,12 +5,20 @@ failed attempts. Left there it would be a silent drop: the case would sit in
 ``responding`` or ``enriched`` forever. The poison worker moves the case to
 ``failed`` (an operator can retry it from there) and, when Sentinel is
 configured, adds a comment to the case's incident.
+
+One actor per case applies here too: the poison worker claims the case's lease
+(:class:`~shared.ledger.lease.CaseLease`) before it changes anything. When
+another invocation holds a live lease (a re-queued message is being worked on),
+that invocation is answering the case: marking it ``failed`` under it would
+contradict what it is doing, so the poison message completes without touching
+the case, and the case's outbox mark brings it back if that holder dies too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,24 +36,45 @@ log = logging.getLogger("tokenwarden.respond")
 
 
 def fail_poisoned_case(settings: Settings, ledger: Ledger, item: WorkItem, *, message_id: str, dequeue_count: int,
-                       now: datetime, credential: TokenCredential | None = None) -> dict[str, Any]:
+                       now: datetime, invocation_id: str, credential: TokenCredential | None = None,
+                       clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """Fail the case of a poisoned message, under its lease (*invocation_id* the owner, *clock* the lease's)."""
+    from shared.core.errors import DataError
     from shared.ledger.case_store import CaseStore
+    from shared.ledger.lease import CaseLease
 
     store = CaseStore(ledger.cases)
-    case = store.get(item.case_id)
-    if case is None:
+    lease = CaseLease(ledger.cases, item.case_id, owner=invocation_id)
+    if clock is not None:
+        lease.clock = clock
+    try:
+        claim = lease.claim()
+    except DataError:
         log.error("poison message %s names no known case %s; kept in the poison queue's log only",
                   message_id, item.case_id)
         return {"case_id": item.case_id, "state": None, "incident": None}
-    reason = (f"the respond worker gave up after {dequeue_count} attempt(s) on queue message {message_id}; "
-              "see the function's logs for the errors, then retry or close the case")
-    if "failed" in ALLOWED_TRANSITIONS[case.state]:
-        case = store.transition(case.case_id, "failed", reason=reason, at=now)
-    incident = None
-    if settings.sentinel_workspace_resource_id:
-        incident = asyncio.run(_comment(settings, case.case_id, case.sentinel_incident, message_id, reason,
-                                        credential))
-    return {"case_id": case.case_id, "state": case.state, "incident": incident}
+    if not claim.held:
+        log.warning("poison message %s: case %s is held by %s, which is answering it; the case is left to it",
+                    message_id, item.case_id, claim.holder, extra={"case_id": item.case_id,
+                                                                   "invocation_id": invocation_id})
+        current = store.get(item.case_id)
+        return {"case_id": item.case_id, "state": current.state if current else None, "incident": None,
+                "held_by": claim.holder}
+    try:
+        case = store.get(item.case_id)
+        if case is None:
+            return {"case_id": item.case_id, "state": None, "incident": None}
+        reason = (f"the respond worker gave up after {dequeue_count} attempt(s) on queue message {message_id}; "
+                  "see the function's logs for the errors, then retry or close the case")
+        if "failed" in ALLOWED_TRANSITIONS[case.state]:
+            case = store.transition(case.case_id, "failed", reason=reason, at=now)
+        incident = None
+        if settings.sentinel_workspace_resource_id:
+            incident = asyncio.run(_comment(settings, case.case_id, case.sentinel_incident, message_id, reason,
+                                            credential))
+        return {"case_id": case.case_id, "state": case.state, "incident": incident}
+    finally:
+        lease.release()
 
 
 async def _comment(settings: Settings, case_id: str, named: str | None, message_id: str, reason: str,

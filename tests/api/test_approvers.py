@@ -188,3 +188,94 @@ def test_a_later_request_does_not_erase_the_first_requester(env: pytest.MonkeyPa
     refused = _approve(case_id, principal_headers(ANA))
     assert refused.status == 403 and assert_error_envelope(refused)["code"] == "self_approval"
     assert simulator.state.writes_of() == []
+
+
+AUDIT_RULE = "dcr-00000000000000000000000000000000"
+AUDIT_STREAM = "Custom-TokenwardenAudit_CL"
+
+
+def _audit_stream_on(env: pytest.MonkeyPatch, simulator: SimulatorServer) -> None:
+    """The TokenwardenAudit_CL stream pointed at the simulator's Logs Ingestion API, with the deployment's DCR."""
+    from shared.devkit.simulator.ingestion import deployment_streams
+
+    env.setenv("LOGS_INGESTION_ENDPOINT", simulator.url)
+    env.setenv("AUDIT_DCR_IMMUTABLE_ID", AUDIT_RULE)
+    env.setenv("AUDIT_STREAM_NAME", AUDIT_STREAM)
+    simulator.state.declare_data_collection_rule(AUDIT_RULE, deployment_streams())
+
+
+def _refusal_rows(ledger: Ledger, partition: str) -> dict[str, dict[str, Any]]:
+    """The Actions table's refusal records in *partition*, by invocation id."""
+    from shared.respond.actions import ActionStore
+
+    return {r.invocation_id: {"step": r.step, "phase": r.phase, "actor": r.actor, **r.detail}
+            for r in ActionStore(ledger.actions).for_case(partition) if r.step.startswith("refused:")}
+
+
+def _stream_rows(simulator: SimulatorServer) -> dict[str, dict[str, Any]]:
+    from shared.devkit.simulator.ingestion import ingestion_key
+
+    rows = simulator.state.ingested.get(ingestion_key(AUDIT_RULE, AUDIT_STREAM), [])
+    return {str(row["InvocationId"]): row for row in rows if str(row.get("Step", "")).startswith("refused:")}
+
+
+def test_every_refused_approval_is_an_audit_row_in_the_actions_table_and_the_audit_stream(
+        env: pytest.MonkeyPatch, simulator: SimulatorServer, ledger: Ledger) -> None:
+    _audit_stream_on(env, simulator)
+    env.setenv("WEBSITE_AUTH_ENABLED", "True")
+    case_id = _waiting_case(simulator, principal_headers(ANA))
+    expected: dict[str, str] = {}
+
+    def refused(invocation: str, headers: dict[str, str] | None, code: str, **body: Any) -> None:
+        answer = call("POST", "cases/{id}/approve", route_params={"id": case_id}, headers=headers,
+                      body={"comment": "checked", **body}, invocation_id=invocation)
+        assert answer.status == 403 and assert_error_envelope(answer, invocation)["code"] == code, answer.text
+        expected[invocation] = code
+
+    refused("inv-anonymous", None, "not_signed_in")
+    refused("inv-no-role", principal_headers(BOB, roles=()), "not_an_approver")
+    refused("inv-self", principal_headers(ANA), "self_approval")
+    refused("inv-other-name", principal_headers(BOB), "approver_mismatch", approver="ceo@contoso.example")
+    env.delenv("WEBSITE_AUTH_ENABLED")  # no Easy Auth, and the insecure local mode is off
+    refused("inv-forged", _forged_principal(BOB), "approver_not_verified", approver=BOB)
+    env.setenv("INSECURE_LOCAL_APPROVALS", "true")
+    refused("inv-nameless", None, "approver_missing")
+
+    rows = _refusal_rows(ledger, case_id)
+    assert {invocation: row["code"] for invocation, row in rows.items()} == expected
+    assert all(row["step"] == "refused:approve" and row["phase"] == "refused" and row["status"] == 403
+               for row in rows.values())
+    assert rows["inv-forged"]["claimed"] == BOB and rows["inv-forged"]["verified"] is False
+    assert (rows["inv-self"]["caller"], rows["inv-self"]["verified"], rows["inv-self"]["actor"]) == (ANA, True, ANA)
+    stream = _stream_rows(simulator)
+    assert {invocation: row["Detail"]["code"] for invocation, row in stream.items()} == expected
+    assert all(row["CaseId"] == case_id and row["Status"] == "refused" for row in stream.values())
+    assert [w for w in simulator.state.writes_of() if w.action != "ingestLogs"] == [], "a refusal touched the tenant"
+
+
+def test_every_refused_intake_on_the_response_path_is_an_audit_row(
+        env: pytest.MonkeyPatch, simulator: SimulatorServer, ledger: Ledger) -> None:
+    from shared.audit.refusals import REFUSALS_PARTITION
+
+    _audit_stream_on(env, simulator)
+    env.setenv("SENTINEL_WORKSPACE_RESOURCE_ID", "/subscriptions/00000000-0000-0000-0000-000000000000/"
+               "resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ours")
+    victim = _victim(simulator).id
+    answers = {
+        "inv-own-approval": call("POST", "respond", invocation_id="inv-own-approval", body={
+            "reason": "r", "users": [victim], "dry_run": False, "mode": "auto", "approver": BOB}),
+        "inv-bad-body": call("POST", "respond", invocation_id="inv-bad-body", body={"reason": "r", "users": "x"}),
+        "inv-not-json": call("POST", "sentinel/incident", invocation_id="inv-not-json", body=b"{not json"),
+        "inv-no-account": call("POST", "sentinel/incident", invocation_id="inv-no-account",
+                               body={"object": {"id": "x", "properties": {"title": "t"}}}),
+    }
+    for invocation, answer in answers.items():
+        assert 400 <= answer.status < 500, (invocation, answer.text)
+    rows = _refusal_rows(ledger, REFUSALS_PARTITION)
+    assert {invocation: (row["status"], row["code"]) for invocation, row in rows.items()} == {
+        invocation: (answer.status, assert_error_envelope(answer, invocation)["code"])
+        for invocation, answer in answers.items()}
+    assert rows["inv-own-approval"]["step"] == "refused:respond" and rows["inv-own-approval"]["claimed"] == BOB
+    assert rows["inv-not-json"]["step"] == "refused:sentinel_intake"
+    assert set(_stream_rows(simulator)) == set(answers)
+    assert [w for w in simulator.state.writes_of() if w.action != "ingestLogs"] == [], "a refusal touched the tenant"

@@ -28,9 +28,10 @@ def test_the_figures_are_the_fig_modules_each_with_a_run() -> None:
     assert all(callable(getattr(importlib.import_module(n), "run", None)) for n in names)
 
 
+@pytest.mark.parametrize("n", [2, 4, 8])
 @pytest.mark.parametrize("kind", ["approvals", "deliveries"])
-def test_four_at_once_write_nothing_twice(stack: Stack, kind: str) -> None:
-    assert concurrency_trial(stack, 4, kind) == 0  # type: ignore[arg-type]
+def test_n_at_once_write_nothing_twice(stack: Stack, kind: str, n: int) -> None:
+    assert concurrency_trial(stack, n, kind) == 0  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fault", ["graph users 503", "graph memberships 503", "ledger aliases unreadable",

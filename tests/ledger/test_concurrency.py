@@ -146,4 +146,4 @@ def test_two_whole_scans_at_once_open_each_case_once_and_lose_no_finding(
     assert set(created.values()) == {1} and len(created) == len(expected_cases)
     needing = {case_id for s in summaries for case_id in s["needing_work"]}
     assert needing == set(created)  # between them, the two scans hand every new case on
-    assert set(CheckpointStore(shared.jobs.checkpoints).watermarks().values()) == {DEMO_END}
+    assert set(CheckpointStore(shared.checkpoints).watermarks().values()) == {DEMO_END}

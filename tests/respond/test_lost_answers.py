@@ -27,14 +27,7 @@ def _auto(world: World, invocation: str) -> object:
     return world.engine(invocation, RESPONSE_MODE="auto", BLAST_RADIUS_PER_RUN="50")
 
 
-@pytest.mark.parametrize("step", [
-    # Known regression from merging the permission-enforcing simulator with the lost-answer probe: after a lost
-    # confirmCompromised answer the read-back does not see the confirmation, and the call is sent again (Graph's
-    # confirm is idempotent, so the user is confirmed once). Recorded in the issue 12 note; fix in the next session.
-    pytest.param("confirm_compromised", marks=pytest.mark.xfail(strict=True, reason="read-back after a lost "
-                                                                "confirmCompromised answer misses the confirmation")),
-    *[step for step in sorted(STEP_WRITES) if step != "confirm_compromised"],
-])
+@pytest.mark.parametrize("step", sorted(STEP_WRITES))
 def test_a_write_whose_answer_was_lost_after_it_applied_is_not_sent_again(world: World, step: str) -> None:
     case = world.case("compromised-signing-key")
     user = user_target(case)

@@ -128,3 +128,68 @@ def test_identity_protection_is_one_request_per_second() -> None:
 def test_cost_above_capacity_is_refused() -> None:
     with pytest.raises(ValueError, match="exceeds the bucket's capacity"):
         asyncio.run(TokenBucket(RateLimit(requests=1, per_seconds=1)).acquire(2))
+
+
+class LateClock(FakeClock):
+    """A busy machine: every sleep wakes *late* seconds after it was due."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds + self.late
+
+
+def test_late_wakeups_delay_single_sends_but_do_not_add_up() -> None:
+    """The schedule comes from the bucket, not from when the previous caller woke: 30 ms late on every wake-up,
+    200 sends after the burst still take 200 / rate seconds (plus one lateness), not 200 x (1 / rate + 30 ms)."""
+    clock = LateClock(late=0.03)
+    bucket = TokenBucket(RateLimit(requests=20, per_seconds=1), clock=clock, sleep=clock.sleep, burst=10)
+
+    async def take(n: int) -> list[float]:
+        sent = []
+        for _ in range(n):
+            await bucket.acquire()
+            sent.append(clock.now)
+        return sent
+
+    sent = asyncio.run(take(210))
+    assert sent[:10] == [0.0] * 10  # the burst
+    assert sent[-1] == pytest.approx(200 / 20 + 0.03, abs=1e-6)
+    assert sent == sorted(sent)
+
+
+def test_concurrent_callers_each_get_their_own_slot_at_once() -> None:
+    """Every waiter's send time is reserved when it asks, without waiting for the callers before it to wake."""
+    clock = FakeClock()
+    slots: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:  # time stands still: only the reservations are observed
+        slots.append(seconds)
+
+    bucket = TokenBucket(RateLimit(requests=20, per_seconds=1), clock=clock, sleep=no_sleep, burst=5)
+
+    async def many() -> list[float]:
+        return list(await asyncio.gather(*(bucket.acquire() for _ in range(45))))
+
+    waits = asyncio.run(many())
+    assert waits == pytest.approx([0.0] * 5 + [k / 20 for k in range(1, 41)])
+
+
+def test_the_engines_buckets_keep_half_of_graphs_burst_in_reserve() -> None:
+    """So requests that reach Graph bunched up still find tokens in its bucket (CLIENT_BURST)."""
+    from shared.respond.transport.ratelimit import CLIENT_BURST, limiters
+
+    clock = FakeClock()
+    bucket = limiters()["identity_write"]
+    bucket.clock, bucket.sleep = clock, clock.sleep
+    bucket.__post_init__()
+    assert bucket.burst == GRAPH_LIMITS["identity_write"].requests * CLIENT_BURST
+
+    async def take(n: int) -> float:
+        return sum([await bucket.acquire() for _ in range(n)])
+
+    assert asyncio.run(take(1500)) == 0.0
+    assert asyncio.run(take(1)) > 0.0
+    assert limiters()["identity_protection"].burst == 1.0  # one request is the least a bucket can hold

@@ -131,6 +131,36 @@ def test_a_poisoned_message_fails_its_case_and_says_so_on_the_incident(
     functions["respond_poison"](message=QueueMessage(id="junk", body=b"not json"), context=Context("x"))
 
 
+def test_a_poisoned_message_leaves_a_case_another_invocation_holds_to_that_invocation(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer) -> None:
+    """One actor per case, the poison worker included: while a re-queued message's worker holds the lease, the
+    poison message does not fail the case under it (nor comment on its incident); once the lease is free, it does."""
+    from shared.ledger.lease import CaseLease
+
+    items = [parse_work_item(m) for m in _scan(functions)]
+    store = CaseStore(env.cases)
+    target = next(i for i in items if "compromised-signing-key" in store.get(i.case_id).rule_ids)  # type: ignore[union-attr]
+    body = target.to_json().encode()
+    functions["respond"](message=QueueMessage(id="m-8", body=body), context=Context("inv-1"))
+    before = store.get(target.case_id)
+    assert before is not None and before.state == "awaiting_approval"
+    comments = len(_comments(simulator, incident_name_for(target.case_id)))
+    holder = CaseLease(env.cases, target.case_id, owner="inv-requeued-worker")
+    assert holder.claim().held
+    functions["respond_poison"](message=QueueMessage(id="m-8", body=body, dequeue_count=5),
+                                context=Context("inv-poison"))
+    held = store.get(target.case_id)
+    assert held is not None and (held.state, held.transitions) == (before.state, before.transitions)
+    assert len(_comments(simulator, incident_name_for(target.case_id))) == comments
+    assert CaseLease(env.cases, target.case_id, owner="someone-else").claim().holder == "inv-requeued-worker"
+    holder.release()
+    functions["respond_poison"](message=QueueMessage(id="m-8", body=body, dequeue_count=5),
+                                context=Context("inv-poison-2"))
+    failed = store.get(target.case_id)
+    assert failed is not None and failed.state == "failed"
+    assert CaseLease(env.cases, target.case_id, owner="after").claim().held, "the poison worker released its lease"
+
+
 def test_a_malformed_respond_message_raises_so_the_host_retries_then_parks_it(
         env: Ledger, functions: dict[str, Callable[..., Any]]) -> None:
     from shared.core.errors import DataError
@@ -223,3 +253,39 @@ def test_every_ledger_read_checks_its_keys(env: Ledger) -> None:
 
     with pytest.raises(DataError, match="cannot be a table key"):
         CaseStore(env.cases).get("case-usr-0/1")
+
+
+@pytest.mark.parametrize("lost", ["message", "worker"])
+def test_a_requeued_case_runs_in_the_mode_its_request_asked_for(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer,
+        monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+    """A manual dry run, with RESPONSE_MODE=auto: its message is lost (or its worker dies holding the lease), and
+    the scan timer re-queues the case from its outbox mark. The re-queue must still be a dry run, for the same
+    actor and run, not an automatic response in the configured mode."""
+    from datetime import UTC, datetime, timedelta
+
+    import shared.jobs.scan
+    from shared.ledger.lease import CaseLease
+    from tests.api.api_support import call
+
+    monkeypatch.setenv("RESPONSE_MODE", "auto")
+    _scan(functions)  # the demo logs' detections, recorded (and their messages dropped): the next scan adds none
+    monkeypatch.setattr(shared.jobs.scan, "REQUEUE_AFTER", timedelta(0))  # every mark is stale at once
+    victim = next(u for u in simulator.state.users() if not u.privileged and u.account_enabled)
+    answer = call("POST", "respond", body={"reason": "checking a report", "users": [victim.id], "dry_run": True})
+    assert answer.status == 202, answer.text
+    [sent] = [parse_work_item(m) for m in answer.queued]  # ... and then lost: never delivered
+    assert sent.mode == "dry-run"
+    if lost == "worker":  # a worker took the case, then died: its lease ran out
+        dead = CaseLease(env.cases, sent.case_id, owner="dead-worker",
+                         clock=lambda: datetime.now(UTC) - timedelta(hours=1))
+        assert dead.claim().held
+    [requeued] = [item for item in map(parse_work_item, _scan(functions)) if item.case_id == sent.case_id]
+    assert requeued.reason == "scan:requeue"
+    assert (requeued.mode, requeued.actor, requeued.run) == (sent.mode, sent.actor, sent.run)
+    message = QueueMessage(id="msg-requeued", body=requeued.to_json().encode(), dequeue_count=1)
+    functions["respond"](message=message, context=Context("inv-requeue"))
+    case = CaseStore(env.cases).get(sent.case_id)
+    assert case is not None and case.state not in ("responding", "contained"), case.state
+    assert simulator.state.writes_of() == [], "a dry run re-queued from its mark touched the tenant"
+    assert case.work_wanted is None and case.work_request.mode is None  # the pass finished: the mark is cleared

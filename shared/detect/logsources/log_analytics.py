@@ -30,7 +30,7 @@ from shared.core.errors import (
     TokenwardenError,
     UpstreamError,
 )
-from shared.core.loopback import require_tls
+from shared.core.loopback import uses_tls
 from shared.detect.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
 
 if TYPE_CHECKING:
@@ -68,9 +68,11 @@ class LogAnalyticsSource:
         self._credential = credential
         self._owns_credential = credential is None
         self._endpoint = endpoint or DEFAULT_ENDPOINT
-        # Plain http only on loopback (a local `workspace serve`); azure-core's bearer policy refuses to send a
-        # token over http unless told, so it is told exactly then (shared/core/loopback.py).
-        self._enforce_https = require_tls(self._endpoint, "the Log Analytics endpoint")
+        # The bearer policy refuses plain http; the one place a token may travel without TLS is a local
+        # (loopback) endpoint such as `tokenwarden workspace serve` (shared.core.loopback.uses_tls). The
+        # option is per call in azure-core (BearerTokenCredentialPolicy reads ``enforce_https`` from the
+        # request's options), as the audit sink passes it to its uploads.
+        self._enforce_https = uses_tls(self._endpoint) is not False
         self._connection_timeout = connection_timeout
         self._read_timeout = read_timeout if read_timeout is not None else server_timeout + 30.0
         self._server_timeout = server_timeout
@@ -100,11 +102,13 @@ class LogAnalyticsSource:
         except (DataError, RuleError) as exc:
             raise QueryError(f"{label}: {exc}", rule_id=label) from None
         client = self._get_client(label)
-        limits: dict[str, Any] = {"server_timeout": self._server_timeout, "enforce_https": self._enforce_https}
+        limits: dict[str, Any] = {"server_timeout": self._server_timeout}
+        if not self._enforce_https:
+            limits["enforce_https"] = False
         if timeout is not None:
-            limits = {"server_timeout": max(1, min(self._server_timeout, int(timeout))), "read_timeout": timeout,
-                      "connection_timeout": min(self._connection_timeout, timeout), "timeout": timeout,
-                      "enforce_https": self._enforce_https}
+            limits.update({"server_timeout": max(1, min(self._server_timeout, int(timeout))),
+                           "read_timeout": timeout, "connection_timeout": min(self._connection_timeout, timeout),
+                           "timeout": timeout})
         try:
             response = client.query_workspace(
                 self._workspace_id,

@@ -3,14 +3,15 @@
 Every request, whether it came on its own or inside a ``$batch``, passes the
 same steps in the order Graph's front door would apply them:
 
-1. an injected fault for its path, if one is armed (answered or held);
+1. an injected fault for its path, if one is armed (answered or held; a lost answer is armed at step 7);
 2. the bearer token (top-level requests only; batched ones ride on the batch's; roots mounted with
    ``bearer=False``, the Event Grid topic and the webhook sink, check their own keys or none);
 3. routing (400 for an unknown segment, 405 for a known path with another method);
 4. authorization: the app roles (Graph) or RBAC action (ARM) the route needs, and the tenant's licence for
    Identity Protection (403 in the service's own shape; :mod:`shared.devkit.simulator.permissions`);
 5. throttling by the route's family and cost (429 with Graph's or ARM's body);
-6. the handler.
+6. the handler;
+7. for a request the handler applied (2xx), an armed ``drop_after_apply`` fault closes the connection unanswered.
 
 Each step's outcome is counted in :class:`Stats` with the request's arrival time.
 """
@@ -190,8 +191,10 @@ class Simulator:
             outcome = graph_error(500, "generalException", "An unspecified error has occurred.", context.ids)
         if isinstance(outcome, GraphResponse) and route.family == throttling.IDENTITY:
             outcome = outcome.with_headers({"x-ms-resource-unit": str(cost)})
-        if fault is not None and fault.kind == "drop_after_apply":
-            record(outcome, fault=fault.kind)  # applied and counted with its real status; the answer is lost
+        applied = isinstance(outcome, GraphResponse) and 200 <= outcome.status < 300
+        lost = self.faults.take_after_apply(context.method, context.path) if applied else None
+        if lost is not None:
+            record(outcome, fault=lost.kind)  # applied and counted with its real status; the answer is lost
             return NO_RESPONSE
         return record(outcome)
 

@@ -11,7 +11,9 @@ order they were added.
 ``drop_after_apply`` is the fault a retry layer cannot see through: the request is handled as usual (the
 write lands in the tenant and is counted in ``state.writes``), then the connection is closed without an
 answer, as when a gateway or the network loses Graph's response. The client sees a dropped connection and
-cannot tell from it whether the write happened.
+cannot tell from it whether the write happened. Such a rule is spent only by a request that was applied (its
+handler answered 2xx): a request refused earlier (throttled, unauthorised, malformed) leaves it armed, so
+"lose the answer to the applied write" cannot be used up by a 429 whose answer the client did see.
 """
 
 from __future__ import annotations
@@ -107,10 +109,17 @@ class FaultInjector:
             return list(self._rules)
 
     def take(self, method: str, path: str) -> FaultRule | None:
-        """The first live rule matching this request, its use counted."""
+        """The first live arrival rule (``status`` or ``timeout``) matching this request, its use counted."""
+        return self._take(method, path, applied=False)
+
+    def take_after_apply(self, method: str, path: str) -> FaultRule | None:
+        """The first live ``drop_after_apply`` rule matching a request that was just applied, its use counted."""
+        return self._take(method, path, applied=True)
+
+    def _take(self, method: str, path: str, *, applied: bool) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.matches(method, path):
+                if (rule.kind == "drop_after_apply") == applied and rule.matches(method, path):
                     rule.hits += 1
                     return rule
             return None

@@ -119,7 +119,8 @@ def test_triage_input_reads_roles_and_the_highest_risk() -> None:
 
 
 def test_enrichment_queries_pass_the_kusto_language_service() -> None:
-    queries = {path.stem: path.read_text() for path in (REPO_ROOT / "shared" / "cases" / "enrich" / "queries").glob("*.kql")}
+    folder = REPO_ROOT / "shared" / "cases" / "enrich" / "queries"
+    queries = {path.stem: path.read_text() for path in folder.glob("*.kql")}
     assert set(queries) == {"threat_intel", "geolocation"}
     results = check_queries(load_schemas(REPO_ROOT / "shared" / "schemas"), queries)
     for name, result in results.items():

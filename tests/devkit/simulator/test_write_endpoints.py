@@ -435,3 +435,22 @@ def test_webhook_sink_stores_json_bodies(fixed: SimulatorServer, demo_state: Ten
     assert httpx.post(url, content=b"not json").status_code == 400
     assert demo_state.webhooks == {"teams-soc": [card, {"text": "second"}]}
     assert len(demo_state.writes_of("webhook", "teams-soc")) == 2
+
+
+def test_a_lost_answer_fault_is_spent_only_by_a_request_that_was_applied(demo_state: TenantState,
+                                                                        serve: ServeFactory) -> None:
+    """A 429 (or 400) whose answer the client saw did not apply the write: the armed "lose the answer after
+    apply" fault waits for the request that does apply, whose connection is then dropped unanswered."""
+    server = serve(demo_state, clock=lambda: 0.0)  # Identity Protection's bucket holds one request and never refills
+    user = demo_state.users()[0]
+    url = f"{server.graph_url}/identityProtection/riskyUsers/confirmCompromised"
+    assert httpx.post(url, headers=AUTH, json={"userIds": [user.id]}).status_code == 204
+    rule = server.faults.drop_after_apply("/identityProtection/riskyUsers/confirmCompromised", method="POST")
+    assert httpx.post(url, headers=AUTH, json={"userIds": [user.id]}).status_code == 429
+    assert httpx.post(url, headers=AUTH, json={"userIds": ["not-a-guid"]}).status_code in (400, 429)
+    assert rule.hits == 0 and not rule.spent
+    server.throttle.refill()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(url, headers=AUTH, json={"userIds": [user.id]})
+    assert rule.spent
+    assert [w.action for w in demo_state.writes] == ["confirmCompromised", "confirmCompromised"]
