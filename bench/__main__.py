@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``files``, ``enrich``, ``cases``, ``contain``, ``coldstart``,
-``sensor``) runs one benchmark; bench/files_bench.py lists the hunt-from-files settings.
+rule benchmark; ``BENCH_ONLY`` (``rules``, ``files``, ``sources``, ``enrich``, ``cases``, ``contain``,
+``coldstart``, ``sensor``) runs one benchmark; bench/files_bench.py lists the hunt-from-files settings.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bench.coldstart_bench import print_coldstart, run_coldstart_bench
 from bench.contain_bench import print_containment, run_containment_bench
 from bench.enrich_bench import print_enrichment, run_enrichment_bench
 from bench.files_bench import print_files, run_files_bench
+from bench.remote_sources_bench import print_sources, run_sources_bench
 from bench.rules_bench import print_report, run_scales
 from bench.sensor_bench import print_sensor, run_sensor_bench
 
@@ -25,6 +26,8 @@ def main() -> None:
         print_report(run_scales(scales))
     if only in ("", "files"):
         print_files(run_files_bench())
+    if only in ("", "sources"):
+        print_sources(run_sources_bench())
     if only in ("", "enrich"):
         print_enrichment(run_enrichment_bench())
     if only in ("", "cases"):

@@ -86,6 +86,12 @@ param keySources string = ''
 @description('APP_CATALOG_FILE: optional JSON list of servicePrincipal objects in the deployed package.')
 param appCatalogFile string = ''
 
+@description('ADX_CLUSTER_URI: Azure Data Explorer cluster (or Eventhouse) the scans read instead of the workspace; empty: the workspace. See docs/adx.md.')
+param adxClusterUri string = ''
+
+@description('ADX_DATABASE: database in ADX_CLUSTER_URI holding the exported tables; grant the app Database Viewer on it.')
+param adxDatabase string = ''
+
 @description('LOCAL_LOGS_DIR: folder of exported logs for offline scans. Leave empty in Azure.')
 param localLogsDir string = ''
 
@@ -342,6 +348,8 @@ var tokenwardenSettings = {
   RESPONSE_MODE: responseMode
   LOG_ANALYTICS_WORKSPACE_ID: logTables.outputs.customerId
   LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
+  ADX_CLUSTER_URI: adxClusterUri
+  ADX_DATABASE: adxDatabase
   ENTRA_TENANT_ID: entraTenantId
   EXTRA_COMPROMISED_KEYS: extraCompromisedKeys
   GRAPH_ACTIVITY_ALLOWLIST_APPS: graphActivityAllowlistApps

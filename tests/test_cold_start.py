@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = (
     # Azure SDKs and what they pull in
     "azure.core", "azure.identity", "msal", "azure.monitor", "azure.data.tables", "azure.storage",
-    "azure.eventgrid", "azure.mgmt",
+    "azure.eventgrid", "azure.mgmt", "azure.kusto",
     # Microsoft Graph
     "msgraph", "msgraph_core", "kiota_abstractions", "kiota_http", "kiota_serialization_json",
     # data, HTTP, crypto and parsing libraries

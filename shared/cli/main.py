@@ -10,7 +10,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.core.settings import Settings
     from shared.detect.apps import AppCatalog
     from shared.detect.keys.intel import KeyIntelligence
+    from shared.detect.logsources.base import LogSource
     from shared.detect.logsources.duckdb.storage import Storage
     from shared.detect.ruleset import Rule
 
@@ -112,6 +113,9 @@ def _build_parser() -> argparse.ArgumentParser:
     source = hunt.add_mutually_exclusive_group(required=True)
     source.add_argument("--logs", type=Path, metavar="DIR", help="folder of exported logs (embedded workspace)")
     source.add_argument("--workspace-id", metavar="ID", help="Log Analytics workspace id")
+    source.add_argument("--cluster", metavar="URL",
+                        help="Azure Data Explorer cluster (or Eventhouse query URI) holding the exported tables; "
+                             "with --database (docs/adx.md)")
     hunt.add_argument("--jwks", type=_jwks_source, action="append", default=[], metavar="[APPID=]FILE",
                       help="JWKS document of a watched issuer, or APPID=FILE for an app's own keys "
                            "(…/discovery/v2.0/keys?appid=); repeatable; default: fetch for --workspace-id")
@@ -133,7 +137,11 @@ def _build_parser() -> argparse.ArgumentParser:
     hunt.add_argument("--output", type=Path, metavar="FILE", help="write findings here instead of stdout")
     hunt.add_argument("--timezone", metavar="ZONE",
                       help="IANA zone of CSV columns headed [Local Time] (e.g. Europe/Paris)")
-    hunt.add_argument("--endpoint", metavar="URL", help=argparse.SUPPRESS)
+    hunt.add_argument("--database", metavar="DB", help="the database in --cluster")
+    hunt.add_argument("--endpoint", metavar="URL",
+                      help="Log Analytics query API origin for --workspace-id (default: LOG_ANALYTICS_ENDPOINT, else "
+                           "AZURE_CLOUD's); a loopback URL is a local `tokenwarden workspace serve` and gets a local "
+                           "token, never a real one")
     _add_storage_options(hunt)
 
     inspect = commands.add_parser("inspect", help="show what hunt would load from a folder of exported logs")
@@ -173,6 +181,15 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate a tenant with planted attacks and hunt it")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
     demo.add_argument("--users", type=_positive_int, default=50, metavar="N")
+
+    adx = commands.add_parser("adx", help="Azure Data Explorer: set up a database for hunt --cluster (docs/adx.md)")
+    adx_commands = adx.add_subparsers(dest="adx_command", required=True, parser_class=_Parser)
+    adx_schema = adx_commands.add_parser(
+        "schema", help="print the management script that creates the tables, turns IngestionTime on and adds "
+                       "the data-export JSON mappings")
+    adx_schema.add_argument("--tables", metavar="NAME,...", help="comma-separated tables (default: every schema)")
+    adx_schema.add_argument("--mapping", default="TokenwardenDataExport", metavar="NAME",
+                            help="name of the JSON ingestion mapping (default: %(default)s)")
 
     rules = commands.add_parser("rules", help="list the detection rules, or render one for a target")
     rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
@@ -257,16 +274,17 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from shared.cli.render import render_report
     from shared.core.settings import load_settings
     from shared.detect.hunt import HuntContext, run_hunt
-    from shared.detect.logsources.base import LogSource, TimeRange
+    from shared.detect.logsources.base import TimeRange
     from shared.detect.ruleset import load_rules
 
     settings = load_settings(os.environ)
+    _check_source_options(args)
     start, end = _window(args)
     rule_ids = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     rules = load_rules().select(rule_ids)
 
     apps = _app_catalog(args.apps)
-    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and bool(args.workspace_id or args.fetch_jwks),
+    keys = _key_intelligence(args.jwks, settings, fetch=not args.jwks and (args.logs is None or args.fetch_jwks),
                              apps=apps, tenant_id=args.tenant_id)
     if args.jwks_history:
         keys = _with_history(keys, args.jwks_history)
@@ -290,9 +308,7 @@ def _hunt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         _report_load(workspace, stderr)
         source = workspace
     else:
-        from shared.detect.logsources.log_analytics import LogAnalyticsSource
-
-        source = LogAnalyticsSource(workspace_id=args.workspace_id, endpoint=args.endpoint)
+        source = _remote_source(args, os.environ)
 
     def progress(index: int, total: int, rule: object, run: object) -> None:
         from shared.detect.hunt import RuleRun
@@ -326,6 +342,31 @@ def _storage(args: argparse.Namespace) -> Storage:
     from shared.detect.logsources.duckdb.storage import Storage
 
     return Storage(memory_limit=args.memory_limit, workspace_dir=args.workspace_dir)
+
+
+def _check_source_options(args: argparse.Namespace) -> None:
+    if args.cluster is not None and not args.database:
+        raise TokenwardenError("--cluster needs --database, the database holding the tables")
+    if args.database is not None and args.cluster is None:
+        raise TokenwardenError("--database goes with --cluster")
+    if args.endpoint is not None and args.workspace_id is None:
+        raise TokenwardenError("--endpoint goes with --workspace-id")
+
+
+def _remote_source(args: argparse.Namespace, environ: Mapping[str, str]) -> LogSource:
+    """The workspace or cluster the options name, built as the timer builds its source from settings
+    (:func:`shared.jobs.wiring.build_log_source`): the same validation, and the local token for a loopback endpoint."""
+    from shared.core.settings import load_settings
+    from shared.jobs.wiring import build_log_source
+
+    overlay = {**environ, "LOCAL_LOGS_DIR": ""}
+    if args.cluster is not None:
+        overlay.update(ADX_CLUSTER_URI=args.cluster, ADX_DATABASE=args.database)
+    else:
+        overlay.update(ADX_CLUSTER_URI="", ADX_DATABASE="", LOG_ANALYTICS_WORKSPACE_ID=args.workspace_id)
+        if args.endpoint is not None:
+            overlay["LOG_ANALYTICS_ENDPOINT"] = args.endpoint
+    return build_log_source(load_settings(overlay))
 
 
 def _report_coverage(report: object, loaded: object, stderr: TextIO) -> None:
@@ -462,6 +503,14 @@ def _demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_demo(args.out, users=args.users, stdout=stdout, stderr=stderr, environ=os.environ)
 
 
+def _adx_schema(args: argparse.Namespace, stdout: TextIO) -> int:
+    from shared.detect.logsources.adx_schema import schema_script
+
+    tables = [name.strip() for name in args.tables.split(",") if name.strip()] if args.tables else None
+    stdout.write(schema_script(tables, mapping=args.mapping))
+    return EXIT_OK
+
+
 def _rules(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
 
@@ -531,6 +580,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _demo(args, out, err)
         if args.command == "simulate":
             return _simulate(args, out)
+        if args.command == "adx":
+            return _adx_schema(args, out)
         return _rules(args, out)
     except TokenwardenError as exc:
         print(f"tokenwarden: error: {exc}", file=err)

@@ -21,7 +21,7 @@ from shared.core.settings import Settings
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
 
-__all__ = ["LocalCredential", "credential_for", "is_local", "local_token"]
+__all__ = ["LocalCredential", "credential_for", "is_local", "local_token", "source_credential"]
 
 
 class LocalCredential:
@@ -35,6 +35,9 @@ class LocalCredential:
         from azure.core.credentials import AccessToken
 
         return AccessToken(local_token(scopes[0] if scopes else ""), int(time.time()) + 3600)
+
+    def close(self) -> None:
+        """Nothing to release; here because clients that own a credential close it (azure-kusto-data does)."""
 
 
 def local_token(scope: str) -> str:
@@ -60,3 +63,10 @@ def credential_for(settings: Settings) -> TokenCredential:
     # The authority is AZURE_CLOUD's (a managed identity ignores it; developer credentials do not).
     return DefaultAzureCredential(exclude_interactive_browser_credential=True,
                                   authority=settings.cloud.authority_host)
+
+
+def source_credential(url: str) -> TokenCredential | None:
+    """What a log source at *url* signs with: the local token for a loopback stand-in (``workspace serve``,
+    a local Kusto server), which must never receive a real one; None otherwise, so the source creates its own
+    ``DefaultAzureCredential`` on first use (the managed identity in Azure)."""
+    return LocalCredential() if is_loopback(urlsplit(url).hostname or "") else None

@@ -213,6 +213,17 @@ class Settings:
         purpose="Log Analytics query API origin; empty: AZURE_CLOUD's. Another cloud's is refused; loopback http "
                 "for a local `workspace serve`.",
     )
+    adx_cluster_uri: str = setting(
+        "ADX_CLUSTER_URI", default="", group=TOKENWARDEN, parse=_endpoint,
+        purpose="Azure Data Explorer cluster (or Fabric Eventhouse query URI); when set, scans read ADX_DATABASE there "
+                "instead of the Log Analytics workspace (docs/adx.md). Loopback http for a local stand-in.",
+    )
+    """When set, the scan's log source is this cluster's ``adx_database``."""
+    adx_database: str = setting(
+        "ADX_DATABASE", default="", group=TOKENWARDEN,
+        purpose="Database in ADX_CLUSTER_URI holding the exported tables; the app's identity needs Database Viewer "
+                "on it.",
+    )
     entra_tenant_id: str = setting(
         "ENTRA_TENANT_ID", default="", group=TOKENWARDEN,
         purpose="The customer's Entra tenant id; its own v1 and v2 issuers are watched for key drift.",
@@ -422,6 +433,8 @@ def _check_across(values: dict[str, Any], raw: Mapping[str, str]) -> None:
             f"SCAN_MAX_CHUNK ({raw['SCAN_MAX_CHUNK']}) must be longer than SCAN_OVERLAP ({raw['SCAN_OVERLAP']}), "
             "or a scan could never advance"
         )
+    if values["adx_cluster_uri"] and not values["adx_database"]:
+        raise ConfigurationError("ADX_CLUSTER_URI is set but ADX_DATABASE is empty; name the database to scan")
     cloud: Cloud = values["cloud"]
     _cloud_endpoint(values, "log_analytics_endpoint", "LOG_ANALYTICS_ENDPOINT", cloud.log_analytics_endpoint)
     _cloud_endpoint(values, "graph_endpoint", "GRAPH_ENDPOINT", cloud.graph_endpoint)

@@ -56,30 +56,35 @@ def build_key_intelligence(settings: Settings) -> KeyIntelligence:
 
 
 def build_log_source(settings: Settings) -> LogSource:
-    """The embedded workspace over ``LOCAL_LOGS_DIR`` when set; otherwise the workspace
+    """The embedded workspace over ``LOCAL_LOGS_DIR`` when set; else the database ``ADX_DATABASE`` of the Azure
+    Data Explorer cluster ``ADX_CLUSTER_URI`` when that is set; otherwise the workspace
     ``LOG_ANALYTICS_WORKSPACE_ID`` at ``LOG_ANALYTICS_ENDPOINT``.
 
-    A loopback endpoint is a local ``tokenwarden workspace serve``, which accepts any bearer token: it gets the
-    fixed local token, so no identity endpoint is called and no real token is sent to it. Any other endpoint
-    gets the source's own ``DefaultAzureCredential`` (the managed identity in Azure).
+    A loopback endpoint or cluster is a local stand-in (``tokenwarden workspace serve``, duckdb-kql's Kusto
+    server), which accepts any bearer token: it gets the fixed local token, so no identity endpoint is called
+    and no real token is sent to it. Anything else gets the source's own ``DefaultAzureCredential`` (the
+    managed identity in Azure). The CLI's hunt builds its source here too, from the settings its options give.
     """
     if settings.local_logs_dir:
         from shared.detect.logsources.local import LocalWorkspace
 
         return LocalWorkspace.from_exports(Path(settings.local_logs_dir))
-    from urllib.parse import urlsplit
-
-    from shared.core.credentials import LocalCredential
+    from shared.core.credentials import source_credential
     from shared.core.errors import ConfigurationError
-    from shared.core.loopback import is_loopback
+
+    if settings.adx_cluster_uri:
+        from shared.detect.logsources.adx import AdxSource
+
+        return AdxSource(settings.adx_cluster_uri, settings.adx_database,
+                         credential=source_credential(settings.adx_cluster_uri))
     from shared.detect.logsources.log_analytics import LogAnalyticsSource
 
     if not settings.workspace_id:
-        raise ConfigurationError("LOG_ANALYTICS_WORKSPACE_ID is not set (or set LOCAL_LOGS_DIR for local runs)")
+        raise ConfigurationError("LOG_ANALYTICS_WORKSPACE_ID is not set (or set ADX_CLUSTER_URI, or LOCAL_LOGS_DIR "
+                                 "for local runs)")
     endpoint = settings.log_analytics_endpoint
-    local = is_loopback(urlsplit(endpoint).hostname or "")
     return LogAnalyticsSource(workspace_id=settings.workspace_id, endpoint=endpoint,
-                              credential=LocalCredential() if local else None)
+                              credential=source_credential(endpoint))
 
 
 def build_hunt_context(settings: Settings) -> HuntContext:

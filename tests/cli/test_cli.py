@@ -109,7 +109,7 @@ def test_hunt_without_key_or_app_metadata_says_what_it_cannot_judge(demo_logs: P
         (["hunt", "--logs", ".", "--rules", "no-such-rule"], "unknown rule 'no-such-rule'"),
         (["hunt", "--logs", ".", "--jwks", "/nonexistent.json"], "cannot read JWKS file"),
         (["demo-data", "--out", "x", "--users", "3"], "at least 10"),
-        (["hunt"], "one of the arguments --logs --workspace-id is required"),
+        (["hunt"], "one of the arguments --logs --workspace-id --cluster is required"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
