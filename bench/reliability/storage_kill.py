@@ -23,7 +23,8 @@ from bench.reliability.storage_faults import StorageKiller
 __all__ = ["KillRun", "clean_counts", "kill_run", "one_user_logs", "storage_kill_runs"]
 
 RECOVERY_ROUNDS = 4
-STORM_TOKEN = "G9SqpUpvbje3Ipd6fvLEHg"
+STORM_KEY_ID = "1LTMzakihiRla_8z2BEJVXeWMqo"
+"""The stolen MSA key's kid: the demo plants its forged tokens for one user, whoever the generator picks."""
 """A planted attack in the demo logs (seed 3): a token signed with the Storm-0558 key as its kid."""
 
 
@@ -113,15 +114,16 @@ def storage_kill_runs(stack: Stack, *, indexes: list[int] | None = None) -> tupl
     return clean, [kill_run(stack, clean, k) for k in chosen if 1 <= k <= total]
 
 
-def one_user_logs(source: Path, target: Path, *, token_id: str = STORM_TOKEN) -> Path:
-    """The demo logs cut down to one user's rows (the user of the planted Storm-0558 token *token_id*): a scan
-    that opens one case, small enough for ``make test`` to kill storage at every one of its writes and of its
-    response's. Rows are kept when they name the user's object id or UPN; the keys and apps files are copied."""
+def one_user_logs(source: Path, target: Path, *, key_id: str = STORM_KEY_ID) -> Path:
+    """The demo logs cut down to one user's rows (the user of the planted tokens signed with *key_id*, the
+    Storm-0558 key, rather than a token id the generator's choices may change): a scan that opens one case,
+    small enough for ``make test`` to kill storage at every one of its writes and of its response's. Rows are
+    kept when they name the user's object id or UPN; the keys and apps files are copied."""
     import json
     import shutil
 
     user = next(row for row in map(json.loads, (source / "TokenValidation_CL.jsonl").read_text().splitlines())
-                if row.get("TokenId") == token_id)
+                if row.get("KeyId") == key_id)
     names = [str(user["ObjectId"]).lower(), str(user.get("Upn") or "").lower()]
     target.mkdir(parents=True, exist_ok=True)
     for path in source.iterdir():
