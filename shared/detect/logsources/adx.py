@@ -32,21 +32,13 @@ cold-start path. The token's audience is the cluster's own (the SDK reads it fro
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.core.errors import (
-    ConfigurationError,
-    DataError,
-    QueryError,
-    RuleError,
-    ThrottledError,
-    TokenwardenError,
-    UpstreamError,
-)
+from shared.core.errors import ConfigurationError, DataError, QueryError, RuleError, TokenwardenError, UpstreamError
 from shared.detect.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
+from shared.detect.logsources.remote import RemoteSource, error_for_status, one_line, retry_after_seconds
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,7 +51,7 @@ _ENTITY_NAME = re.compile(r"[\w .-]{1,1024}")
 letters, digits, underscores, spaces, dots and dashes, 1 to 1024 characters."""
 
 
-class AdxSource:
+class AdxSource(RemoteSource["KustoClient"]):
     """A :class:`~shared.detect.logsources.base.LogSource` backed by one database of an ADX cluster or Eventhouse."""
 
     def __init__(
@@ -83,15 +75,12 @@ class AdxSource:
                                      "letters, digits, underscores, spaces, dots and dashes")
         if not 1 <= server_timeout <= 3600:
             raise ConfigurationError(f"server_timeout must be 1..3600 seconds, got {server_timeout}")
+        super().__init__(credential)
         self._cluster = cluster
         self._database = database.strip()
-        self._credential = credential
-        self._owns_credential = credential is None
         self._server_timeout = server_timeout
-        self._client: KustoClient | None = None
         self._tables: tuple[str, ...] | None = None
         self._arrival_checked: set[str] = set()
-        self._lock = threading.Lock()
 
     @property
     def description(self) -> str:
@@ -149,16 +138,6 @@ class AdxSource:
             with self._lock:
                 self._arrival_checked.add(table)
 
-    def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-        if self._owns_credential and self._credential is not None:
-            close = getattr(self._credential, "close", None)
-            if callable(close):
-                close()
-
     def _table_names(self, label: str) -> tuple[str, ...]:
         """The database's tables, from ``.show tables``, once per source."""
         with self._lock:
@@ -194,27 +173,18 @@ class AdxSource:
         tables = response.primary_results
         return CompleteResult(table=_result_table(tables[0]) if tables else _empty_table())
 
-    def _get_client(self, label: str) -> KustoClient:
-        with self._lock:
-            if self._client is None:
-                self._client = self._build_client(label)
-            return self._client
+    def _close_client(self, client: KustoClient) -> None:
+        client.close()
 
     def _build_client(self, label: str) -> KustoClient:
         from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
 
-        if self._credential is None:
-            try:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-            except Exception as exc:
-                raise ConfigurationError(f"{label}: cannot create an Azure credential: {_one_line(exc)}") from None
-        builder = KustoConnectionStringBuilder.with_azure_token_credential(self._cluster, self._credential)
+        credential = self._azure_credential(label, exclude_interactive_browser_credential=True)
+        builder = KustoConnectionStringBuilder.with_azure_token_credential(self._cluster, credential)
         try:
             return KustoClient(builder)
         except Exception as exc:  # an untrusted host (KustoClientInvalidConnectionStringException), a bad URI
-            raise ConfigurationError(f"{label}: cannot use the cluster {self._cluster}: {_one_line(exc)}") from None
+            raise ConfigurationError(f"{label}: cannot use the cluster {self._cluster}: {one_line(exc)}") from None
 
 
 def _calls_ingestion_time(text: str) -> bool:
@@ -242,7 +212,7 @@ def _api_error_lines(exc: Any) -> list[str]:
     """``code: message`` for each error the service reported, its specific ``@message`` first."""
     lines: list[str] = []
     for error in getattr(exc, "get_api_errors", lambda: [])() or []:
-        text = _one_line(error.description or error.message or "")
+        text = one_line(error.description or error.message or "")
         lines.append(f"{error.code}: {text}" if error.code else text)
     return lines
 
@@ -260,30 +230,25 @@ def _translate(exc: Exception, label: str) -> TokenwardenError:
 
     if isinstance(exc, KustoThrottlingError):
         response = exc.args[1] if len(exc.args) > 1 else None
-        return ThrottledError(f"{label}: Azure Data Explorer answered 429: the request was throttled",
-                              status=429, retry_after=_retry_after(response))
+        return error_for_status(f"{label}: Azure Data Explorer answered 429: the request was throttled", 429,
+                                label=label, retry_after=retry_after_seconds(response), query_statuses=())
     if isinstance(exc, KustoNetworkError):
-        return UpstreamError(f"{label}: cannot reach Azure Data Explorer: {_one_line(exc.__cause__ or exc)}")
+        return UpstreamError(f"{label}: cannot reach Azure Data Explorer: {one_line(exc.__cause__ or exc)}")
     if isinstance(exc, KustoAuthenticationError | KustoClientInvalidConnectionStringException):
-        return ConfigurationError(f"{label}: cannot authenticate to Azure Data Explorer: {_one_line(exc)}")
+        return ConfigurationError(f"{label}: cannot authenticate to Azure Data Explorer: {one_line(exc)}")
     if isinstance(exc, KustoServiceError):
         response = exc.get_raw_http_response()
         status = getattr(response, "status_code", None) or getattr(response, "status", None)
         if isinstance(exc, KustoApiError):
             error = exc.get_api_error()
-            detail = _one_line(error.description or error.message or exc)
+            detail = one_line(error.description or error.message or exc)
             code = error.code or ""
         else:  # the SDK words 401 and 404 itself; the service's own error, when the body has one, says more
-            code, detail = _body_error(response) or ("", _one_line(exc.message_text))
+            code, detail = _body_error(response) or ("", one_line(exc.message_text))
         text = f"{label}: Azure Data Explorer answered {status or 'an error'} {code}: {detail}".replace(" :", ":")
-        if status == 429:
-            return ThrottledError(text, status=429, retry_after=_retry_after(response))
-        if status in (400, 408, 504):
-            return QueryError(text, rule_id=label)
-        if status in (401, 403, 404):
-            return ConfigurationError(text)
-        return UpstreamError(text, status=status if isinstance(status, int) else None)
-    return UpstreamError(f"{label}: Azure Data Explorer query failed: {_one_line(exc)}")
+        return error_for_status(text, status if isinstance(status, int) else None, label=label,
+                                retry_after=retry_after_seconds(response), query_statuses=(400, 408, 504))
+    return UpstreamError(f"{label}: Azure Data Explorer query failed: {one_line(exc)}")
 
 
 def _body_error(response: object) -> tuple[str, str] | None:
@@ -294,17 +259,4 @@ def _body_error(response: object) -> tuple[str, str] | None:
         return None
     if not isinstance(error, Mapping):
         return None
-    return str(error.get("code") or ""), _one_line(error.get("@message") or error.get("message") or "")
-
-
-def _retry_after(response: object) -> float | None:
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+    return str(error.get("code") or ""), one_line(error.get("@message") or error.get("message") or "")

@@ -16,22 +16,14 @@ nothing on the cold-start path and no environment is read until it is used.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.core.clouds import AZURE_PUBLIC
-from shared.core.errors import (
-    ConfigurationError,
-    DataError,
-    QueryError,
-    RuleError,
-    ThrottledError,
-    TokenwardenError,
-    UpstreamError,
-)
+from shared.core.errors import ConfigurationError, DataError, QueryError, RuleError, TokenwardenError, UpstreamError
 from shared.core.loopback import uses_tls
 from shared.detect.logsources.base import CompleteResult, PartialResult, QueryOutcome, ResultTable, TimeRange
+from shared.detect.logsources.remote import RemoteSource, error_for_status, one_line, retry_after_seconds
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -42,7 +34,7 @@ __all__ = ["DEFAULT_ENDPOINT", "LogAnalyticsSource"]
 DEFAULT_ENDPOINT = AZURE_PUBLIC.log_analytics_endpoint  # settings pass AZURE_CLOUD's (shared/core/clouds.py)
 
 
-class LogAnalyticsSource:
+class LogAnalyticsSource(RemoteSource["LogsQueryClient"]):
     """A :class:`~shared.detect.logsources.base.LogSource` backed by one Log Analytics workspace."""
 
     def __init__(
@@ -64,9 +56,8 @@ class LogAnalyticsSource:
             raise ConfigurationError("Log Analytics workspace id is empty")
         if not 1 <= server_timeout <= 600:
             raise ConfigurationError(f"server_timeout must be 1..600 seconds, got {server_timeout}")
+        super().__init__(credential)
         self._workspace_id = workspace_id
-        self._credential = credential
-        self._owns_credential = credential is None
         self._endpoint = endpoint or DEFAULT_ENDPOINT
         # The bearer policy refuses plain http; the one place a token may travel without TLS is a local
         # (loopback) endpoint such as `tokenwarden workspace serve` (shared.core.loopback.uses_tls). The
@@ -77,8 +68,6 @@ class LogAnalyticsSource:
         self._read_timeout = read_timeout if read_timeout is not None else server_timeout + 30.0
         self._server_timeout = server_timeout
         self._client_options = dict(client_options or {})
-        self._client: LogsQueryClient | None = None
-        self._lock = threading.Lock()
 
     @property
     def description(self) -> str:
@@ -120,38 +109,19 @@ class LogAnalyticsSource:
             raise _translate(exc, label) from exc
         return _outcome(response)
 
-    def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-        if self._owns_credential and self._credential is not None:
-            close = getattr(self._credential, "close", None)
-            if callable(close):
-                close()
-
-    def _get_client(self, label: str) -> LogsQueryClient:
-        with self._lock:
-            if self._client is None:
-                self._client = self._build_client(label)
-            return self._client
+    def _close_client(self, client: LogsQueryClient) -> None:
+        client.close()
 
     def _build_client(self, label: str) -> LogsQueryClient:
         from azure.monitor.query import LogsQueryClient
 
-        if self._credential is None:
-            try:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential()
-            except Exception as exc:
-                raise ConfigurationError(f"{label}: cannot create an Azure credential: {_one_line(exc)}") from None
+        credential = self._azure_credential(label)
         options: dict[str, Any] = {
             "connection_timeout": self._connection_timeout,
             "read_timeout": self._read_timeout,
             **self._client_options,
         }
-        return LogsQueryClient(self._credential, endpoint=self._endpoint, **options)
+        return LogsQueryClient(credential, endpoint=self._endpoint, **options)
 
 
 def _outcome(response: Any) -> QueryOutcome:
@@ -218,30 +188,11 @@ def _translate(exc: Exception, label: str) -> TokenwardenError:
             model = getattr(exc, "error", None)
         code = getattr(model, "code", None) or ""
         message = getattr(model, "message", None) or exc.message or str(exc)
-        text = f"{label}: Log Analytics answered {status} {code}: {_one_line(message)}".replace(" :", ":")
-        if status == 429:
-            return ThrottledError(text, status=status, retry_after=_retry_after(exc))
-        if status in (400, 504):
-            return QueryError(text, rule_id=label)
-        if status in (401, 403, 404):
-            return ConfigurationError(text)
-        return UpstreamError(text, status=status)
+        text = f"{label}: Log Analytics answered {status} {code}: {one_line(message)}".replace(" :", ":")
+        return error_for_status(text, status, label=label, retry_after=retry_after_seconds(exc.response),
+                                query_statuses=(400, 504))
     if isinstance(exc, ClientAuthenticationError):
-        return ConfigurationError(f"{label}: cannot authenticate to Log Analytics: {_one_line(exc)}")
+        return ConfigurationError(f"{label}: cannot authenticate to Log Analytics: {one_line(exc)}")
     if isinstance(exc, ServiceRequestError):
-        return UpstreamError(f"{label}: cannot reach Log Analytics: {_one_line(exc)}")
-    return UpstreamError(f"{label}: Log Analytics query failed: {_one_line(exc)}")
-
-
-def _retry_after(exc: Any) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+        return UpstreamError(f"{label}: cannot reach Log Analytics: {one_line(exc)}")
+    return UpstreamError(f"{label}: Log Analytics query failed: {one_line(exc)}")
