@@ -16,9 +16,11 @@ as ``let`` statements by :func:`shared.detect.kql.render.bind_parameters`), thro
   its rows in the timespan has a null one; a table with one is a ConfigurationError naming it.
 * **Partial results.** A v2 response reports a failure that happens after rows were sent (the
   500,000-record result limit, a runaway query; ``data-explorer/kusto/concepts/query-limits.md``) inside
-  the data (``data-explorer/kusto/api/rest/response-v2.md``). ``azure-kusto-data`` raises
-  ``KustoMultiApiError`` for it and keeps no rows, so this source returns a :class:`PartialResult` with
-  no rows and the service's messages: reported, never a silently shorter complete result.
+  the data (``data-explorer/kusto/api/rest/response-v2.md``). The source reads the answer as a stream
+  (``execute_streaming_query``), so when ``azure-kusto-data`` raises ``KustoMultiApiError`` at the error row,
+  the rows before it are already kept: a :class:`PartialResult` with those rows and the service's
+  messages, reported, never a silently shorter complete result. (The buffered ``execute_query`` raises
+  the same error while parsing the table, and keeps no rows.)
 * **Errors** map as the Log Analytics source's do: the query's own (400, a timeout) are QueryError;
   429 is ThrottledError with Retry-After; 401/403/404 and a refused host are ConfigurationError, since
   no retry fixes them; other statuses and transport failures are UpstreamError.
@@ -155,6 +157,7 @@ class AdxSource(RemoteSource["KustoClient"]):
         return names
 
     def _run(self, text: str, *, label: str, seconds: int) -> QueryOutcome:
+        """The query, streamed, so that a failure reported inside the data keeps the rows sent before it."""
         from azure.kusto.data import ClientRequestProperties
         from azure.kusto.data.exceptions import KustoMultiApiError
 
@@ -162,16 +165,23 @@ class AdxSource(RemoteSource["KustoClient"]):
         properties = ClientRequestProperties()
         properties.set_option(ClientRequestProperties.request_timeout_option_name, timedelta(seconds=seconds))
         properties.application = "tokenwarden"
+        table: Any = None
+        rows: list[list[Any]] = []
         try:
-            response = client.execute_query(self._database, text, properties)
+            dataset = client.execute_streaming_query(self._database, text, properties=properties)
+            table = next(iter(dataset.iter_primary_results()), None)
+            if table is not None:
+                rows.extend(table.raw_rows)
+            dataset.set_skip_incomplete_tables(True)
+            for _ in dataset:  # read the answer to its end, so the connection goes back to the pool
+                pass
         except KustoMultiApiError as exc:
             details = _api_error_lines(exc)
-            return PartialResult(partial_table=_empty_table(), error=details[0] if details else "partial failure",
-                                 details=tuple(details))
+            return PartialResult(partial_table=_result_table(table, rows) if table is not None else _empty_table(),
+                                 error=details[0] if details else "partial failure", details=tuple(details))
         except Exception as exc:
             raise _translate(exc, label) from exc
-        tables = response.primary_results
-        return CompleteResult(table=_result_table(tables[0]) if tables else _empty_table())
+        return CompleteResult(table=_result_table(table, rows) if table is not None else _empty_table())
 
     def _close_client(self, client: KustoClient) -> None:
         client.close()
@@ -197,15 +207,14 @@ def _empty_table() -> ResultTable:
     return ResultTable(name="PrimaryResult", columns=(), column_types=(), rows=())
 
 
-def _result_table(table: Any) -> ResultTable:
-    """A ``KustoResultTable`` with its cells, as sent, decoded into the local workspace's Python types."""
+def _result_table(table: Any, rows: list[list[Any]]) -> ResultTable:
+    """A streamed primary table's *rows*, as sent, decoded into the local workspace's Python types."""
     from shared.detect.kql.wire import decode_cell
 
     columns = tuple(str(column.column_name) for column in table.columns)
     types = tuple(str(column.column_type) for column in table.columns)
-    rows = tuple(tuple(decode_cell(kind, value) for kind, value in zip(types, row, strict=True))
-                 for row in table.raw_rows)
-    return ResultTable(name=str(table.table_name), columns=columns, column_types=types, rows=rows)
+    decoded = tuple(tuple(decode_cell(kind, value) for kind, value in zip(types, row, strict=True)) for row in rows)
+    return ResultTable(name=str(table.table_name), columns=columns, column_types=types, rows=decoded)
 
 
 def _api_error_lines(exc: Any) -> list[str]:

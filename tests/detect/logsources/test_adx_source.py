@@ -186,7 +186,7 @@ def test_a_throttle_is_a_throttled_error_with_the_services_retry_after(adx_like:
     assert caught.value.retry_after == 7.0
 
 
-def test_a_partial_failure_is_reported_not_dropped(adx_like: type[_AdxLike]) -> None:
+def test_a_partial_failure_is_reported_with_the_rows_sent_before_it(adx_like: type[_AdxLike]) -> None:
     adx_like.mode = "partial"
     with running(_serve(adx_like)) as server:
         source = AdxSource(f"http://127.0.0.1:{server.server_address[1]}", DATABASE, credential=LocalCredential())
@@ -194,6 +194,8 @@ def test_a_partial_failure_is_reported_not_dropped(adx_like: type[_AdxLike]) -> 
                                label="rule-x")
     assert isinstance(outcome, PartialResult)
     assert outcome.error.startswith("LimitsExceeded: ") and "E_QUERY_RESULT_SET_TOO_LARGE" in outcome.error
+    assert outcome.partial_table.columns == ("UserPrincipalName",)
+    assert outcome.partial_table.rows == (("u1",),)  # the rows sent before the error are kept
 
 
 def test_the_window_shadows_only_the_databases_tables_it_names() -> None:
