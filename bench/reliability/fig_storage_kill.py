@@ -25,8 +25,11 @@ def run() -> list[str]:
             f"the responses that follow, storing {clean.findings} findings. Each run kills Table Storage at one "
             f"write index ({'every index' if stride == 1 else f'every {stride}th index'}, "
             "`RELIABILITY_KILL_STRIDE`, default 1), then lets it recover and runs the scan timer (re-queue) and "
-            "the respond worker until nothing is queued. Scans query the demo logs through the local Log "
-            "Analytics endpoint, served once; respond passes run without a workspace (no IP facts). Targets: "
-            "0 stranded, 0 lost, 0 duplicated.", "",
+            "the respond worker until nothing is queued. Every run has fresh tables (a clean ledger and no queued "
+            "work) and a fresh Graph simulator; the counts come from that run's ledger and the simulator's write "
+            "log. Scans query the demo logs through the local Log Analytics endpoint, served once; all runs start "
+            "their scenario at the same instant, so they ask the same queries, and the endpoint answers a query it "
+            "has answered before from memory (the logs do not change). Respond passes run without a workspace "
+            "(no IP facts). Targets: 0 stranded, 0 lost, 0 duplicated.", "",
             "| killed during | runs | stranded cases | lost findings | duplicated tenant writes |",
             "|---|---|---|---|---|", row("scan", scan), row("responses", respond), ""]

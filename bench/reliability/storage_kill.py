@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.reliability.stack import Stack, duplicates, later, respond, scan_and_queue, wall_now
+from bench.reliability.stack import Stack, duplicates, later, respond, scan_and_queue
 from bench.reliability.storage_faults import StorageKiller
 
 __all__ = ["KillRun", "clean_counts", "kill_run", "one_user_logs", "storage_kill_runs"]
@@ -61,7 +61,7 @@ def _run(stack: Stack, kill_at: int) -> tuple[int, int, int]:
     with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
         settings = stack.settings(simulator.url)
         worker = stack.settings(simulator.url, logs=False)  # the respond passes: no IP facts, a second each
-        start = wall_now()
+        start = stack.scenario_start
         queued: list[str] = []
         try:
             queued = scan_and_queue(settings, ledger, now=start)
@@ -90,7 +90,7 @@ def clean_counts(stack: Stack) -> CleanCounts:
     with stack.simulator() as simulator, stack.ledger(transport=killer) as ledger:
         settings = stack.settings(simulator.url)
         worker = stack.settings(simulator.url, logs=False)
-        start = wall_now()
+        start = stack.scenario_start
         queued = scan_and_queue(settings, ledger, now=start)
         scan_writes = killer.writes
         for case_id in queued:

@@ -7,6 +7,12 @@ for the approver (:func:`shared.jobs.respond.respond_to_cases` with ``approved_b
 guardrails: a protected principal stays refused, and a configured ``dry-run`` mode still changes nothing.
 The run id is ``approve:<case>:<approver>``, so a retried approval adds no second incident comment.
 
+The approval is recorded on the case's outbox mark (``WorkApprovedBy``, with the run id and the approver as
+actor) before anything acts, as an intent is: if this invocation dies mid-response, or the response ends
+``failed`` and is retried, the scan timer re-queues the case and the respond worker resumes the same approved
+response (:class:`shared.cases.model.WorkRequest`), instead of leaving it in ``responding`` or planning it
+again for a second approval.
+
 The approver is verified (:mod:`shared.api.caller`): App Service authentication (Easy Auth) must be on, the
 signed-in principal must hold the approver app role (``APPROVER_ROLE``), and a body naming someone else is refused.
 A principal that requested the response (``POST /respond``) may not approve it. Every refusal is a 403 and an
@@ -45,12 +51,14 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
     it is ``awaiting_approval``."""
     from shared.api.cases import CASE_ID_PATTERN
     from shared.api.respond import case_response_model
+    from shared.cases.model import WorkRequest
     from shared.jobs.respond import respond_to_cases
     from shared.ledger import connection
     from shared.ledger.case_store import CaseStore
     from shared.ledger.lease import CaseLease
 
     case_id = call.route_param("id")
+    instant = now or datetime.now(UTC)
     request = parse_body(call.request, ApproveRequest)
     well_formed = bool(CASE_ID_PATTERN.fullmatch(case_id))
     approving = approver(call, settings, claimed=request.approver, case_id=case_id if well_formed else None)
@@ -72,14 +80,17 @@ def approve(call: ApiCall, settings: Settings, *, now: datetime | None = None) -
             raise ApiError(409, "conflict", f"case {case_id} is {case.state}, not awaiting_approval; "
                                             "only a case awaiting approval can be approved")
         refuse_self_approval(call, approving, requesters(ledger, case_id), case_id=case_id)
+        run_id = f"approve:{case_id}:{approving.name}"
+        CaseStore(ledger.cases).want_work(case_id, WorkRequest(actor=approving.name, run=run_id,
+                                                               approved_by=approving.name), now=instant)
         audit_log.info("approved %s", json.dumps({
             "case_id": case_id, "approved_by": caller_text(approving.name, limit=256),
             "approver_object_id": approving.object_id, "verified": approving.verified,
             "invocation_id": call.invocation_id, "comment": caller_text(request.comment or "", limit=1000)},
             ensure_ascii=True, separators=(",", ":")), extra={"case_id": case_id, "invocation_id": call.invocation_id})
         responses = respond_to_cases(settings, ledger, [case_id], invocation_id=call.invocation_id,
-                                     run_id=f"approve:{case_id}:{approving.name}", now=now or datetime.now(UTC),
-                                     enrich=False, approved_by=approving.name, actor=approving.name)
+                                     run_id=run_id, now=instant, enrich=False, approved_by=approving.name,
+                                     actor=approving.name)
     finally:
         lease.release()
         ledger.close()

@@ -28,6 +28,7 @@ from shared.api.models import (
     CaseListResponse,
     CaseSummary,
     FindingModel,
+    OutboxModel,
     PlanModel,
     PlanStep,
     PrincipalModel,
@@ -153,7 +154,8 @@ def _plan(case: Case, settings: Settings) -> PlanModel | None:
 
 
 def case_detail(ledger: Ledger, case_id: str, settings: Settings) -> CaseDetail:
-    """The case with its findings, enrichment, decision, plan and action log; 404 if there is none."""
+    """The case with its findings, enrichment, decision, plan, action log and outbox; 404 if there is none."""
+    from shared.cases.model import WORK_ATTEMPTS
     from shared.ledger.case_store import CaseStore
     from shared.ledger.finding_store import FindingStore
     from shared.respond.actions import ActionStore
@@ -188,6 +190,9 @@ def case_detail(ledger: Ledger, case_id: str, settings: Settings) -> CaseDetail:
         enrichment=dict(case.enrichment) if case.enrichment is not None else None,
         decision=dict(case.decision) if case.decision is not None else None,
         plan=_plan(case, settings), actions=actions, sentinel_incident=getattr(case, "sentinel_incident", None),
+        outbox=OutboxModel(wanted_since=case.work_wanted, failed_passes=case.work_attempts,
+                           retry_at=case.work_retry_at, approved_by=case.work_request.approved_by,
+                           gave_up=case.work_wanted is None and case.work_attempts >= WORK_ATTEMPTS),
         detection_latency_seconds=opening.detection_latency_seconds if opening is not None else None,
     )
 

@@ -372,6 +372,20 @@ class PlanModel(_Response):
     steps: list[PlanStep] = Field(description="The playbook's steps as the triage policy now defines them.")
 
 
+class OutboxModel(_Response):
+    """What the outbox holds for the case: whether the scan timer will queue it again, when, and for whom."""
+
+    wanted_since: datetime | None = Field(description="The outbox mark: when the case last needed the respond "
+                                          "worker; null when no work is wanted (done, or given up).")
+    failed_passes: int = Field(description="Respond passes on the current mark that ended `failed`; at 4 the outbox "
+                               "stops re-queueing the case.")
+    retry_at: datetime | None = Field(description="After a failed pass: the scan timer re-queues the case no "
+                                      "earlier than this (15, 30, then 60 minutes).")
+    approved_by: str | None = Field(description="The approver whose approved response a re-queue resumes.")
+    gave_up: bool = Field(description="The case failed on every allowed pass and is no longer re-queued; "
+                          "`POST /api/respond` naming its user resumes it.")
+
+
 class CaseDetail(CaseSummary):
     token_ids: list[str]
     transitions: list[TransitionModel]
@@ -383,6 +397,7 @@ class CaseDetail(CaseSummary):
     plan: PlanModel | None = Field(description="The decided playbook's steps; null before triage.")
     actions: list[ActionModel] = Field(description="The action log, oldest first.")
     sentinel_incident: str | None = Field(default=None, description="The Sentinel incident the case reports to.")
+    outbox: OutboxModel
     detection_latency_seconds: float | None = Field(
         default=None, description="From the earliest event behind the case to Tokenwarden first recording it.")
 

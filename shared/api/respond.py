@@ -23,6 +23,10 @@ its own approval (``mode: "auto"``, ``dry_run: false`` and an ``approver``) is r
 
 The run id is derived from the request (principals, reason, mode, dry run), so a retried request adds no
 second incident comment or notification.
+
+Resume. Naming the user of a case that ended ``failed`` (and that the outbox stopped re-queueing after its failed
+passes, :data:`shared.cases.model.WORK_ATTEMPTS`) queues that open case again with a fresh outbox mark and retry
+budget; steps already done are not redone.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ def respond(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetim
     """``POST /respond``: record the cases, queue their work, answer 202; see the module docstring."""
     from shared.cases.model import WorkRequest
     from shared.ledger import connection
+    from shared.ledger.case_store import CaseStore
     from shared.ledger.recorder import record_findings
     from shared.respond.guardrails import Guardrails
     from shared.respond.work_queue import WorkItem
@@ -149,8 +154,14 @@ def respond(call: ApiCall, settings: Settings, enqueue: Enqueue, *, now: datetim
         findings = keep_earlier_requesters(ledger, manual_findings(request, actor=actor, actor_id=asker.object_id,
                                                                    now=instant))
         # The mark keeps what this request asked, so a re-queue (lost message, dead worker) runs it the same way.
-        recorded = record_findings(ledger, findings, now=instant,
-                                   work=WorkRequest(mode=rails.mode, actor=actor, run=run_id))
+        work = WorkRequest(mode=rails.mode, actor=actor, run=run_id)
+        recorded = record_findings(ledger, findings, now=instant, work=work)
+        # A case this request added nothing to (its user named again: an operator resuming a case that failed
+        # and that the outbox gave up on) gets a fresh mark too, so its work survives a lost message as well.
+        store = CaseStore(ledger.cases)
+        for change in recorded.changes:
+            if not change.needs_work:
+                store.want_work(change.case_id, work, now=instant)
     finally:
         ledger.close()
     case_ids = list(dict.fromkeys(change.case_id for change in recorded.changes))

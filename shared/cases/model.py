@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from shared.cases.principal import Principal
@@ -21,12 +21,14 @@ __all__ = [
     "AS_CONFIGURED",
     "CASE_STATES",
     "OPEN_STATES",
+    "WORK_ATTEMPTS",
     "Case",
     "CaseState",
     "InvalidTransition",
     "Transition",
     "WorkRequest",
     "higher_severity",
+    "retry_delay",
     "severity_rank",
     "transition",
 ]
@@ -89,10 +91,30 @@ class WorkRequest:
     mode: str | None = None
     actor: str | None = None
     run: str | None = None
+    approved_by: str | None = None
+    """Set by an approval (``POST /cases/{id}/approve``): a re-queue of the case resumes the same approved response,
+    rather than planning it again and waiting for a second approval (or, worse, stranding it in ``responding``).
+    A later mark (new findings) replaces the whole request, so an approval never extends to work it did not see."""
 
 
 AS_CONFIGURED = WorkRequest()
 """The work a scan or event asks for: the configured mode, the ``tokenwarden`` actor, the message's run id."""
+
+WORK_ATTEMPTS = 4
+"""Respond passes that may end with the case ``failed`` (a step failed after its own retries, or the worker died on
+the message until the host parked it as poison) before the outbox stops re-queueing it. Four passes, three
+automatic retries, spread over almost two hours (:func:`retry_delay`): long enough to outlast a Graph or storage
+incident, short enough that a permanent failure (a permission never granted) stops costing writes and log noise
+and is left, ``failed`` and visible, to an operator, who resumes it with ``POST /api/respond``."""
+
+_FIRST_RETRY = timedelta(minutes=15)
+
+
+def retry_delay(failed_passes: int) -> timedelta:
+    """How long a case waits before its next automatic pass after *failed_passes* (1, 2, 3) passes ended ``failed``:
+    15, 30, 60 minutes. Doubling backs off from an outage that is still going on; the first wait is longer than the
+    re-queue age (10 minutes) and a lease (5), so a retry never races the invocation that just failed."""
+    return _FIRST_RETRY * int(2 ** max(0, failed_passes - 1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +149,12 @@ class Case:
     change, cleared when a respond pass finished with it); None when no work is wanted."""
     work_request: WorkRequest = AS_CONFIGURED
     """What the request that set :attr:`work_wanted` asked for; a later mark replaces it with its own."""
+    work_attempts: int = 0
+    """Respond passes on the current mark that ended with the case ``failed``; a new mark starts again at 0. Kept
+    after the outbox gives up (the mark cleared, :data:`WORK_ATTEMPTS` reached), so the case says how often it
+    was tried."""
+    work_retry_at: datetime | None = None
+    """The outbox re-queues the mark no earlier than this (the backoff after a failed pass); None: no wait."""
 
     @property
     def is_open(self) -> bool:

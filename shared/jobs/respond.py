@@ -10,13 +10,15 @@ nothing its first attempt already added.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.core.errors import ConfigurationError
 from shared.core.settings import Settings
+from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.respond.engine import CaseResponse
 
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
     from shared.cases.policy.model import Policy
     from shared.ledger.lease import CaseLease
 
-__all__ = ["claim_cases", "respond_to_cases"]
+__all__ = ["claim_cases", "respond_to_cases", "settle_marks"]
+
+_log = logging.getLogger("tokenwarden.respond")
 
 
 def respond_to_cases(settings: Settings, ledger: Ledger, case_ids: Sequence[str], *, invocation_id: str,
@@ -78,9 +82,6 @@ def _respond(settings: Settings, ledger: Ledger, case_ids: Sequence[str], claime
     from shared.cases.enrich.graph import GraphDirectory, build_graph_client
     from shared.cases.triage import triage_cases
     from shared.jobs.wiring import build_engine, build_key_intelligence, build_log_source
-    from shared.ledger.case_store import CaseStore
-    from shared.respond.guardrails import UNDECIDED
-
     if enrich and claimed:
         directory = GraphDirectory(build_graph_client(credential, base_url=f"{settings.graph_endpoint}/v1.0",
                                                         scopes=(settings.cloud.graph_scope,)))
@@ -104,10 +105,33 @@ def _respond(settings: Settings, ledger: Ledger, case_ids: Sequence[str], claime
             return await engine.respond_all(cases, now=now, approved_by=approved_by, run_id=run_id)
 
     answers = asyncio.run(answer())
-    # The outbox: a pass that finished with a case clears the mark it started from. A case held elsewhere, or
-    # whose protection could not be decided, keeps it, so the scan timer queues it again.
-    marks = {case.case_id: case.work_wanted for case in cases}
-    for done in answers:
-        if done.case_id in claimed and not done.in_progress and not done.reason.startswith(UNDECIDED):
-            store.clear_work_wanted(done.case_id, marks.get(done.case_id))
+    settle_marks(store, answers, {case.case_id: case.work_wanted for case in cases}, claimed=claimed, now=now)
     return answers
+
+
+def settle_marks(store: CaseStore, answers: Sequence[CaseResponse], marks: Mapping[str, datetime | None], *,
+                 claimed: Sequence[str], now: datetime) -> None:
+    """The outbox after a pass: what becomes of the mark each answered case started from (*marks*).
+
+    - a case held elsewhere, or whose protection could not be decided, keeps it: the scan timer queues it again;
+    - a pass that ended with the case ``failed`` (a step failed after its own retries) counts one failed pass: the
+      mark stays with a retry delay, until :data:`~shared.cases.model.WORK_ATTEMPTS` passes have failed and the
+      outbox gives up (:meth:`CaseStore.retry_later`);
+    - any other finished pass clears it.
+    """
+    from shared.respond.guardrails import UNDECIDED
+
+    for done in answers:
+        if done.case_id not in claimed or done.in_progress or done.reason.startswith(UNDECIDED):
+            continue
+        if done.state == "failed" and any(o.phase == "failed" for o in done.outcomes):
+            failed = store.retry_later(done.case_id, marks.get(done.case_id), now=now)
+            if failed.gave_up:
+                _log.error("case %s failed %d time(s); it is no longer re-queued and stays failed for an operator "
+                           "(POST /api/respond naming its user resumes it)", done.case_id, failed.attempts,
+                           extra={"case_id": done.case_id})
+            elif failed.retry_at is not None:
+                _log.warning("case %s failed (attempt %d); the scan timer retries it from %s", done.case_id,
+                             failed.attempts, failed.retry_at.isoformat(), extra={"case_id": done.case_id})
+            continue
+        store.clear_work_wanted(done.case_id, marks.get(done.case_id))

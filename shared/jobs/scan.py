@@ -15,7 +15,10 @@ The outbox: recording a change marks its case as wanting work in the same write
 (:meth:`shared.ledger.case_store.CaseStore.attach`), and the respond pass that finishes with the case
 clears the mark. A scan queues the cases it changed and also every case whose mark is older than
 :data:`REQUEUE_AFTER` and that no invocation holds, so a case whose message was never sent (storage
-failed mid-scan) or whose worker died is picked up again instead of waiting in ``new`` forever.
+failed mid-scan) or whose worker died is picked up again instead of waiting in ``new`` forever. A pass that
+ends with the case ``failed`` keeps the mark but delays it (:func:`shared.cases.model.retry_delay`), and after
+:data:`shared.cases.model.WORK_ATTEMPTS` such passes the mark is cleared: the case stays ``failed`` for an
+operator instead of being re-queued by every scan.
 """
 
 from __future__ import annotations
@@ -122,7 +125,8 @@ class ScanReport:
     def work_items(self) -> list[WorkItem]:
         """The respond messages for :attr:`cases_to_queue`. A case this scan changed runs as the scan's (the
         configured mode); a re-queued one carries what the request that set its mark asked for (mode, actor,
-        run id), so a manual dry run re-queued after a lost message is still a dry run."""
+        run id, approver), so a manual dry run re-queued after a lost message is still a dry run, and an approved
+        response whose invocation died or failed resumes as the same approved response."""
         from shared.respond.work_queue import WorkItem
 
         changed = set(self.cases_needing_work)
@@ -134,7 +138,7 @@ class ScanReport:
                 items.append(WorkItem(case_id=case_id, queued_at=self.now, reason="scan"))
             else:
                 items.append(WorkItem(case_id=case_id, queued_at=self.now, reason="scan:requeue", mode=request.mode,
-                                      actor=request.actor, run=request.run))
+                                      actor=request.actor, run=request.run, approved_by=request.approved_by))
         return items
 
 
@@ -167,8 +171,9 @@ def run_scan(settings: Settings, *, now: datetime, ledger: Ledger | None = None,
 
 
 def stale_cases(ledger: Ledger, *, now: datetime) -> list[StaleMark]:
-    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody,
-    each with what the request that set its mark asked for (its mode, actor and run id)."""
+    """The outbox's safety net: cases marked as wanting work for over :data:`REQUEUE_AFTER`, held by nobody and
+    not waiting out a retry delay after a failed pass, each with what the request that set its mark asked for (its
+    mode, actor, run id and approver)."""
     from shared.ledger.case_store import CaseStore
 
     return CaseStore(ledger.cases).wanting_work(marked_before=now - REQUEUE_AFTER, now=now)

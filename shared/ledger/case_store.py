@@ -26,11 +26,13 @@ from shared.cases.merge import CaseDelta, Sighting, absorb, new_case
 from shared.cases.model import (
     AS_CONFIGURED,
     CASE_STATES,
+    WORK_ATTEMPTS,
     Case,
     CaseState,
     Transition,
     WorkRequest,
     higher_severity,
+    retry_delay,
     transition,
 )
 from shared.cases.principal import Principal, PrincipalKind, case_id
@@ -42,14 +44,15 @@ from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_writ
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore", "StaleMark"]
+__all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore", "FailedPass", "StaleMark"]
 
 MAX_TRANSITIONS = 40
 """Transitions kept inline: the first (the opening) and the latest 39; ``TransitionsDropped`` counts the rest."""
 _MAX_REASON_CHARS = 300
 _CASE, _PRINCIPAL, _ALIAS = "case", "principal", "alias"
-_NO_WORK = {"WorkWanted": "", "WorkMode": "", "WorkActor": "", "WorkRun": ""}
-"""The outbox mark and what its request asked, cleared together."""
+_NO_WORK = {"WorkWanted": "", "WorkMode": "", "WorkActor": "", "WorkRun": "", "WorkApprovedBy": "",
+            "WorkAttempts": 0, "WorkRetryAt": ""}
+"""The outbox mark, what its request asked, and its failed passes, cleared together."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +61,20 @@ class StaleMark:
 
     case_id: str
     request: WorkRequest
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailedPass:
+    """What the outbox did with a mark after a respond pass that ended with the case ``failed``."""
+
+    attempts: int
+    """Failed passes on this mark so far (0: the mark was not the one the pass started from; nothing counted)."""
+    retry_at: datetime | None
+    """When the scan timer may re-queue it; None when it gave up (:data:`WORK_ATTEMPTS` reached) or counted nothing."""
+
+    @property
+    def gave_up(self) -> bool:
+        return self.attempts >= WORK_ATTEMPTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,19 +118,27 @@ def _case_entity(case: Case) -> dict[str, Any]:
         "SentinelIncident": case.sentinel_incident or "",
         "WorkWanted": format_time(case.work_wanted) if case.work_wanted is not None else "",
         **_work_request_properties(case.work_request if case.work_wanted is not None else AS_CONFIGURED),
+        "WorkAttempts": case.work_attempts,
+        "WorkRetryAt": format_time(case.work_retry_at) if case.work_retry_at is not None else "",
     }
 
 
 def _work_request_properties(request: WorkRequest) -> dict[str, str]:
     # 200: what a respond message carries (shared.respond.work_queue), so a re-queue can carry them again.
     return {"WorkMode": clip(request.mode or "", 200), "WorkActor": clip(request.actor or "", 200),
-            "WorkRun": clip(request.run or "", 200)}
+            "WorkRun": clip(request.run or "", 200), "WorkApprovedBy": clip(request.approved_by or "", 200)}
 
 
 def _work_request(properties: Mapping[str, Any]) -> WorkRequest:
     return WorkRequest(mode=str(properties.get("WorkMode") or "") or None,
                        actor=str(properties.get("WorkActor") or "") or None,
-                       run=str(properties.get("WorkRun") or "") or None)
+                       run=str(properties.get("WorkRun") or "") or None,
+                       approved_by=str(properties.get("WorkApprovedBy") or "") or None)
+
+
+def _retry_at(properties: Mapping[str, Any]) -> datetime | None:
+    raw = properties.get("WorkRetryAt")
+    return parse_time(raw, "WorkRetryAt") if raw else None
 
 
 def _strings(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -157,6 +182,8 @@ def _case_from(case_id_: str, properties: Mapping[str, Any]) -> Case:
         sentinel_incident=str(properties.get("SentinelIncident") or "") or None,
         work_wanted=parse_time(properties["WorkWanted"], "WorkWanted") if properties.get("WorkWanted") else None,
         work_request=_work_request(properties),
+        work_attempts=int(properties.get("WorkAttempts") or 0),
+        work_retry_at=_retry_at(properties),
     )
 
 
@@ -232,7 +259,8 @@ class CaseStore:
             result.clear()
             if stored is None:
                 case = replace(new_case(case_id=case_id_, principal=principal, generation=generation,
-                                        sightings_=sightings, at=now), work_wanted=now, work_request=work)
+                                        sightings_=sightings, at=now), work_wanted=now, work_request=work,
+                               work_attempts=0, work_retry_at=None)
                 delta = CaseDelta(refs_added=len(case.finding_refs), severity_raised=False, changed=True)
                 result.append(AttachResult(case=case, created=True, delta=delta))
                 return _case_entity(case)
@@ -241,7 +269,9 @@ class CaseStore:
                 return None
             updated, delta = absorb(current, sightings, at=now)
             if delta.refs_added or delta.severity_raised:  # the outbox mark, in the write that records the change
-                updated = replace(updated, work_wanted=now, work_request=work)
+                # New work: its own request and a fresh retry budget (an approval never covers findings it did
+                # not see; a case that gave up is tried again for new evidence).
+                updated = replace(updated, work_wanted=now, work_request=work, work_attempts=0, work_retry_at=None)
             result.append(AttachResult(case=updated, created=False, delta=delta))
             return _case_entity(updated) if delta.changed else None
 
@@ -267,9 +297,57 @@ class CaseStore:
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
         return bool(cleared)
 
+    def want_work(self, case_id_: str, work: WorkRequest, *, now: datetime) -> Case:
+        """Set a fresh outbox mark carrying *work* on an open case that records no new finding: an approval (so
+        an approved response that dies or fails is resumed as approved) or an operator's ``POST /respond`` of a
+        case it already knows (a resume, with a fresh retry budget). Written before the work starts, like an
+        action's intent."""
+        saved: list[Case] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            if stored is None:
+                raise DataError(f"there is no case {case_id_}")
+            case = _case_from(case_id_, stored.properties)
+            if not case.is_open:
+                saved[:] = [case]
+                return None
+            saved[:] = [replace(case, work_wanted=now, work_request=work, work_attempts=0, work_retry_at=None)]
+            return {"WorkWanted": format_time(now), **_work_request_properties(work), "WorkAttempts": 0,
+                    "WorkRetryAt": ""}
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return saved[0]
+
+    def retry_later(self, case_id_: str, seen: datetime | None, *, now: datetime) -> FailedPass:
+        """Count a respond pass that ended with the case ``failed`` against the mark it started from (*seen*).
+
+        Below :data:`WORK_ATTEMPTS` the mark stays, with a time before which the scan timer will not re-queue it
+        (:func:`retry_delay`); at it, the mark is cleared (the case stays ``failed``, its failed passes kept) so it
+        is no longer re-queued. A mark set meanwhile (new findings) is newer: it is left alone, with its own
+        budget.
+        """
+        outcome: list[FailedPass] = []
+
+        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
+            outcome[:] = [FailedPass(attempts=0, retry_at=None)]
+            mark = str(stored.properties.get("WorkWanted") or "") if stored is not None else ""
+            if stored is None or not mark or seen is None or mark != format_time(seen):
+                return None
+            attempts = int(stored.properties.get("WorkAttempts") or 0) + 1
+            if attempts >= WORK_ATTEMPTS:
+                outcome[:] = [FailedPass(attempts=attempts, retry_at=None)]
+                return {**_NO_WORK, "WorkAttempts": attempts}
+            retry_at = now + retry_delay(attempts)
+            outcome[:] = [FailedPass(attempts=attempts, retry_at=retry_at)]
+            return {"WorkAttempts": attempts, "WorkRetryAt": format_time(retry_at)}
+
+        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        return outcome[0]
+
     def wanting_work(self, *, marked_before: datetime, now: datetime) -> list[StaleMark]:
-        """Cases whose outbox mark is older than *marked_before* and that no invocation holds (live lease at *now*),
-        each with what the request that set the mark asked for.
+        """Cases whose outbox mark is older than *marked_before*, whose retry wait (after a failed pass) is over at
+        *now*, and that no invocation holds (live lease at *now*), each with what the request that set the mark
+        asked for.
 
         The mark is a fixed-width UTC time, so the filter compares it as a string.
         """
@@ -278,9 +356,11 @@ class CaseStore:
         entities = self.table.query_entities(
             "PartitionKey eq @pk and WorkWanted ne @empty and WorkWanted le @cutoff",
             parameters={"pk": _CASE, "empty": "", "cutoff": format_time(marked_before)},
-            select=["RowKey", "State", "LeaseOwner", "LeaseUntil", "WorkMode", "WorkActor", "WorkRun"])
+            select=["RowKey", "State", "LeaseOwner", "LeaseUntil", "WorkMode", "WorkActor", "WorkRun",
+                    "WorkApprovedBy", "WorkRetryAt"])
         marks = [StaleMark(case_id=str(e["RowKey"]), request=_work_request(e)) for e in entities
-                 if e.get("State") != "closed" and lease_holder(e, now) is None]
+                 if e.get("State") != "closed" and lease_holder(e, now) is None
+                 and ((retry_at := _retry_at(e)) is None or retry_at <= now)]
         return sorted(marks, key=lambda mark: mark.case_id)
 
     def get(self, case_id_: str) -> Case | None:
@@ -340,7 +420,7 @@ class CaseStore:
                 raise DataError(f"there is no case {case_id_}")
             moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
             if to_state == "closed":  # a closed case wants no more work
-                moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED)]
+                moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED, work_retry_at=None)]
             return _case_entity(moved[0])
 
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")

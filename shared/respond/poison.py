@@ -6,6 +6,13 @@ failed attempts. Left there it would be a silent drop: the case would sit in
 ``failed`` (an operator can retry it from there) and, when Sentinel is
 configured, adds a comment to the case's incident.
 
+The poisoned message counts as one failed pass on the case's outbox mark
+(:meth:`~shared.ledger.case_store.CaseStore.retry_later`): the scan timer retries
+the case after a delay, a bounded number of times, and then stops, so a case the
+worker cannot get through (a storage outage that outlasted the host's five quick
+deliveries is retried; a case that crashes the worker every time is not retried
+forever) ends ``failed`` and visible, not re-queued by every scan.
+
 One actor per case applies here too: the poison worker claims the case's lease
 (:class:`~shared.ledger.lease.CaseLease`) before it changes anything. When
 another invocation holds a live lease (a re-queued message is being worked on),
@@ -64,8 +71,16 @@ def fail_poisoned_case(settings: Settings, ledger: Ledger, item: WorkItem, *, me
         case = store.get(item.case_id)
         if case is None:
             return {"case_id": item.case_id, "state": None, "incident": None}
+        failed = store.retry_later(case.case_id, case.work_wanted, now=now)
+        if failed.retry_at is not None:
+            then = f"the scan timer retries it from {failed.retry_at.isoformat()} (failed pass {failed.attempts})"
+        elif failed.gave_up:
+            then = (f"after {failed.attempts} failed passes it is no longer retried: see the function's logs for "
+                    "the errors, then resume it (POST /api/respond naming its user) or close it")
+        else:
+            then = "see the function's logs for the errors, then retry or close the case"
         reason = (f"the respond worker gave up after {dequeue_count} attempt(s) on queue message {message_id}; "
-                  "see the function's logs for the errors, then retry or close the case")
+                  f"{then}")
         if "failed" in ALLOWED_TRANSITIONS[case.state]:
             case = store.transition(case.case_id, "failed", reason=reason, at=now)
         incident = None

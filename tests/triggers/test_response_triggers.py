@@ -11,6 +11,7 @@ import json
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,37 @@ def test_a_poisoned_message_fails_its_case_and_says_so_on_the_incident(
     assert len(_comments(simulator, incident_name_for(target.case_id))) == 2
     # A message that is not ours is logged with its body and acknowledged, not retried forever.
     functions["respond_poison"](message=QueueMessage(id="junk", body=b"not json"), context=Context("x"))
+
+
+def test_a_poisoned_case_is_retried_a_bounded_number_of_times_not_requeued_by_every_scan(
+        env: Ledger, functions: dict[str, Callable[..., Any]]) -> None:
+    """Each poisoned message is one failed pass on the case's outbox mark: the mark stays, delayed, until
+    WORK_ATTEMPTS passes have failed; then it is cleared and the case stays failed, for an operator."""
+    from shared.cases.model import WORK_ATTEMPTS
+    from shared.jobs.scan import stale_cases
+    from tests.api.api_support import call
+
+    items = [parse_work_item(m) for m in _scan(functions)]
+    store = CaseStore(env.cases)
+    target = next(i for i in items if "compromised-signing-key" in store.get(i.case_id).rule_ids)  # type: ignore[union-attr]
+    body = target.to_json().encode()
+    for attempt in range(1, WORK_ATTEMPTS + 1):
+        functions["respond_poison"](message=QueueMessage(id=f"m-{attempt}", body=body, dequeue_count=5),
+                                    context=Context(f"inv-poison-{attempt}"))
+        case = store.get(target.case_id)
+        assert case is not None and case.state == "failed" and case.work_attempts == attempt
+        if attempt < WORK_ATTEMPTS:
+            assert case.work_wanted is not None and case.work_retry_at is not None, attempt
+            assert "the scan timer retries it from" in case.transitions[-1].reason
+            assert [m.case_id for m in stale_cases(env, now=case.work_retry_at)].count(target.case_id) == 1
+            assert target.case_id not in [m.case_id for m in stale_cases(
+                env, now=case.work_retry_at - timedelta(seconds=1))], "re-queued before its retry delay ran out"
+    assert case.work_wanted is None and case.work_retry_at is None
+    assert target.case_id not in [m.case_id for m in stale_cases(env, now=datetime.now(UTC) + timedelta(days=30))]
+    shown = call("GET", "cases/{id}", route_params={"id": target.case_id})  # still visible, and says it gave up
+    assert shown.status == 200 and json.loads(shown.text)["state"] == "failed"
+    assert json.loads(shown.text)["outbox"] == {"wanted_since": None, "failed_passes": WORK_ATTEMPTS,
+                                                 "retry_at": None, "approved_by": None, "gave_up": True}
 
 
 def test_a_poisoned_message_leaves_a_case_another_invocation_holds_to_that_invocation(
@@ -289,3 +321,128 @@ def test_a_requeued_case_runs_in_the_mode_its_request_asked_for(
     assert case is not None and case.state not in ("responding", "contained"), case.state
     assert simulator.state.writes_of() == [], "a dry run re-queued from its mark touched the tenant"
     assert case.work_wanted is None and case.work_request.mode is None  # the pass finished: the mark is cleared
+
+
+def _deliver(functions: dict[str, Callable[..., Any]], message: str, invocation: str) -> None:
+    functions["respond"](message=QueueMessage(id=f"msg-{invocation}", body=message.encode(), dequeue_count=1),
+                         context=Context(invocation))
+
+
+def _requeue(functions: dict[str, Callable[..., Any]], monkeypatch: pytest.MonkeyPatch, case_id: str, *,
+             at: datetime) -> Any:
+    """The scan timer's message for *case_id* when it fires at *at* (the respond worker keeps the real clock)."""
+    import shared.jobs.triggers
+
+    class At(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return at
+
+    monkeypatch.setattr(shared.jobs.triggers, "datetime", At)
+    try:
+        items = [item for item in map(parse_work_item, _scan(functions)) if item.case_id == case_id]
+    finally:
+        monkeypatch.setattr(shared.jobs.triggers, "datetime", datetime)
+    assert len(items) <= 1
+    return items[0] if items else None
+
+
+def test_a_failed_response_is_retried_after_a_backoff_then_left_failed_and_resumable_by_an_operator(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Graph refuses the revoke on every pass (as it would until an admin grants the permission). The first failed
+    pass keeps the outbox mark, delayed by retry_delay(1); the scan retries it; after WORK_ATTEMPTS failed passes
+    the mark is cleared, so no scan re-queues it again, and the case stays failed. Naming the user again in
+    POST /respond resumes it with a fresh mark, and it is contained, each write sent once."""
+    from shared.cases.model import WORK_ATTEMPTS, retry_delay
+    from shared.jobs.scan import REQUEUE_AFTER, stale_cases
+    from tests.api.api_support import call
+
+    monkeypatch.setenv("RESPONSE_MODE", "auto")
+    _scan(functions)  # the demo logs' detections, recorded (their messages dropped): the next scans add none
+    victim = next(u for u in simulator.state.users() if not u.privileged and u.account_enabled)
+    simulator.faults.fail(f"/users/{victim.id}/revokeSignInSessions", status=403, times=None, method="POST")
+    body = {"reason": "token stolen", "users": [victim.id], "dry_run": False}
+    answer = call("POST", "respond", body=body)
+    assert answer.status == 202, answer.text
+    [sent] = [parse_work_item(m) for m in answer.queued]
+    store = CaseStore(env.cases)
+    _deliver(functions, sent.to_json(), "inv-first")
+    case = store.get(sent.case_id)
+    assert case is not None and case.state == "failed", case
+    assert case.work_wanted is not None and case.work_attempts == 1, "a failed pass dropped its outbox mark"
+    assert case.work_retry_at == case.transitions[-1].at + retry_delay(1)
+    waiting = case.work_wanted + REQUEUE_AFTER + timedelta(minutes=1)
+    assert waiting < case.work_retry_at
+    assert sent.case_id not in [m.case_id for m in stale_cases(env, now=waiting)], "re-queued during its backoff"
+    assert sent.case_id in [m.case_id for m in stale_cases(env, now=case.work_retry_at)]
+
+    for attempt in range(2, WORK_ATTEMPTS + 1):
+        assert case.work_retry_at is not None
+        assert _requeue(functions, monkeypatch, sent.case_id, at=case.work_retry_at - timedelta(seconds=1)) is None
+        item = _requeue(functions, monkeypatch, sent.case_id, at=case.work_retry_at)
+        assert item is not None and item.reason == "scan:requeue", attempt
+        _deliver(functions, item.to_json(), f"inv-retry-{attempt}")
+        case = store.get(sent.case_id)
+        assert case is not None and (case.state, case.work_attempts) == ("failed", attempt)
+        if attempt < WORK_ATTEMPTS:  # the waits double: 15, 30, 60 minutes
+            assert case.work_retry_at == case.transitions[-1].at + retry_delay(attempt)
+    assert case.work_wanted is None and case.work_retry_at is None, "the outbox did not give up"
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert _requeue(functions, monkeypatch, sent.case_id, at=later) is None, "a case that gave up was re-queued"
+    assert len(simulator.state.writes_of("revokeSignInSessions", victim.id)) == 0
+
+    simulator.faults.clear()  # the permission is granted; the operator resumes the case
+    again = call("POST", "respond", body=body)
+    assert again.status == 202, again.text
+    [resumed] = [parse_work_item(m) for m in again.queued]
+    assert resumed.case_id == sent.case_id
+    marked = store.get(sent.case_id)
+    assert marked is not None and marked.work_wanted is not None and marked.work_attempts == 0
+    _deliver(functions, resumed.to_json(), "inv-resume")
+    case = store.get(sent.case_id)
+    assert case is not None and case.state == "contained", case.transitions[-1]
+    assert case.work_wanted is None
+    assert len(simulator.state.writes_of("revokeSignInSessions", victim.id)) == 1
+
+
+def test_a_requeued_approved_response_resumes_as_the_same_approved_response(
+        env: Ledger, functions: dict[str, Callable[..., Any]], simulator: SimulatorServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Approval mode. An approver approves; the approved run fails at Graph. The approval was written on the case's
+    outbox mark before anything acted, so the scan's re-queue carries the approver, actor and run id, and the
+    worker finishes the approved response (not a new plan waiting for a second approval)."""
+    from shared.respond.actions import ActionStore
+    from tests.api.api_support import call
+
+    monkeypatch.setenv("INSECURE_LOCAL_APPROVALS", "true")  # who approves is tested in tests/api/test_approvers.py
+    _scan(functions)
+    victim = next(u for u in simulator.state.users() if not u.privileged and u.account_enabled)
+    answer = call("POST", "respond", body={"reason": "token stolen", "users": [victim.id], "dry_run": False})
+    [sent] = [parse_work_item(m) for m in answer.queued]
+    _deliver(functions, sent.to_json(), "inv-plan")
+    store = CaseStore(env.cases)
+    planned = store.get(sent.case_id)
+    assert planned is not None and planned.state == "awaiting_approval" and planned.work_wanted is None
+
+    approver = "lead@contoso.example"
+    simulator.faults.fail(f"/users/{victim.id}/revokeSignInSessions", status=403, times=None, method="POST")
+    approved = call("POST", "cases/{id}/approve", route_params={"id": sent.case_id}, invocation_id="inv-approve",
+                    body={"approver": approver, "comment": "contain"})
+    assert approved.status == 200, approved.text
+    case = store.get(sent.case_id)
+    assert case is not None and case.state == "failed"
+    assert case.work_wanted is not None and case.work_request.approved_by == approver, case.work_request
+
+    simulator.faults.clear()
+    assert case.work_retry_at is not None
+    item = _requeue(functions, monkeypatch, sent.case_id, at=case.work_retry_at)
+    assert item is not None
+    assert (item.approved_by, item.actor, item.run) == (approver, approver, f"approve:{sent.case_id}:{approver}")
+    _deliver(functions, item.to_json(), "inv-requeued")
+    case = store.get(sent.case_id)
+    assert case is not None and case.state == "contained", case.transitions[-1]
+    assert case.work_wanted is None and case.transitions[-1].reason.startswith(f"approved by {approver}")
+    revoke = next(r for r in ActionStore(env.actions).for_case(sent.case_id) if r.step == "revoke_sessions")
+    assert (revoke.phase, revoke.actor) == ("succeeded", approver)
+    assert len(simulator.state.writes_of("revokeSignInSessions", victim.id)) == 1

@@ -247,9 +247,24 @@ def load_policy(path: Path | None = None, *, known_rules: Collection[str] | None
         known_rules = frozenset(load_rules().ids) | SYNTHETIC_RULE_IDS
     if path is None:
         text = resources.files("shared").joinpath(f"data/{DEFAULT_POLICY}").read_text(encoding="utf-8")
-        return load_policy_text(text, source=f"shared/data/{DEFAULT_POLICY}", known_rules=known_rules)
+        return _parsed(text, source=f"shared/data/{DEFAULT_POLICY}", known_rules=known_rules)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read policy file: {exc.strerror}", location=str(path)) from None
-    return load_policy_text(text, source=str(path), known_rules=known_rules)
+    return _parsed(text, source=str(path), known_rules=known_rules)
+
+
+_PARSED: dict[tuple[str, str, frozenset[str]], Policy] = {}
+"""Policies already parsed, by source, text and the rule ids they were checked against."""
+
+
+def _parsed(text: str, *, source: str, known_rules: Collection[str]) -> Policy:
+    """:func:`load_policy_text`, once per process for the same text: every respond pass and approval loads the
+    policy, and composing its YAML is most of what that costs. The file is read each time, so an edited policy
+    is parsed again; a policy is frozen, so sharing one is safe."""
+    key = (source, text, frozenset(known_rules))
+    policy = _PARSED.get(key)
+    if policy is None:
+        policy = _PARSED[key] = load_policy_text(text, source=source, known_rules=known_rules)
+    return policy
