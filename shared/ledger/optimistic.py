@@ -12,8 +12,8 @@ the first round then decides on that version without reading it again, and if it
 fails (412) and the next round reads as usual. A decision to write nothing is never taken on a remembered
 version (it has no ETag check to catch a stale one): the entity is read and decided on again.
 
-A write's answer carries the entity's new ETag (Update Entity and Insert Entity return it in the ``ETag``
-header: https://learn.microsoft.com/rest/api/storageservices/update-entity2,
+A write's answer carries the entity's new ETag (Merge Entity and Insert Entity return it in the ``ETag``
+header: https://learn.microsoft.com/rest/api/storageservices/merge-entity,
 https://learn.microsoft.com/rest/api/storageservices/insert-entity), so a holder can keep writing without
 reading between its writes.
 """
