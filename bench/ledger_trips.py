@@ -24,14 +24,15 @@ __all__ = ["Machine", "RoundTrips", "process_cpu_seconds"]
 
 _ENTITY = re.compile(r"/(?P<table>[A-Za-z][A-Za-z0-9]*)\((?P<keys>[^)]*)\)$")
 _TABLE = re.compile(r"/(?P<table>[A-Za-z][A-Za-z0-9]*)$")
-_FAMILY = re.compile(r"^[A-Z][a-z]+")
+_FAMILY = re.compile(r"^(?P<family>[A-Za-z]+?)(?:[0-9a-f]{12,})?$")
 _PARTITION = re.compile(r"PartitionKey='(?P<pk>[^']*)'")
 
 
 def _family(table: str) -> str:
-    """The ledger table a (suffixed, per-run) table name belongs to: ``Cases3f9a…`` is ``Cases``."""
+    """The ledger table a table name belongs to: a run's own tables carry a hex suffix (``Casesd3f9…`` is
+    ``Cases``; the bench's and the tests' are 12 and 16 hex digits)."""
     found = _FAMILY.match(table)
-    return found.group(0) if found else table
+    return found.group("family") if found else table
 
 
 def classify(method: str, url: str) -> str:
