@@ -28,6 +28,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.ledger_trips import Machine, RoundTrips, process_cpu_seconds
 from bench.simulator_process import BenchCredential, SimulatorProcess
 
 __all__ = ["print_containment", "run_containment_bench"]
@@ -93,21 +94,37 @@ def _seed_cases(ledger: object, user_ids: list[str], now: datetime) -> list[obje
     return cases
 
 
-async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: datetime) -> list[object]:
+async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: datetime,
+                      waits: dict[str, float]) -> list[object]:
     from shared.cases.enrich.graph import build_graph_client
     from shared.cases.policy.loader import load_policy_text
     from shared.detect.ruleset import load_rules
     from shared.respond.engine import ResponseEngine
     from shared.respond.guardrails import BlastRadius, Guardrails
     from shared.respond.transport.graph_actions import GraphActions
-    from shared.respond.transport.ratelimit import GRAPH_LIMITS, RateLimit, limiters
+    from shared.respond.transport.ratelimit import GRAPH_LIMITS, RateLimit, TokenBucket, limiters
     from shared.respond.transport.retry import RetryPolicy
+
+    class TimedBucket(TokenBucket):
+        """A bucket that adds up how long its callers waited for their send time (the Graph-bound share)."""
+
+        family = ""
+
+        async def acquire(self, cost: float = 1.0) -> float:
+            waited = await super().acquire(cost)
+            waits[self.family] = waits.get(self.family, 0.0) + waited
+            return waited
 
     limits = {"identity_read": GRAPH_LIMITS["identity_read"],
               "identity_write": RateLimit(requests=WRITE_RATE * SCALE, per_seconds=1.0),
               "identity_protection": RateLimit(requests=SCALE, per_seconds=1.0)}
     client = build_graph_client(BenchCredential(), base_url=graph_url, sdk_retries=False)  # type: ignore[arg-type]
-    graph = GraphActions(client, limiters=limiters(limits=limits), retry=RetryPolicy())
+    buckets: dict[str, TokenBucket] = {}
+    for family, bucket in limiters(limits=limits).items():
+        timed = TimedBucket(bucket.limit, burst=bucket.burst)
+        timed.family = family
+        buckets[family] = timed
+    graph = GraphActions(client, limiters=buckets, retry=RetryPolicy())
     rails = Guardrails(mode="auto", protected=frozenset(), per_run=len(cases) + 1, per_hour=len(cases) + 1)
     policy = load_policy_text(POLICY, source="bench", known_rules={r.id for r in load_rules()})
     engine = ResponseEngine(ledger=ledger, policy=policy, guardrails=rails, graph=graph,  # type: ignore[arg-type]
@@ -143,21 +160,31 @@ def run_containment_bench() -> dict[str, object]:
     floor = max(USERS / (WRITE_RATE * SCALE), math.ceil(USERS / CONFIRM_BATCH) / SCALE)
     result: dict[str, object] = {"users": USERS, "scale": SCALE, "floor_seconds": floor,
                                  "baseline_users": BASELINE_USERS}
-    with tempfile.TemporaryDirectory(prefix="tokenwarden-contain-") as scratch, Azurite() as endpoints:
+    azurite, trips = Azurite(), RoundTrips()
+    with tempfile.TemporaryDirectory(prefix="tokenwarden-contain-") as scratch, azurite as endpoints:
         tenant = Path(scratch)
         user_ids = _tenant(tenant, USERS)
         settings = load_settings({"AzureWebJobsStorage": endpoints.connection_string})
         suffix = uuid.uuid4().hex[:12]
         ledger = open_ledger(settings, names=LedgerTableNames(cases=f"Cases{suffix}", findings=f"Findings{suffix}",
                                                               checkpoints=f"Checkpoints{suffix}",
-                                                              actions=f"Actions{suffix}"))
+                                                              actions=f"Actions{suffix}"),
+                             client_options=trips.client_options())
         try:
             cases = _seed_cases(ledger, user_ids, now)
             simulator = _simulator(tenant)
+            trips.reset()
+            waits: dict[str, float] = {}
+            pids = {"bench": os.getpid(), "azurite": azurite.pid, "simulator": simulator.process.pid}
             try:
-                started = time.perf_counter()
-                responses = asyncio.run(_engine_run(simulator.graph_url, ledger, cases, now + timedelta(minutes=1)))
-                elapsed = time.perf_counter() - started
+                cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+                with Machine() as machine:
+                    started = time.perf_counter()
+                    responses = asyncio.run(_engine_run(simulator.graph_url, ledger, cases,
+                                                        now + timedelta(minutes=1), waits))
+                    elapsed = time.perf_counter() - started
+                cpu = {name: (after - before) if (after := process_cpu_seconds(pids[name])) is not None
+                       and before is not None else None for name, before in cpu_before.items()}
                 stats = simulator.stats()
             finally:
                 simulator.close()
@@ -167,7 +194,8 @@ def run_containment_bench() -> dict[str, object]:
         late = [t for t in stats["throttledOffsets"] if t > 1.0]
         result["engine"] = {"seconds": elapsed, "contained": contained, "ratio": elapsed / floor,
                             "throttled": stats["throttled"], "late_429s": len(late), "requests": stats["requests"],
-                            "first_late_429": late[0] if late else None}
+                            "first_late_429": late[0] if late else None, "load": machine.summary(),
+                            "round_trips": trips.snapshot(), "cpu_seconds": cpu, "token_waits": waits}
         simulator = _simulator(tenant)
         try:
             sample = user_ids[:BASELINE_USERS]
@@ -198,3 +226,22 @@ def print_containment(result: dict[str, object]) -> None:
     print(f"engine 429s after its first second: {engine['late_429s']}"
           + (f" (first at {engine['first_late_429']:.1f} s)" if engine["late_429s"] else " (target 0)"))
     print(f"speed-up: {baseline['projected_seconds'] / engine['seconds']:.1f}x")
+    _print_where_time_went(engine, int(str(result["users"])))
+
+
+def _print_where_time_went(engine: dict[str, object], users: int) -> None:
+    """Round trips per case by kind, the ledger's latency, CPU by process, waits for Graph tokens, the load."""
+    trips, cpu, waits, load = engine["round_trips"], engine["cpu_seconds"], engine["token_waits"], engine["load"]
+    assert isinstance(trips, dict) and isinstance(cpu, dict) and isinstance(waits, dict) and isinstance(load, dict)
+    total = sum(int(t["count"]) for t in trips.values())
+    latency = sum(float(t["seconds"]) for t in trips.values())
+    print(f"ledger round trips per case: {total / users:.1f} ({total} in all; a $batch counts once), "
+          f"{latency / users:.2f} s of Table latency per case")
+    for kind, t in trips.items():
+        each = 1000 * t["seconds"] / max(t["count"], 1)
+        print(f"  {kind:<28}{t['count'] / users:>6.2f} per case{each:>8.1f} ms each")
+    print("CPU seconds during the run: " + ", ".join(
+        f"{name} {value:.1f}" if value is not None else f"{name} ?" for name, value in cpu.items()))
+    print("waits for Graph send times (summed over cases): " + ", ".join(
+        f"{family} {value / users:.2f} s per case" for family, value in waits.items()))
+    print(f"load average (1 min) during the run: {load['min']:.1f}-{load['max']:.1f}, mean {load['mean']:.1f}")

@@ -39,10 +39,13 @@ from shared.cases.principal import Principal, PrincipalKind, case_id
 from shared.core.errors import DataError
 from shared.detect.ruleset import Severity
 from shared.ledger.codec import clip, dump_json, format_time, load_json, parse_time
+from shared.ledger.lease import LEASE_CLEARED
 from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+
+    from shared.ledger.lease import CaseLease
 
 __all__ = ["MAX_TRANSITIONS", "AttachResult", "CaseStore", "FailedPass", "StaleMark"]
 
@@ -367,6 +370,11 @@ class CaseStore:
         stored = read_entity(self.table, _CASE, case_id_)
         return None if stored is None else _case_from(case_id_, stored.properties)
 
+    @staticmethod
+    def held(lease: CaseLease) -> Case | None:
+        """The case as its lease holder last read or wrote it (no round trip); None if it saw no case."""
+        return None if lease.seen is None else _case_from(lease.case_id, lease.seen.properties)
+
     def cases(self, *, open_only: bool = False) -> list[Case]:
         query = "PartitionKey eq @pk" + (" and State ne @closed" if open_only else "")
         entities = self.table.query_entities(query, parameters={"pk": _CASE, "closed": "closed"})
@@ -411,8 +419,14 @@ class CaseStore:
         read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
         return saved[0]
 
-    def transition(self, case_id_: str, to_state: CaseState, *, reason: str, at: datetime) -> Case:
-        """Move the case to *to_state*, recording why; closing it also frees its principal for a new case."""
+    def transition(self, case_id_: str, to_state: CaseState, *, reason: str, at: datetime,
+                   holder: CaseLease | None = None, release: bool = False) -> Case:
+        """Move the case to *to_state*, recording why; closing it also frees its principal for a new case.
+
+        *holder*: the caller's lease on the case. The write then starts from the version the holder last saw
+        (no read when it is current) and tells the holder what it wrote; *release* frees the lease in the same
+        write when it is still the holder's, so a run's last transition and its release are one round trip.
+        """
         moved: list[Case] = []
 
         def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
@@ -420,10 +434,22 @@ class CaseStore:
                 raise DataError(f"there is no case {case_id_}")
             moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
             if to_state == "closed":  # a closed case wants no more work
+<<<<<<< HEAD
                 moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED, work_retry_at=None)]
             return _case_entity(moved[0])
+=======
+                moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED)]
+            ours = holder is not None and str(stored.properties.get("LeaseOwner") or "") == holder.owner
+            return {**_case_entity(moved[0]), **(LEASE_CLEARED if release and ours else {})}
+>>>>>>> h15c
 
-        read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}")
+        known = holder.seen if holder is not None and holder.case_id == case_id_ else None
+        result = read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}", known=known)
+        if holder is not None and holder.case_id == case_id_:
+            if release:
+                holder.released()
+            elif result.stored is not None:
+                holder.confirmed(result.stored, on_seen=result.reads == 0)
         if to_state == "closed":
             self.release(moved[0].principal, case_id_, now=at)
         return moved[0]

@@ -10,8 +10,9 @@ a connection string (Azurite) they are created on first use.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import ConfigurationError
 from shared.core.resource_names import (
@@ -68,13 +69,17 @@ class Ledger:
         self.service.close()
 
 
-def table_service_client(settings: Settings) -> TableServiceClient:
-    """A client for the configured account: the connection string if set, else the endpoint and identity."""
+def table_service_client(settings: Settings, *, client_options: Mapping[str, Any] | None = None) -> TableServiceClient:
+    """A client for the configured account: the connection string if set, else the endpoint and identity.
+
+    *client_options* go to the azure-core pipeline (the benchmark passes ``raw_request_hook`` and
+    ``raw_response_hook`` to count the ledger's round trips at this boundary)."""
     from azure.data.tables import TableServiceClient
 
+    options = dict(client_options or {})
     if settings.storage_connection_string:
         try:
-            return TableServiceClient.from_connection_string(settings.storage_connection_string)
+            return TableServiceClient.from_connection_string(settings.storage_connection_string, **options)
         except ValueError as exc:
             # The message must not echo the string: it may hold an account key.
             raise ConfigurationError(f"AzureWebJobsStorage is not a usable connection string ({exc})") from None
@@ -86,7 +91,7 @@ def table_service_client(settings: Settings) -> TableServiceClient:
                 f"AzureWebJobsStorage__tableServiceUri is {settings.table_service_uri!r}; expected an https:// URL"
             )
         credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id or None)
-        return TableServiceClient(endpoint=settings.table_service_uri, credential=credential)
+        return TableServiceClient(endpoint=settings.table_service_uri, credential=credential, **options)
     raise ConfigurationError(
         "the ledger has no storage: set AzureWebJobsStorage__tableServiceUri (Azure, identity-based) or "
         "AzureWebJobsStorage (a connection string, such as Azurite's from `python -m tools.azurite run`)"
@@ -94,10 +99,10 @@ def table_service_client(settings: Settings) -> TableServiceClient:
 
 
 def open_ledger(settings: Settings, *, names: LedgerTableNames | None = None,
-                create_tables: bool | None = None) -> Ledger:
+                create_tables: bool | None = None, client_options: Mapping[str, Any] | None = None) -> Ledger:
     """The ledger's tables. ``create_tables`` defaults to creating them only on a connection string."""
     names = names or LedgerTableNames()
-    service = table_service_client(settings)
+    service = table_service_client(settings, client_options=client_options)
     create = bool(settings.storage_connection_string) if create_tables is None else create_tables
     try:
         tables = [service.create_table_if_not_exists(name) if create else service.get_table_client(name)

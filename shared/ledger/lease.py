@@ -16,6 +16,12 @@ lease remains, a renewing write once less does. A lease that ran out (the holder
 anyone; the old holder's next re-check then raises :class:`LeaseLostError` and it stops before writing.
 The lease lasts longer than any one step may take (a step's retries stop at two minutes), so a holder that
 re-checked cannot see its lease run out before the step it checked for has been sent.
+
+The holder keeps the case entity as it last read or wrote it, with its ETag (:attr:`CaseLease.seen`), so its
+own writes to the case (the engine's transitions, the release) start from that version instead of reading it
+again. Such a write that lands on the version the holder saw (``If-Match``) proves nobody wrote the case since,
+so the lease is still this holder's: the next re-check is then that proof (:meth:`CaseLease.confirmed`), not
+another read.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_writ
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["LEASE_SECONDS", "CaseLease", "Claim", "LeaseLostError", "lease_holder"]
+__all__ = ["LEASE_CLEARED", "LEASE_SECONDS", "CaseLease", "Claim", "LeaseLostError", "lease_holder"]
 
 LEASE_SECONDS = 300.0
 """Five minutes: more than twice a step's longest retry budget (120 s), well under the 10-minute
 ``functionTimeout``, so a dead holder's case is free again within one scan interval."""
 _CASE = "case"
+LEASE_CLEARED: Mapping[str, str] = {"LeaseOwner": "", "LeaseUntil": ""}
+"""The properties that free a case's lease."""
 
 
 class LeaseLostError(TokenwardenError):
@@ -76,7 +84,10 @@ class CaseLease:
     owner: str
     seconds: float = LEASE_SECONDS
     clock: Callable[[], datetime] = field(default=_utcnow)
+    seen: StoredEntity | None = field(default=None, init=False)
+    """The case entity as this holder last read or wrote it (its ETag included)."""
     _until: datetime | None = field(default=None, init=False)
+    _proven: bool = field(default=False, init=False)
 
     def claim(self) -> Claim:
         """Take the lease if it is free, ran out, or is already ours (then it is extended)."""
@@ -95,16 +106,28 @@ class CaseLease:
             outcome.append(Claim(held=True, holder=self.owner, until=until))
             return {"LeaseOwner": self.owner, "LeaseUntil": format_time(until)}
 
-        read_modify_write(self.table, _CASE, self.case_id, decide, what=f"lease of case {self.case_id}")
+        result = read_modify_write(self.table, _CASE, self.case_id, decide, what=f"lease of case {self.case_id}",
+                                   known=self.seen)
+        self.seen, self._proven = result.stored, False
         claim = outcome[0]
         self._until = claim.until if claim.held else None
         return claim
 
+    def confirmed(self, written: StoredEntity, *, on_seen: bool) -> None:
+        """The holder wrote the case: *written* is the entity now. *on_seen*: the write landed on :attr:`seen`
+        (``If-Match`` on the version this holder last saw), which proves the lease still ours at that instant."""
+        self._proven = on_seen and self._until is not None
+        self.seen = written
+
     def renew(self) -> None:
         """Before a tenant write: still ours? Extend it when half is spent; raise LeaseLostError if not ours."""
         now = self.clock()
+        proven, self._proven = self._proven, False  # a proof serves one re-check
         if self._until is not None and (self._until - now).total_seconds() > self.seconds / 2:
+            if proven:
+                return
             stored = read_entity(self.table, _CASE, self.case_id)
+            self.seen = stored
             live = lease_holder(stored.properties, now) if stored is not None else None
             if live is not None and live[0] == self.owner:
                 return
@@ -119,7 +142,12 @@ class CaseLease:
         def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
             if stored is None or str(stored.properties.get("LeaseOwner") or "") != self.owner:
                 return None
-            return {"LeaseOwner": "", "LeaseUntil": ""}
+            return LEASE_CLEARED
 
-        read_modify_write(self.table, _CASE, self.case_id, decide, what=f"lease of case {self.case_id}")
-        self._until = None
+        read_modify_write(self.table, _CASE, self.case_id, decide, what=f"lease of case {self.case_id}",
+                          known=self.seen)
+        self.released()
+
+    def released(self) -> None:
+        """The lease is no longer held (freed by :meth:`release` or by a write that cleared it)."""
+        self._until, self.seen, self._proven = None, None, False

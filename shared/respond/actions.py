@@ -14,17 +14,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from shared.ledger.codec import dump_json, format_time, load_json, parse_time
-from shared.ledger.optimistic import StoredEntity, read_entity, read_modify_write
+from shared.ledger.optimistic import ABSENT, StoredEntity, read_entity, read_modify_write
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["ActionPhase", "ActionRecord", "ActionStore", "action_id"]
+__all__ = ["ActionPhase", "ActionRecord", "ActionStore", "CaseJournal", "action_id"]
 
 ActionPhase = Literal["planned", "intent", "succeeded", "skipped", "refused", "failed"]
 FINAL_PHASES: frozenset[ActionPhase] = frozenset({"succeeded", "skipped"})
@@ -72,6 +72,35 @@ def _record(case_id: str, row_key: str, properties: Mapping[str, Any]) -> Action
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Write:
+    """One phase of one action, to be written: what :meth:`ActionStore.record` and a :class:`CaseJournal` store."""
+
+    case_id: str
+    step: str
+    target: str
+    phase: ActionPhase
+    mode: str
+    invocation_id: str
+    actor: str
+    detail: Mapping[str, Any]
+    now: datetime
+
+    @property
+    def row_key(self) -> str:
+        return action_id(self.case_id, self.step, self.target)
+
+    def decide(self, stored: StoredEntity | None) -> Mapping[str, Any] | None:
+        """The properties to write over *stored*; None where a final phase must stay (a replay's intent)."""
+        if stored is not None and stored.properties.get("Phase") in FINAL_PHASES and self.phase not in FINAL_PHASES:
+            return None
+        attempts = int(stored.properties.get("Attempts", 0)) if stored else 0
+        return {"Step": self.step, "Target": self.target, "Phase": self.phase, "Mode": self.mode,
+                "InvocationId": self.invocation_id, "Actor": self.actor,
+                "Detail": dump_json(dict(self.detail), "action detail"), "UpdatedAt": format_time(self.now),
+                "Attempts": attempts + (1 if self.phase == "intent" else 0)}
+
+
 @dataclass(frozen=True)
 class ActionStore:
     table: TableClient
@@ -87,29 +116,31 @@ class ActionStore:
     def record(self, case_id: str, step: str, target: str, *, phase: ActionPhase, mode: str, invocation_id: str,
                detail: Mapping[str, Any], now: datetime, actor: str = "tokenwarden") -> ActionRecord:
         """Write *phase* for the action; a final phase is never overwritten by a later replay's intent."""
-        row_key = action_id(case_id, step, target)
-        kept: list[ActionRecord] = []
+        return self._apply(_Write(case_id=case_id, step=step, target=target, phase=phase, mode=mode,
+                                  invocation_id=invocation_id, actor=actor, detail=detail, now=now))[0]
 
-        def decide(stored: StoredEntity | None) -> Mapping[str, Any] | None:
-            if stored is not None and stored.properties.get("Phase") in FINAL_PHASES and phase not in FINAL_PHASES:
-                kept[:] = [_record(case_id, row_key, stored.properties)]
-                return None
-            attempts = int(stored.properties.get("Attempts", 0)) if stored else 0
-            return {"Step": step, "Target": target, "Phase": phase, "Mode": mode, "InvocationId": invocation_id,
-                    "Actor": actor, "Detail": dump_json(dict(detail), "action detail"),
-                    "UpdatedAt": format_time(now), "Attempts": attempts + (1 if phase == "intent" else 0)}
+    def _apply(self, write: _Write, known: StoredEntity | None = None) -> tuple[ActionRecord, StoredEntity | None]:
+        """Write one phase under read-modify-write (from *known* when the caller holds the row); the record as it
+        now stands, and the row with its new ETag."""
+        result = read_modify_write(self.table, write.case_id, write.row_key, write.decide,
+                                   what=f"action {write.row_key}", known=known)
+        record = _record(write.case_id, write.row_key, result.properties)
+        self._announce(record, written=result.written, invocation_id=write.invocation_id)
+        return record, result.stored
 
-        result = read_modify_write(self.table, case_id, row_key, decide, what=f"action {row_key}")
-        record = kept[0] if kept else _record(case_id, row_key, result.properties)
-        audit_log.info("action %s", json.dumps({**record.to_json(), "written": result.written}, default=str),
-                       extra={"case_id": case_id, "action_id": row_key, "invocation_id": invocation_id})
-        if self.on_record is not None and result.written:
+    def _announce(self, record: ActionRecord, *, written: bool, invocation_id: str) -> None:
+        """Log the record (App Insights) and hand a written one to the audit sink."""
+        where = {"case_id": record.case_id, "action_id": record.action_id, "invocation_id": invocation_id}
+        audit_log.info("action %s", json.dumps({**record.to_json(), "written": written}, default=str), extra=where)
+        if self.on_record is not None and written:
             try:
                 self.on_record(record)
             except Exception:
-                audit_log.warning("audit sink refused action %s", row_key, exc_info=True,
-                                  extra={"case_id": case_id, "action_id": row_key, "invocation_id": invocation_id})
-        return record
+                audit_log.warning("audit sink refused action %s", record.action_id, exc_info=True, extra=where)
+
+    def journal(self, case_id: str) -> CaseJournal:
+        """One case's records for one run, read once and written in as few round trips as the rules allow."""
+        return CaseJournal(store=self, case_id=case_id)
 
     def for_case(self, case_id: str) -> list[ActionRecord]:
         entities = self.table.query_entities("PartitionKey eq @case", parameters={"case": case_id})
@@ -121,3 +152,114 @@ class ActionStore:
             "UpdatedAt ge @since and (Phase eq 'intent' or Phase eq 'succeeded')",
             parameters={"since": format_time(since)}, select=["PartitionKey"])
         return {str(e["PartitionKey"]) for e in entities}
+
+
+@dataclass
+class CaseJournal:
+    """One case's action records for one run of its steps, in as few Table Storage round trips as the rules allow.
+
+    - **One read.** The case's partition of the Actions table is read with one query (:meth:`load`); every later
+      write starts from the row as read or last written, with its ETag, instead of reading it again.
+    - **An outcome travels with the next write.** A step's outcome may be *held* (``hold=True``) and is then
+      written in one entity-group transaction with the next record of the same case (the next step's intent):
+      the rows share the case's partition, and a transaction is atomic, at most 100 operations, one partition
+      (https://learn.microsoft.com/rest/api/storageservices/performing-entity-group-transactions). Only an
+      outcome is ever held, never an intent, so an intent is stored before the write it guards, as always. The
+      engine calls :meth:`flush` when a case's steps end (and whatever ends them), so no outcome outlives its run
+      in memory; one lost with the process leaves its step at ``intent``, which the next run reads back.
+    - **Conflicts are still caught.** Each write is an ``If-Match`` update on the ETag held, or an insert of a
+      row the query did not find; if another writer got there first the transaction fails as a whole (409/412),
+      nothing in it is stored, and each write is then made alone under read-modify-write.
+    """
+
+    store: ActionStore
+    case_id: str
+    _rows: dict[str, StoredEntity] | None = field(default=None, init=False)
+    _held: _Write | None = field(default=None, init=False)
+
+    def load(self) -> None:
+        """Read every record of the case (one query)."""
+        entities = self.store.table.query_entities("PartitionKey eq @case", parameters={"case": self.case_id})
+        self._rows = {str(e["RowKey"]): StoredEntity(
+            properties={k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")},
+            etag=str(e.metadata["etag"])) for e in entities}
+
+    def get(self, step: str, target: str) -> ActionRecord | None:
+        if self._rows is None:
+            self.load()
+        assert self._rows is not None
+        row_key = action_id(self.case_id, step, target)
+        stored = self._rows.get(row_key)
+        return None if stored is None else _record(self.case_id, row_key, stored.properties)
+
+    def record(self, step: str, target: str, *, phase: ActionPhase, mode: str, invocation_id: str,
+               detail: Mapping[str, Any], now: datetime, actor: str = "tokenwarden",
+               hold: bool = False) -> ActionRecord:
+        """Write *phase* for the action (as :meth:`ActionStore.record`), together with a held outcome if any.
+
+        *hold*: an outcome (a final or failed phase) may wait for the next write or :meth:`flush`; the record
+        returned is the one that will be written.
+        """
+        write = _Write(case_id=self.case_id, step=step, target=target, phase=phase, mode=mode,
+                       invocation_id=invocation_id, actor=actor, detail=detail, now=now)
+        if hold and phase != "intent" and self._rows is not None:
+            self.flush()
+            known = self._rows.get(write.row_key)
+            wanted = write.decide(known)
+            if wanted is not None:
+                self._held = write
+                return _record(self.case_id, write.row_key, {**(known.properties if known else {}), **wanted})
+        held, self._held = self._held, None
+        if held is not None and held.row_key != write.row_key:
+            together = self._transact([held, write])
+            if together is not None:
+                return together[-1]
+        if held is not None:
+            self._write(held)
+        return self._write(write)
+
+    def flush(self) -> None:
+        """Write the held outcome, if any (alone)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._write(held)
+
+    def _write(self, write: _Write) -> ActionRecord:
+        known = None if self._rows is None else self._rows.get(write.row_key, ABSENT)
+        record, stored = self.store._apply(write, known=known)
+        if self._rows is not None and stored is not None:
+            self._rows[write.row_key] = stored
+        return record
+
+    def _transact(self, writes: list[_Write]) -> list[ActionRecord] | None:
+        """Every write in one entity-group transaction; None (and nothing stored) when that cannot be done blind:
+        the rows were not read, a write would be decided differently on a fresh read, or the service refused."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        if self._rows is None:
+            return None
+        operations: list[Any] = []
+        merged: list[dict[str, Any]] = []
+        for write in writes:
+            known = self._rows.get(write.row_key)
+            wanted = write.decide(known)
+            if wanted is None:
+                return None
+            entity = {**wanted, "PartitionKey": self.case_id, "RowKey": write.row_key}
+            merged.append({**(known.properties if known else {}), **wanted})
+            operations.append(("create", entity) if known is None else (
+                "update", entity, {"mode": UpdateMode.MERGE, "etag": known.etag,
+                                   "match_condition": MatchConditions.IfNotModified}))
+        try:
+            answers = self.store.table.submit_transaction(operations)
+        except TableTransactionError:
+            self._rows = None  # another writer got there first: forget what was read, each write reads again
+            return None
+        records = []
+        for write, properties, answer in zip(writes, merged, answers, strict=True):
+            self._rows[write.row_key] = StoredEntity(properties=properties, etag=str(answer.get("etag") or ""))
+            record = _record(self.case_id, write.row_key, properties)
+            self.store._announce(record, written=True, invocation_id=write.invocation_id)
+            records.append(record)
+        return records

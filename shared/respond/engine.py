@@ -45,7 +45,7 @@ from shared.ledger.case_store import CaseStore
 from shared.ledger.connection import Ledger
 from shared.ledger.lease import LEASE_SECONDS, CaseLease, Claim, LeaseLostError
 from shared.ledger.pool import in_ledger_thread
-from shared.respond.actions import ActionPhase, ActionRecord, ActionStore
+from shared.respond.actions import ActionPhase, ActionRecord, ActionStore, CaseJournal
 from shared.respond.facts import app_ids, case_facts, identifiers, untrusted_key_ids, user_target
 from shared.respond.guardrails import BlastRadius, Guardrails, KnownPrincipal
 from shared.respond.plan import PlannedStep, plan_steps, playbook_for
@@ -153,10 +153,10 @@ class ResponseEngine:
 
         # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
         # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile.
-        claims = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._claim, c.case_id))
-                                        for c in cases))
-        current = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._cases.get, c.case_id))
+        # The claim reads the case (with its ETag) and that read is what the run plans from: no second read.
+        claimed = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._claim, c.case_id))
                                          for c in cases))
+        claims, current = [claim for claim, _ in claimed], [stored for _, stored in claimed]
         known = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._known, stored or case))
                                        for case, stored in zip(cases, current, strict=True)))
         # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
@@ -226,18 +226,19 @@ class ResponseEngine:
                               problems=tuple(problems))
 
     # --- the lease ---------------------------------------------------------------------------------
-    def _claim(self, case_id: str) -> Claim | None:
-        """This invocation's claim on the case; None when there is no such case (``_decide`` says so)."""
+    def _claim(self, case_id: str) -> tuple[Claim | None, Case | None]:
+        """This invocation's claim on the case and the case as the claim read it; (None, None) when there is no
+        such case (``_decide`` says so)."""
         lease = CaseLease(self.ledger.cases, case_id, owner=self.invocation_id, seconds=self.lease_seconds)
         if self.lease_clock is not None:
             lease.clock = self.lease_clock
         try:
             claim = lease.claim()
         except DataError:
-            return None
+            return None, None
         if claim.held:
             self._leases[case_id] = lease
-        return claim
+        return claim, CaseStore.held(lease)
 
     def _in_progress(self, case: Case, claim: Claim) -> CaseResponse:
         until = claim.until.isoformat() if claim.until else "?"
@@ -323,7 +324,8 @@ class ResponseEngine:
             return self._hold(case, acting, reporting, decision.phase, decision.reason, now)
         if case.state != "responding":
             case = self._cases.transition(case.case_id, "responding", reason=f"{decision.reason}: playbook "
-                                          f"{playbook_for(case, self.policy).name}", at=now)
+                                          f"{playbook_for(case, self.policy).name}", at=now,
+                                          holder=self._leases.get(case.case_id))
         return _Prepared(case=case, steps=steps, verdict="act", reason=decision.reason)
 
     def _hold(self, case: Case, held: list[PlannedStep], reporting: list[PlannedStep], phase: ActionPhase,
@@ -331,7 +333,8 @@ class ResponseEngine:
         detail = {"reason": reason, "mode": self.guardrails.mode}
         outcomes = [self._recorder.record(case.case_id, s.name, s.target, phase, detail, now) for s in held]
         if move and case.state in ("enriched", "failed"):
-            case = self._cases.transition(case.case_id, "awaiting_approval", reason=reason, at=now)
+            case = self._cases.transition(case.case_id, "awaiting_approval", reason=reason, at=now,
+                                          holder=self._leases.get(case.case_id))
         return _Prepared(case=case, steps=reporting, verdict="hold", reason=reason, outcomes=outcomes)
 
     async def _act(self, item: _Prepared, *, now: datetime, batcher: ConfirmBatcher | None) -> None:
@@ -344,7 +347,22 @@ class ResponseEngine:
 
     async def _run_steps(self, item: _Prepared, steps: Sequence[PlannedStep], tools: Mechanisms, *,
                          now: datetime, run: str | None = None) -> None:
-        """Run *steps* in order through the recorder; a lost lease stops the case before its next write."""
+        """Run *steps* in order through the recorder; a lost lease stops the case before its next write.
+
+        The steps share one journal of the case's records (read once; an outcome written with the next intent),
+        flushed when they end, however they end.
+        """
+        case = item.case
+        if not steps:
+            return
+        journal = self._recorder.journal(case.case_id)
+        try:
+            await self._record_steps(item, steps, tools, journal, now=now, run=run)
+        finally:
+            await in_ledger_thread(journal.flush)
+
+    async def _record_steps(self, item: _Prepared, steps: Sequence[PlannedStep], tools: Mechanisms,
+                            journal: CaseJournal, *, now: datetime, run: str | None) -> None:
         case = item.case
         for planned in steps:
             report = None if run is None else ReportInput(
@@ -355,7 +373,7 @@ class ResponseEngine:
                             app_scope=app_ids(case) or None, kids=untrusted_key_ids(case),
                             reason=f"case {case.case_id}: {', '.join(case.rule_ids)}", report=report)
             try:
-                item.outcomes.append(await self._recorder.run(planned.kind, call, now=now,
+                item.outcomes.append(await self._recorder.run(planned.kind, call, now=now, journal=journal,
                                                               plan={"location": planned.step.location}))
             except LeaseLostError as exc:
                 item.lost = str(exc)
@@ -367,13 +385,19 @@ class ResponseEngine:
             return CaseResponse(case_id=item.case.case_id, state=item.case.state, outcomes=outcomes,
                                 reason=item.reason)
         failed = [o for o in outcomes if o.phase == "failed"]
+        # The run's last write to the case also frees its lease (one round trip); if it fails, the release in
+        # respond_all's ``finally`` still frees it.
+        holder = self._leases.get(item.case.case_id)
         if failed:
             reason = "; ".join(f"{o.step} on {o.target} failed: {o.detail.get('error')}" for o in failed)
-            moved = self._cases.transition(item.case.case_id, "failed", reason=reason, at=now)
+            moved = self._cases.transition(item.case.case_id, "failed", reason=reason, at=now, holder=holder,
+                                           release=True)
         else:
             acted = sum(1 for o in outcomes if o.step not in REPORTING_STEPS)
             reason = f"{item.reason}: {acted} step(s) done"
-            moved = self._cases.transition(item.case.case_id, "contained", reason=reason, at=now)
+            moved = self._cases.transition(item.case.case_id, "contained", reason=reason, at=now, holder=holder,
+                                           release=True)
+        self._leases.pop(item.case.case_id, None)
         return CaseResponse(case_id=moved.case_id, state=moved.state, outcomes=outcomes, reason=reason)
 
     # --- plan inputs -------------------------------------------------------------------------------

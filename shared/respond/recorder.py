@@ -16,7 +16,10 @@ The sequence, written once for the response engine's steps and the key jobs' ref
    :class:`~shared.core.errors.TokenwardenError`'s one line.
 
 Every read and write goes through :class:`~shared.respond.actions.ActionStore`, in a worker thread (the table
-client is synchronous), so how records are stored can change behind it.
+client is synchronous), so how records are stored can change behind it. A caller that runs several steps of one
+case in order passes that case's :class:`~shared.respond.actions.CaseJournal`: the records are then read once,
+and each step's outcome is written in one transaction with the next step's intent (never the other way round:
+an intent is stored before the step acts). The caller flushes the journal when its steps end.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from shared.core.errors import TokenwardenError
 from shared.ledger.pool import in_ledger_thread
-from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionStore
+from shared.respond.actions import FINAL_PHASES, ActionPhase, ActionStore, CaseJournal
 from shared.respond.steps.base import ResponseStep, Resume, StepCall, StepOutcome
 
 __all__ = ["DRY_RUN_REASON", "StepRecorder"]
@@ -47,21 +50,34 @@ class StepRecorder:
     """Awaited with the case id right before each intent (so before each tenant write); raises to stop."""
 
     def record(self, case_id: str, step: str, target: str, phase: ActionPhase, detail: Mapping[str, Any],
-               now: datetime) -> StepOutcome:
-        """Write one phase of one action (blocking: call it from a worker thread inside a run)."""
-        stored = self.store.record(case_id, step, target, phase=phase, mode=self.mode,
-                                   invocation_id=self.invocation_id, detail=detail, now=now, actor=self.actor)
+               now: datetime, journal: CaseJournal | None = None, *, hold: bool = False) -> StepOutcome:
+        """Write one phase of one action (blocking: call it from a worker thread inside a run); through *journal*
+        when given, where an outcome may be *held* to travel with the case's next record."""
+        if journal is not None:
+            stored = journal.record(step, target, phase=phase, mode=self.mode, invocation_id=self.invocation_id,
+                                    detail=detail, now=now, actor=self.actor, hold=hold)
+        else:
+            stored = self.store.record(case_id, step, target, phase=phase, mode=self.mode,
+                                       invocation_id=self.invocation_id, detail=detail, now=now, actor=self.actor)
         return StepOutcome(step=step, target=target, phase=stored.phase, detail=stored.detail)
 
+    def journal(self, case_id: str) -> CaseJournal:
+        """A journal for running several of *case_id*'s steps in order (flush it when they end)."""
+        return self.store.journal(case_id)
+
     async def run(self, step: ResponseStep, call: StepCall, *, plan: Mapping[str, Any],
-                  now: datetime) -> StepOutcome:
+                  now: datetime, journal: CaseJournal | None = None) -> StepOutcome:
         """Run *step* on ``call.target`` under the sequence above; *plan* is what the intent (or plan) records."""
         case_id, target = call.case_id, call.target
 
-        async def record(phase: ActionPhase, detail: Mapping[str, Any]) -> StepOutcome:
-            return await in_ledger_thread(self.record, case_id, step.name, target, phase, detail, now)
+        async def record(phase: ActionPhase, detail: Mapping[str, Any], *, hold: bool = False) -> StepOutcome:
+            return await in_ledger_thread(self.record, case_id, step.name, target, phase, detail, now, journal,
+                                          hold=hold)
 
-        existing = await in_ledger_thread(self.store.get, case_id, step.name, target)
+        if journal is not None:
+            existing = await in_ledger_thread(journal.get, step.name, target)
+        else:
+            existing = await in_ledger_thread(self.store.get, case_id, step.name, target)
         if existing is not None and existing.phase in FINAL_PHASES:
             return StepOutcome(step=step.name, target=target, phase=existing.phase, detail=existing.detail,
                                replayed=True)
@@ -79,5 +95,5 @@ class StepRecorder:
         try:
             detail = await step.act(call, resume)
         except TokenwardenError as exc:
-            return await record("failed", {"error": str(exc)})
-        return await record("succeeded", detail)
+            return await record("failed", {"error": str(exc)}, hold=True)
+        return await record("succeeded", detail, hold=True)

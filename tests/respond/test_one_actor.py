@@ -207,7 +207,10 @@ def test_a_holder_whose_lease_was_taken_over_writes_nothing_more(world: World) -
     taken: list[bool] = []
 
     def take_over_after_first_write(record: Any) -> None:
-        if record.phase == "succeeded" and not taken:
+        # The first step's intent is on record, its tenant write not yet sent: the thief takes over here. (Its
+        # outcome is no longer a point in time between two steps: it is written with the next step's intent,
+        # after that step's lease check.)
+        if record.phase == "intent" and not taken:
             # Another invocation takes the lease over, as if ours had expired.
             from shared.ledger.optimistic import read_modify_write
 

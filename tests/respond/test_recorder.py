@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from bench.ledger_trips import RoundTrips
 from shared.core.errors import TokenwardenError, UpstreamError
-from shared.ledger.connection import Ledger
+from shared.core.settings import load_settings
+from shared.ledger.connection import Ledger, open_ledger
 from shared.ledger.lease import LeaseLostError
 from shared.respond.actions import ActionStore
 from shared.respond.recorder import DRY_RUN_REASON, StepRecorder
@@ -189,3 +191,100 @@ def test_an_unknown_step_is_refused_with_the_names_there_are() -> None:
     with pytest.raises(TokenwardenError, match="no response step 'reboot_tenant'; steps are revoke_sessions"):
         step_named("reboot_tenant")
 
+
+
+# --- one case's steps through a journal: one read, an outcome written with the next intent ------------------
+
+@pytest.fixture
+def counted(storage_environment: dict[str, str], ledger_names: Any,
+            ledger_factory: Any) -> Iterator[tuple[Ledger, RoundTrips]]:
+    """The test's ledger tables through a client whose every request is counted (bench/ledger_trips.py)."""
+    ledger_factory()  # creates the tables, and drops them afterwards
+    trips = RoundTrips()
+    ledger = open_ledger(load_settings(storage_environment), names=ledger_names,
+                         client_options=trips.client_options())
+    try:
+        yield ledger, trips
+    finally:
+        ledger.close()
+
+
+def _run_two_steps(recorder: StepRecorder, first: ResponseStep, second: ResponseStep,
+                   seen: list[str] | None = None) -> list[Any]:
+    async def both() -> list[Any]:
+        journal = recorder.journal("case-1")
+        try:
+            return [await recorder.run(step, StepCall(case_id="case-1", target="user-a", tools=Mechanisms()),
+                                       plan={"location": "policy.yaml:3:5"}, now=NOW, journal=journal)
+                    for step in (first, second)]
+        finally:
+            await asyncio.to_thread(journal.flush)
+
+    return asyncio.run(both())
+
+
+class SecondStep(CountingStep):
+    name = "second_step"
+
+
+def test_a_journal_reads_once_and_writes_an_outcome_with_the_next_intent_in_one_transaction(
+        counted: tuple[Ledger, RoundTrips]) -> None:
+    ledger, trips = counted
+    store = ActionStore(ledger.actions)
+    phases_seen_by_second: list[str | None] = []
+
+    class Observing(SecondStep):
+        async def act(self, call: StepCall, resume: Resume) -> dict[str, Any]:
+            for name in ("counting_step", "second_step"):
+                record = store.get(call.case_id, name, call.target)
+                phases_seen_by_second.append(record.phase if record else None)
+            return await super().act(call, resume)
+
+    trips.reset()
+    outcomes = _run_two_steps(_recorder(ledger), CountingStep(), Observing())
+    assert [o.phase for o in outcomes] == ["succeeded", "succeeded"]
+    # When the second step acts, the first's outcome and its own intent are both stored (they went together).
+    assert phases_seen_by_second == ["succeeded", "intent"]
+    counts = dict(trips.counts)
+    observed_reads = counts.pop("Actions/case read")  # the observer's own reads
+    assert observed_reads == 2
+    # One query, the first intent, one $batch (outcome 1 + intent 2), the last outcome alone: 4 round trips.
+    assert counts == {"Actions query": 1, "Actions insert": 1, "batch": 1, "Actions/case write": 1}
+    stored = {r.step: (r.phase, r.attempts) for r in store.for_case("case-1")}
+    assert stored == {"counting_step": ("succeeded", 1), "second_step": ("succeeded", 1)}
+
+
+def test_a_journal_whose_rows_changed_meanwhile_writes_nothing_blind_and_loses_nothing(ledger: Ledger) -> None:
+    """Another writer stores the second step's record between the journal's read and its transaction: the
+    transaction fails as a whole (nothing of it stored) and each record is then written after a fresh read."""
+    store = ActionStore(ledger.actions)
+
+    class Interloper(CountingStep):
+        async def act(self, call: StepCall, resume: Resume) -> dict[str, Any]:
+            store.record(call.case_id, "second_step", call.target, phase="refused", mode="auto",
+                         invocation_id="someone-else", detail={"reason": "racing writer"}, now=NOW)
+            return await super().act(call, resume)
+
+    second = SecondStep()
+    outcomes = _run_two_steps(_recorder(ledger), Interloper(), second)
+    assert [o.phase for o in outcomes] == ["succeeded", "succeeded"] and len(second.resumes) == 1
+    stored = {r.step: (r.phase, r.invocation_id) for r in store.for_case("case-1")}
+    assert stored == {"counting_step": ("succeeded", "inv-1"), "second_step": ("succeeded", "inv-1")}
+
+
+def test_a_journal_never_holds_an_intent_and_flushes_the_last_outcome(ledger: Ledger) -> None:
+    store = ActionStore(ledger.actions)
+    journal = store.journal("case-1")
+    assert journal.get("counting_step", "user-a") is None
+    journal.record("counting_step", "user-a", phase="intent", mode="auto", invocation_id="inv-1", detail={},
+                   now=NOW, hold=True)
+    record = store.get("case-1", "counting_step", "user-a")
+    assert record is not None and record.phase == "intent"  # asked to hold, an intent is written at once
+    held = journal.record("counting_step", "user-a", phase="succeeded", mode="auto", invocation_id="inv-1",
+                          detail={"changed": True}, now=NOW, hold=True)
+    assert held.phase == "succeeded"
+    record = store.get("case-1", "counting_step", "user-a")
+    assert record is not None and record.phase == "intent"  # held: not stored yet
+    journal.flush()
+    record = store.get("case-1", "counting_step", "user-a")
+    assert record is not None and record.phase == "succeeded" and dict(record.detail) == {"changed": True}
