@@ -232,11 +232,24 @@ class _LoadState:
 
     def _definition(self, table: str, column: Column) -> str:
         definition = f"{ident(column.name)} {DUCKDB_TYPES[column.kusto_type]}"
+        if self.wanted is not None and column.name.lower() not in self.wanted:
+            # A column no selected rule reads holds its empty value in every row. As a virtual generated column it
+            # costs nothing per row; stored, writing its default into every inserted row cost several times the
+            # insert itself (a 134-column OfficeActivity: 3.8 s against 0.6 s for 213k rows). DuckDB: "Generated
+            # columns ... VIRTUAL" https://duckdb.org/docs/stable/sql/statements/create_table#generated-columns
+            return f"{definition} GENERATED ALWAYS AS ({self._empty_value(table, column)}) VIRTUAL"
         if column.name == "Type" and column.kusto_type == "string":
             return f"{definition} DEFAULT {string(table)}"  # Log Analytics fills Type with the table name
         if column.kusto_type == "string":
             return f"{definition} DEFAULT ''"
         return definition
+
+    @staticmethod
+    def _empty_value(table: str, column: Column) -> str:
+        """What an unloaded column holds: Log Analytics' empty string, the table name in ``Type``, else null."""
+        if column.kusto_type == "string":
+            return string(table) if column.name == "Type" else "''"
+        return f"CAST(NULL AS {DUCKDB_TYPES[column.kusto_type]})"
 
     def _add_column(self, table: str, name: str, duckdb_type: str) -> None:
         default = " DEFAULT ''" if duckdb_type == "VARCHAR" else ""
