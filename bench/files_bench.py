@@ -18,7 +18,8 @@ compare across machines; the machine is shared, so a figure is one run's.
 Environment: ``BENCH_FILE_SCALES`` (default ``1000000,5000000,20000000``), ``BENCH_FILE_LAYOUTS`` (default all
 three), ``BENCH_FILE_CACHE`` (default ``out/bench-files``; generated data stays there for the next run),
 ``BENCH_FILE_MEMORY_LIMIT`` (default 6GB), ``BENCH_FILE_REUSE=0`` (skip the two ``--workspace-dir`` hunts),
-``BENCH_FILE_SEED_USERS`` (default 1000). ``make test`` never runs the scales; tests/bench/test_files_bench.py
+``BENCH_FILE_SEED_USERS`` (default 1000), ``BENCH_FILE_RULES`` (rule ids for ``--rules``; default every
+rule). ``make test`` never runs the scales; tests/bench/test_files_bench.py
 runs the whole path once on a tiny tenant.
 """
 
@@ -83,6 +84,8 @@ def _hunt_command(folder: Path, output: Path, workspace_dir: Path | None) -> lis
         command += ["--jwks", str(jwks)]
     if workspace_dir is not None:
         command += ["--workspace-dir", str(workspace_dir)]
+    if os.environ.get("BENCH_FILE_RULES"):
+        command += ["--rules", os.environ["BENCH_FILE_RULES"]]
     return command
 
 
