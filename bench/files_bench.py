@@ -112,6 +112,8 @@ def run_layout(cache: Path, rows: int, layout: str, root: Path) -> dict[str, obj
         output = Path(scratch) / "findings.json"
         # the hunt first: at 20M rows DuckDB's in-memory copy is the run that may not fit beside other work
         hunt = _timed(_hunt_command(folder, output, None), root)
+        print(json.dumps({"layout": layout, "hunt_seconds": hunt["seconds"], "hunt_peak_rss": hunt["peak_rss"]}),
+              file=sys.stderr, flush=True)  # a floor that is stopped or fails must not cost the hunt's figures
         floor = _timed([sys.executable, "-c", _FLOOR, str(folder), layout], root)
         findings = len(json.loads(output.read_text(encoding="utf-8")))
         rules = _RULE_LINE.findall(str(hunt["stderr"]))
