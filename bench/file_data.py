@@ -145,7 +145,10 @@ def _write_parquet(source: Path, folder: Path) -> None:
         quoted = str(path).replace("'", "''")
         target = str(folder / f"{path.stem}.parquet").replace("'", "''")
         con.execute(  # type: ignore[attr-defined]
-            f"COPY (SELECT * FROM read_json('{quoted}', format = 'newline_delimited')) TO '{target}' "
+            # sample_size = -1: a column that first appears after DuckDB's default sample (20,480 records) would
+            # otherwise be left out of the Parquet file, and the Parquet hunt would see other data
+            f"COPY (SELECT * FROM read_json('{quoted}', format = 'newline_delimited', sample_size = -1)) "
+            f"TO '{target}' "
             "(FORMAT parquet)"
         )
     for extra in ("apps.json", "planted.json"):

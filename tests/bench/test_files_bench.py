@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.files_bench import print_files, run_files_bench
+from bench.files_bench import limit_bytes, print_files, run_files_bench
 
 
 def test_the_files_bench_measures_every_layout_and_the_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -29,3 +29,10 @@ def test_the_files_bench_measures_every_layout_and_the_reuse(tmp_path: Path, mon
     assert int(next(r for r in results if r["layout"] == "data-export")["files"]) > 20  # type: ignore[call-overload]
     print_files(results)
     assert "hunt from files" in capsys.readouterr().out
+
+
+def test_the_limit_the_peak_is_held_to_reads_as_duckdb_reads_it() -> None:
+    assert limit_bytes("8GB") == 8 * 10**9 and limit_bytes("512MiB") == 512 * 2**20
+    assert limit_bytes(" 1.5 gib ") == int(1.5 * 2**30)
+    with pytest.raises(ValueError, match="not a size"):
+        limit_bytes("8 gigs")
