@@ -434,14 +434,9 @@ class CaseStore:
                 raise DataError(f"there is no case {case_id_}")
             moved[:] = [transition(_case_from(case_id_, stored.properties), to_state, reason=reason, at=at)]
             if to_state == "closed":  # a closed case wants no more work
-<<<<<<< HEAD
                 moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED, work_retry_at=None)]
-            return _case_entity(moved[0])
-=======
-                moved[:] = [replace(moved[0], work_wanted=None, work_request=AS_CONFIGURED)]
             ours = holder is not None and str(stored.properties.get("LeaseOwner") or "") == holder.owner
             return {**_case_entity(moved[0]), **(LEASE_CLEARED if release and ours else {})}
->>>>>>> h15c
 
         known = holder.seen if holder is not None and holder.case_id == case_id_ else None
         result = read_modify_write(self.table, _CASE, case_id_, decide, what=f"case {case_id_}", known=known)
