@@ -91,8 +91,13 @@ class _Write:
         return action_id(self.case_id, self.step, self.target)
 
     def decide(self, stored: StoredEntity | None) -> Mapping[str, Any] | None:
-        """The properties to write over *stored*; None where a final phase must stay (a replay's intent)."""
+        """The properties to write over *stored*; None where the stored phase must stay: a final phase (a
+        replay's intent), or an intent a plan would otherwise hide."""
         if stored is not None and stored.properties.get("Phase") in FINAL_PHASES and self.phase not in FINAL_PHASES:
+            return None
+        if stored is not None and stored.properties.get("Phase") == "intent" and self.phase == "planned":
+            # An intent without an outcome may have reached the tenant; a plan written over it would hide that
+            # from the next run, which then re-sends without reading the target back first.
             return None
         attempts = int(stored.properties.get("Attempts", 0)) if stored else 0
         return {"Step": self.step, "Target": self.target, "Phase": self.phase, "Mode": self.mode,

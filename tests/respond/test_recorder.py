@@ -153,6 +153,22 @@ def test_an_intent_without_an_outcome_is_handed_to_the_step_with_its_time(ledger
     assert stored is not None and stored.attempts == 2
 
 
+def test_a_plan_never_hides_an_intent_that_may_have_reached_the_tenant(ledger: Ledger) -> None:
+    """A planning pass (dry-run, or approval mode waiting for its approver) over a step left at intent keeps the intent, so the approved run that
+    follows still reads the target back before it re-sends."""
+    earlier = NOW - timedelta(minutes=7)
+    store = ActionStore(ledger.actions)
+    store.record("case-1", "counting_step", "user-a", phase="intent", mode="auto", invocation_id="inv-0", detail={},
+                 now=earlier)
+    step = CountingStep()
+    _run(_recorder(ledger, mode="dry-run"), step)
+    stored = store.get("case-1", "counting_step", "user-a")
+    assert stored is not None and stored.phase == "intent" and stored.invocation_id == "inv-0"
+    outcome = _run(_recorder(ledger), step)
+    assert step.resumes == [Resume(resumed=True, since=earlier)]
+    assert outcome.phase == "succeeded"
+
+
 def test_the_intent_records_the_plan_and_whether_it_resumes(ledger: Ledger) -> None:
     intents: list[Mapping[str, Any]] = []
     store = ActionStore(ledger.actions)
