@@ -154,8 +154,8 @@ def test_an_intent_without_an_outcome_is_handed_to_the_step_with_its_time(ledger
 
 
 def test_a_plan_never_hides_an_intent_that_may_have_reached_the_tenant(ledger: Ledger) -> None:
-    """A planning pass (dry-run, or approval mode waiting for its approver) over a step left at intent keeps the intent, so the approved run that
-    follows still reads the target back before it re-sends."""
+    """A planning pass (dry-run, or a case held for its approver) over a step left at intent keeps the intent,
+    so the run that follows still reads the target back before it re-sends."""
     earlier = NOW - timedelta(minutes=7)
     store = ActionStore(ledger.actions)
     store.record("case-1", "counting_step", "user-a", phase="intent", mode="auto", invocation_id="inv-0", detail={},
