@@ -95,7 +95,7 @@ def _seed_cases(ledger: object, user_ids: list[str], now: datetime) -> list[obje
 
 
 async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: datetime,
-                      waits: dict[str, float]) -> list[object]:
+                      waits: dict[str, float], sends: dict[str, list[float]]) -> list[object]:
     from shared.cases.enrich.graph import build_graph_client
     from shared.cases.policy.loader import load_policy_text
     from shared.detect.ruleset import load_rules
@@ -106,13 +106,16 @@ async def _engine_run(graph_url: str, ledger: object, cases: list[object], now: 
     from shared.respond.transport.retry import RetryPolicy
 
     class TimedBucket(TokenBucket):
-        """A bucket that adds up how long its callers waited for their send time (the Graph-bound share)."""
+        """A bucket that adds up how long its callers waited for their send time (the Graph-bound share), and
+        notes the first and last send instant per family (``time.perf_counter``) for the run's timeline."""
 
         family = ""
 
         async def acquire(self, cost: float = 1.0) -> float:
             waited = await super().acquire(cost)
             waits[self.family] = waits.get(self.family, 0.0) + waited
+            at = time.perf_counter()
+            sends.setdefault(self.family, [at, at])[1] = at
             return waited
 
     limits = {"identity_read": GRAPH_LIMITS["identity_read"],
@@ -175,14 +178,16 @@ def run_containment_bench() -> dict[str, object]:
             simulator = _simulator(tenant)
             trips.reset()
             waits: dict[str, float] = {}
+            sends: dict[str, list[float]] = {}
             pids = {"bench": os.getpid(), "azurite": azurite.pid, "simulator": simulator.process.pid}
             try:
                 cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
                 with Machine() as machine:
                     started = time.perf_counter()
                     responses = asyncio.run(_engine_run(simulator.graph_url, ledger, cases,
-                                                        now + timedelta(minutes=1), waits))
-                    elapsed = time.perf_counter() - started
+                                                        now + timedelta(minutes=1), waits, sends))
+                    ended = time.perf_counter()
+                    elapsed = ended - started
                 cpu = {name: (after - before) if (after := process_cpu_seconds(pids[name])) is not None
                        and before is not None else None for name, before in cpu_before.items()}
                 stats = simulator.stats()
@@ -195,7 +200,9 @@ def run_containment_bench() -> dict[str, object]:
         result["engine"] = {"seconds": elapsed, "contained": contained, "ratio": elapsed / floor,
                             "throttled": stats["throttled"], "late_429s": len(late), "requests": stats["requests"],
                             "first_late_429": late[0] if late else None, "load": machine.summary(),
-                            "round_trips": trips.snapshot(), "cpu_seconds": cpu, "token_waits": waits}
+                            "round_trips": trips.snapshot(), "cpu_seconds": cpu, "token_waits": waits,
+                            "timeline": {family: {"first_send": instants[0] - started, "tail": ended - instants[-1]}
+                                         for family, instants in sends.items()}}
         simulator = _simulator(tenant)
         try:
             sample = user_ids[:BASELINE_USERS]
@@ -232,7 +239,9 @@ def print_containment(result: dict[str, object]) -> None:
 def _print_where_time_went(engine: dict[str, object], users: int) -> None:
     """Round trips per case by kind, the ledger's latency, CPU by process, waits for Graph tokens, the load."""
     trips, cpu, waits, load = engine["round_trips"], engine["cpu_seconds"], engine["token_waits"], engine["load"]
+    timeline = engine["timeline"]
     assert isinstance(trips, dict) and isinstance(cpu, dict) and isinstance(waits, dict) and isinstance(load, dict)
+    assert isinstance(timeline, dict)
     total = sum(int(t["count"]) for t in trips.values())
     latency = sum(float(t["seconds"]) for t in trips.values())
     print(f"ledger round trips per case: {total / users:.1f} ({total} in all; a $batch counts once), "
@@ -244,4 +253,7 @@ def _print_where_time_went(engine: dict[str, object], users: int) -> None:
         f"{name} {value:.1f}" if value is not None else f"{name} ?" for name, value in cpu.items()))
     print("waits for Graph send times (summed over cases): " + ", ".join(
         f"{family} {value / users:.2f} s per case" for family, value in waits.items()))
+    print("timeline: " + ", ".join(
+        f"{family} first send {t['first_send']:.2f} s after the start, run ended {t['tail']:.2f} s after its last"
+        for family, t in timeline.items()))
     print(f"load average (1 min) during the run: {load['min']:.1f}-{load['max']:.1f}, mean {load['mean']:.1f}")

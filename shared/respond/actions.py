@@ -136,7 +136,9 @@ class ActionStore:
     def _announce(self, record: ActionRecord, *, written: bool, invocation_id: str) -> None:
         """Log the record (App Insights) and hand a written one to the audit sink."""
         where = {"case_id": record.case_id, "action_id": record.action_id, "invocation_id": invocation_id}
-        audit_log.info("action %s", json.dumps({**record.to_json(), "written": written}, default=str), extra=where)
+        if audit_log.isEnabledFor(logging.INFO):  # the JSON costs CPU on every record; only build it to emit it
+            audit_log.info("action %s", json.dumps({**record.to_json(), "written": written}, default=str),
+                           extra=where)
         if self.on_record is not None and written:
             try:
                 self.on_record(record)

@@ -32,11 +32,10 @@ for approval, a protected account, the blast radius) — except in dry-run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from shared.cases.model import Case
 from shared.cases.policy.model import Policy
@@ -65,7 +64,6 @@ __all__ = ["CaseResponse", "ResponseEngine", "StepOutcome"]
 
 DEFAULT_CONCURRENCY = 64
 """Cases answered at once: enough to fill a confirmCompromised batch, few enough to stay polite to the ledger."""
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,31 +143,42 @@ class ResponseEngine:
         Sentinel incident and event), so a retried run adds nothing the first attempt already added.
         """
         run = run_id or self.invocation_id
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def bounded(work: Callable[[], Awaitable[T]]) -> T:
-            async with gate:
-                return await work()
-
-        # The ledger client is synchronous: its calls run in worker threads so they overlap with Graph's.
-        # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile.
-        # The claim reads the case (with its ETag) and that read is what the run plans from: no second read.
-        claimed = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._claim, c.case_id))
-                                         for c in cases))
-        claims, current = [claim for claim, _ in claimed], [stored for _, stored in claimed]
-        known = await asyncio.gather(*(bounded(partial(in_ledger_thread, self._known, stored or case))
-                                       for case, stored in zip(cases, current, strict=True)))
-        # Decisions in the callers' order, so the blast radius admits the same cases however threads finish.
-        try:
-            answers: list[CaseResponse | _Decision] = [
-                self._decide(case, stored, approved_by=approved_by, run=run, known=names)
-                if claim is None or claim.held else self._in_progress(stored or case, claim)
-                for case, stored, claim, names in zip(cases, current, claims, known, strict=True)]
-        except BaseException:
-            for case_id in list(self._leases):
-                await in_ledger_thread(self._release, case_id)
-            raise
         batcher = ConfirmBatcher(self.graph) if self.graph is not None else None
+        # A pipeline, not phases: each case is claimed, decided and answered in turn by one of `concurrency`
+        # workers, so the first Graph write goes out after the first case's claim rather than after every case's
+        # (at N = 1,000 the claims and alias queries alone took seconds before the first send).
+        # Claim first, then read: what a holder plans from is what no other invocation can act on meanwhile; the
+        # claim reads the case (with its ETag) and that read is what the run plans from: no second read.
+        # Decisions are still taken in the callers' order (case i waits for case i - 1's decision), so the blast
+        # radius admits the same cases however threads finish. Workers take cases in that order and a worker only
+        # ever waits for an earlier case, which another worker holds and is running: no deadlock.
+        count = len(cases)
+        decided = [asyncio.Event() for _ in range(count)]
+        results: list[CaseResponse | None] = [None] * count
+        errors: list[tuple[int, BaseException]] = []
+        undecided: list[BaseException] = []
+        """A claim or decision that failed: no later case is decided."""
+        order = iter(range(count))
+
+        async def decide(index: int) -> CaseResponse | _Decision | None:
+            """Case *index* claimed and decided in turn; None when an earlier case's claim or decision failed
+            (the run stops deciding there, as it did when every case was decided before any acted)."""
+            case = cases[index]
+            try:
+                claim, stored, names = await in_ledger_thread(self._claim_and_know, case)
+                if index:
+                    await decided[index - 1].wait()
+                if undecided:
+                    return None
+                if claim is not None and not claim.held:
+                    return self._in_progress(stored or case, claim)
+                return self._decide(case, stored, approved_by=approved_by, run=run, known=names)
+            except Exception as exc:
+                errors.append((index, exc))
+                undecided.append(exc)
+                return None
+            finally:
+                decided[index].set()
 
         async def answer(verdict: CaseResponse | _Decision) -> CaseResponse:
             if isinstance(verdict, CaseResponse):
@@ -186,7 +195,26 @@ class ResponseEngine:
             finally:
                 await in_ledger_thread(self._release, verdict.case.case_id)
 
-        return list(await asyncio.gather(*(bounded(partial(answer, v)) for v in answers)))
+        async def worker() -> None:
+            for index in order:
+                verdict = await decide(index)
+                if verdict is None:  # not decided: free a lease this run took on it, answer nothing
+                    await in_ledger_thread(self._release, cases[index].case_id)
+                    continue
+                try:
+                    results[index] = await answer(verdict)
+                except Exception as exc:  # this case's answer failed; the others go on, then the run raises it
+                    errors.append((index, exc))
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, count))))
+        if errors:
+            raise min(errors, key=lambda e: e[0])[1]
+        return [r for r in results if r is not None]
+
+    def _claim_and_know(self, case: Case) -> tuple[Claim | None, Case | None, KnownPrincipal]:
+        """The claim, the case as it read it, and every name its user goes by: one thread hop for both."""
+        claim, stored = self._claim(case.case_id)
+        return claim, stored, self._known(stored or case)
 
     def _known(self, case: Case) -> KnownPrincipal:
         """Every name the case's user goes by: the case's, its enrichment's, and the ledger's UPN aliases.

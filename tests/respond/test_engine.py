@@ -159,3 +159,37 @@ def test_a_failed_case_is_planned_again_and_an_approval_finishes_only_what_was_l
     assert done.state == "contained", done.reason
     assert _writes(world).count(("revokeSignInSessions", user)) == revoked == 1  # the finished step is not redone
     assert ("updateUser", user) in _writes(world)
+
+
+def test_one_run_admits_the_blast_radius_in_the_callers_order_however_many_cases_run_at_once(world: World) -> None:
+    """Cases are claimed and answered in a pipeline, but decided in order: the first case given is the one admitted."""
+    users = [c for c in world.cases if c.principal.kind == "user"][:3]
+    assert len(users) == 3
+    engine = world.engine(RESPONSE_MODE="auto", BLAST_RADIUS_PER_RUN="1")
+    engine.concurrency = 3
+    responses = asyncio.run(engine.respond_all(list(reversed(users)), now=NOW))
+    assert [r.case_id for r in responses] == [c.case_id for c in reversed(users)]
+    assert [r.state for r in responses] == ["contained", "awaiting_approval", "awaiting_approval"]
+    first = next(u["id"] for u in users[-1].enrichment["users"])  # type: ignore[index]
+    assert {target for _, target in _writes(world)} == {first}
+
+
+def test_a_case_that_cannot_be_decided_stops_the_cases_after_it_and_frees_their_leases(world: World) -> None:
+    """A missing case fails the run: cases before it in the callers' order are answered, none after it acts."""
+    from dataclasses import replace
+
+    import pytest
+
+    from shared.core.errors import TokenwardenError
+    from shared.ledger.lease import CaseLease
+
+    first, last = [c for c in world.cases if c.principal.kind == "user"][:2]
+    missing = replace(first, case_id="no-such-case")
+    engine = world.engine(RESPONSE_MODE="auto")
+    engine.concurrency = 3
+    with pytest.raises(TokenwardenError, match="there is no case no-such-case"):
+        asyncio.run(engine.respond_all([first, missing, last], now=NOW))
+    targets = {target for _, target in _writes(world)}
+    assert next(u["id"] for u in first.enrichment["users"]) in targets  # type: ignore[index]
+    assert next(u["id"] for u in last.enrichment["users"]) not in targets  # type: ignore[index]
+    assert CaseLease(world.ledger.cases, last.case_id, owner="another-invocation").claim().held
