@@ -92,3 +92,10 @@ def test_records_without_a_session_are_not_read(tmp_path: Path) -> None:
     for row in case["tables"]["CloudAppEvents"]:
         del row["RawEventData"]["AppAccessContext"]["AADSessionId"]
     assert run_fixture(RULE, case, tmp_path).findings == ()
+
+
+def test_a_record_without_a_token_id_says_none_was_logged(tmp_path: Path) -> None:
+    case = _case("positive", "session_replayed_from_another_country")
+    for row in case["tables"]["CloudAppEvents"][1:]:
+        del row["RawEventData"]["AppAccessContext"]["UniqueTokenId"]
+    assert _evidence(case, tmp_path)["token_ids"] == ["(none logged)"]
