@@ -57,15 +57,34 @@ def test_mail_reads_reach_both_tables_with_the_token_in_defender_xdr(demo: Path)
     assert {r["ApplicationId"] for r in cloud} == {20893}
     signed_in = {r["UniqueTokenIdentifier"] for table in ("SigninLogs", "AADNonInteractiveUserSignInLogs")
                  for r in _rows(demo, table)}
-    used = [r["RawEventData"]["AppAccessContext"]["UniqueTokenId"] for r in cloud]
-    assert sum(uti in signed_in for uti in used) >= len(used) - 3  # all but the forged token's three reads
+    used = [r["RawEventData"]["AppAccessContext"].get("UniqueTokenId") for r in cloud]
+    assert used.count(None) == 3  # the stolen session's three reads: Exchange had no token to log
+    assert sum(uti in signed_in for uti in used) >= len(used) - 6  # nor does the forged token's three
+
+
+def test_a_users_own_mail_reads_share_the_session_the_stolen_one_is_read_from_abroad(demo: Path) -> None:
+    """Every record carries AppAccessContext.AADSessionId; a user's own reads carry their device's one session, and
+    the planted session replay reads in the victim's session from another country."""
+    cloud = _rows(demo, "CloudAppEvents")
+    sessions: dict[str, set[str]] = {}
+    for row in cloud:
+        context = row["RawEventData"]["AppAccessContext"]
+        sessions.setdefault(str(row["AccountObjectId"]), set()).add(context["AADSessionId"])
+    # One session per user, but the forged Storm-0558 token's reads: a forger's sid is no device's.
+    assert sum(len(s) > 1 for s in sessions.values()) == 1
+    planted = json.loads((demo / "planted.json").read_text())["cases"]
+    victim = next(c["user_upn"] for c in planted
+                  if c["rule_id"] == "session-replay-from-another-network" and c["kind"] == "attack")
+    reads = [r for r in cloud if r["RawEventData"]["UserId"] == victim]
+    assert len({r["RawEventData"]["AppAccessContext"]["AADSessionId"] for r in reads}) == 1
+    assert {r["CountryCode"] for r in reads} == {"NL", "RO"}
 
 
 def test_every_planted_case_names_rows_that_exist(demo: Path) -> None:
     planted = json.loads((demo / "planted.json").read_text())["cases"]
     tokens = {str(r.get("TokenId")) for r in _rows(demo, "TokenValidation_CL")}
     tokens |= {str(r.get("SignInActivityId")) for r in _rows(demo, "MicrosoftGraphActivityLogs")}
-    tokens |= {str(r["RawEventData"]["AppAccessContext"]["UniqueTokenId"]) for r in _rows(demo, "CloudAppEvents")}
+    tokens |= {str(r["RawEventData"]["AppAccessContext"].get("UniqueTokenId")) for r in _rows(demo, "CloudAppEvents")}
     users = {str(r.get("UserId")) for r in _rows(demo, "OfficeActivity")}
     assert {case["kind"] for case in planted} == {"attack", "lookalike"}
     for case in planted:

@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.devkit.demo_data.rows import (
     BROWSER_AGENTS,
     HOME_COUNTRY,
+    HOME_ISP,
     cloud_app_mail_row,
     graph_row,
     mail_row,
@@ -88,6 +89,11 @@ class _Generator:
         self.community_api = next(app for app in self.apis if app.sign_in_audience.endswith("PersonalMicrosoftAccount"))
         self.graph = next(app for app in tenant.resource_apps if app.app_id == GRAPH_APP_ID)
         self.exchange = next(app for app in tenant.resource_apps if app.app_id == EXCHANGE_APP_ID)
+        # Each user's device holds one Entra session for the demo's days: its id (the sid claim) is in every
+        # token it gets, so every Exchange record of the user's own reads carries it (AppAccessContext.AADSessionId).
+        # Drawn from a generator of its own, so the main one's sequence (and every other row) stays as it was.
+        self.sessions = {user.object_id: rng_uuid(random.Random(f"session-{user.object_id}"))
+                         for user in tenant.users}
 
     # --- benign traffic -------------------------------------------------------------------------
     def user_day(self, user: DemoUser, day_start: datetime, end: datetime) -> None:
@@ -141,9 +147,10 @@ class _Generator:
 
     def mail_read(self, user: DemoUser, *, when: datetime, app_id: str, client_app_id: str, ip: str,
                   client_info: str, uti: str, issued_at: datetime, country: str = HOME_COUNTRY,
-                  received: datetime | None = None) -> None:
+                  received: datetime | None = None, session: str | None = None, isp: str = HOME_ISP) -> None:
         """One MailItemsAccessed record, as both the Office 365 connector (OfficeActivity) and Defender XDR
-        (CloudAppEvents, with the token's uti in AppAccessContext) deliver it."""
+        (CloudAppEvents, with the token's uti and session in AppAccessContext) deliver it. The session is the
+        user's own unless given; ``""`` gives the record a session no device of the user holds."""
         arrival = {"_TimeReceived": received} if received else {}
         self.out.write("OfficeActivity", {**mail_row(
             self.rng, when=when, tenant_id=self.tenant.tenant_id, user=user, mailbox_upn=user.upn, app_id=app_id,
@@ -152,7 +159,8 @@ class _Generator:
         self.out.write("CloudAppEvents", {**cloud_app_mail_row(
             self.rng, when=when, tenant_id=self.tenant.tenant_id, user=user, mailbox_upn=user.upn, app_id=app_id,
             client_app_id=client_app_id, ip=ip, country=country, client_info=client_info, uti=uti,
-            issued_at=issued_at), **arrival})
+            issued_at=issued_at, session=self.sessions[user.object_id] if session is None else session, isp=isp),
+            **arrival})
 
     def exchange_sign_in(self, user: DemoUser, when: datetime, *, interactive: bool) -> str:
         """A sign-in from the user's usual address issuing an Exchange token; its uti."""
@@ -181,6 +189,29 @@ class _Generator:
         self.planted.append(PlantedCase(rule_id="token-replay-from-another-network", kind="lookalike",
                                         token_id=uti, description="mail read from another address in the same "
                                         "country (a phone on its carrier)"))
+        self.planted.append(PlantedCase(rule_id="session-replay-from-another-network", kind="lookalike",
+                                        user_upn=user.upn, description="the user's session reads mail from "
+                                        "another address in the same country (a phone on its carrier)"))
+
+    def travel_lookalike(self, end: datetime) -> None:
+        """A user abroad: the device refreshes its tokens in Germany (a non-interactive sign-in placed there)
+        and reads mail in its usual session from a German address. The user's own sign-in explains it."""
+        user = self.tenant.users[-7]
+        app_id, client_app_id, info = OUTLOOK_CLIENTS[0]
+        issued = end - timedelta(hours=3)
+        uti = new_uti(self.rng)
+        row = user_signin_row(self.rng, when=issued, user=user, client=MICROSOFT_OFFICE_CLIENT,
+                              resource=self.exchange, ip="84.128.9.9", uti=uti, tenant_id=self.tenant.tenant_id,
+                              interactive=False)
+        row.update({"Location": "DE", "AutonomousSystemNumber": "3320", "LocationDetails": json.dumps(
+            {"city": "Berlin", "state": "Berlin", "countryOrRegion": "DE"})})
+        self.out.write("AADNonInteractiveUserSignInLogs", row)
+        self.mail_read(user, when=issued + timedelta(minutes=20), app_id=app_id, client_app_id=client_app_id,
+                       ip="84.128.9.10", client_info=info, uti=uti, issued_at=issued, country="DE",
+                       isp="Deutsche Telekom AG")
+        self.planted.append(PlantedCase(rule_id="session-replay-from-another-network", kind="lookalike",
+                                        user_upn=user.upn, description="travel: the user's session reads mail "
+                                        "from Germany, where the user's own sign-in came from"))
 
     def service_traffic(self, start: datetime, end: datetime) -> None:
         rng = self.rng
@@ -377,7 +408,7 @@ class _Generator:
             when = base + timedelta(minutes=150 + offset * 4)
             self.mail_read(victim, when=when, app_id=app_id, client_app_id=client_app_id, ip=STORM_IPS[0],
                            client_info=STORM_USER_AGENT, uti=uti, issued_at=base + timedelta(minutes=148),
-                           received=when + timedelta(hours=2))
+                           received=when + timedelta(hours=2), session="")
         self.attack("office-token-without-sign-in", "mailbox read through Outlook on the web's own app ids with a "
                     "token no sign-in issued, audited 2 hours late", token_id=uti)
 
@@ -388,9 +419,25 @@ class _Generator:
         self.mail_read(victim, when=issued + timedelta(minutes=5), app_id=app_id, client_app_id=client_app_id,
                        ip=victim.ip_addresses[0], client_info=info, uti=uti, issued_at=issued)
         self.mail_read(victim, when=issued + timedelta(minutes=35), app_id=app_id, client_app_id=client_app_id,
-                       ip=STORM_IPS[1], client_info=STORM_USER_AGENT, uti=uti, issued_at=issued, country="FR")
+                       ip=STORM_IPS[1], client_info=STORM_USER_AGENT, uti=uti, issued_at=issued, country="FR",
+                       isp="OVH SAS")
         self.attack("token-replay-from-another-network", "a token signed in from the Netherlands reads the mailbox "
                     "from France half an hour later", token_id=uti)
+
+        # A session cookie stolen from the victim's browser: the thief's reads carry the victim's session but no
+        # token id (Exchange sets UniqueTokenId only when the token is available to it), from Romania, an hour
+        # after the victim's own reads from home. Only the session links them.
+        victim = users[12 % len(users)]
+        issued = base + timedelta(minutes=170)
+        uti = self.exchange_sign_in(victim, issued, interactive=True)
+        self.mail_read(victim, when=issued + timedelta(minutes=3), app_id=app_id, client_app_id=client_app_id,
+                       ip=victim.ip_addresses[0], client_info=info, uti=uti, issued_at=issued)
+        for offset in range(3):
+            self.mail_read(victim, when=issued + timedelta(minutes=60 + offset * 2), app_id=app_id,
+                           client_app_id=client_app_id, ip="185.225.73.12", client_info=BROWSER_AGENTS[0], uti="",
+                           issued_at=issued, country="RO", isp="M247 Europe SRL")
+        self.attack("session-replay-from-another-network", "the victim's Entra session reads the mailbox from "
+                    "Romania an hour after the victim's own reads from home, with no token id", user_upn=victim.upn)
 
 
 def _jwks(keys: list[object]) -> dict[str, object]:
@@ -459,6 +506,7 @@ def generate_demo_data(
         generator.cae_lookalike(end)
         generator.signin_lookalikes(end)
         generator.mail_lookalikes(end)
+        generator.travel_lookalike(end)
         generator.plant_attacks(end)
         plant_token_signals(writers, rng, users=tenant.users, tenant_id=tenant.tenant_id, graph=generator.graph,
                             client=MICROSOFT_OFFICE_CLIENT, end=end, attacker_ip=STORM_IPS[0],

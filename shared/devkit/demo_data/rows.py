@@ -26,6 +26,8 @@ __all__ = [
 HOME_COUNTRY = "NL"
 HOME_ASN = "1136"
 """Where the demo tenant's users sign in from: the Netherlands, one Dutch carrier's autonomous system."""
+HOME_ISP = "KPN B.V."
+"""The ISP Defender names for the home autonomous system's addresses."""
 
 BROWSER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
@@ -206,11 +208,16 @@ EXCHANGE_ONLINE = 20893
 def cloud_app_mail_row(
     rng: random.Random, *, when: datetime, tenant_id: str, user: DemoUser, mailbox_upn: str, app_id: str,
     client_app_id: str, ip: str, country: str, client_info: str, uti: str, issued_at: datetime,
+    session: str | None = None, isp: str = HOME_ISP,
 ) -> dict[str, object]:
     """A MailItemsAccessed record as Defender XDR's CloudAppEvents holds it: Defender for Cloud Apps' columns, and
-    Exchange's own unified audit record in RawEventData, whose AppAccessContext carries the token's uti (Office 365
-    Management Activity API schema, complex type AppAccessContext; RecordType 50 is ExchangeItemAggregated)."""
+    Exchange's own unified audit record in RawEventData, whose AppAccessContext carries the token's uti and the
+    sign-in session's id, AADSessionId (Office 365 Management Activity API schema, complex type AppAccessContext;
+    RecordType 50 is ExchangeItemAggregated). UniqueTokenId "gets set if the AAD token is available for the
+    request": an empty ``uti`` leaves it out. Without ``session`` the record gets a session of its own."""
     record_id = rng_uuid(rng)
+    own_session = rng_uuid(rng)
+    token = {"UniqueTokenId": uti} if uti else {}
     return {
         "TimeGenerated": when,
         "Application": "Microsoft Exchange Online",
@@ -226,6 +233,7 @@ def cloud_app_mail_row(
         "IsImpersonated": False,
         "IPAddress": ip,
         "CountryCode": country,
+        "ISP": isp,
         "UserAgent": client_info,
         "ObjectType": "Email",
         "ReportId": record_id,
@@ -252,11 +260,11 @@ def cloud_app_mail_row(
             "OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"},
                                     {"Name": "IsThrottled", "Value": "False"}],
             "AppAccessContext": {
-                "AADSessionId": rng_uuid(rng),
+                "AADSessionId": session or own_session,
                 "ClientAppId": client_app_id,
                 "CorrelationId": rng_uuid(rng),
                 "IssuedAtTime": issued_at.strftime("%Y-%m-%dT%H:%M:%S"),
-                "UniqueTokenId": uti,
+                **token,
             },
         },
     }
