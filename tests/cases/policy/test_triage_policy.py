@@ -38,6 +38,7 @@ def case(*rules: str, count: int = 1, **extra: object) -> TriageInput:
     (case("token-replay-from-another-network"), "High", "revoke-sessions", "token-replayed-from-another-network"),
     (case("token-replay-from-another-network", privileged_user=True), "High", "contain-identity",
      "privileged-user-any-finding"),
+    (case("session-replay-from-another-network"), "High", "revoke-sessions", "token-replayed-from-another-network"),
     # Unknown enrichment never matches: a failed lookup cannot promote or demote by accident.
     (case("implausible-token-lifetime", count=5, privileged_user=None, ti_match=None), "Medium",
      "revoke-sessions", "forged-looking-token"),
