@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark and print ratios measured side by side.
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
-rule benchmark; ``BENCH_ONLY`` (``rules``, ``files``, ``sources``, ``enrich``, ``cases``, ``contain``,
+rule benchmark, and ``BENCH_RULES`` (comma-separated rule ids) limits it to those rules;
+``BENCH_ONLY`` (``rules``, ``files``, ``sources``, ``enrich``, ``cases``, ``contain``,
 ``coldstart``, ``sensor``) runs one benchmark; bench/files_bench.py lists the hunt-from-files settings.
 """
 

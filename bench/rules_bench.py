@@ -18,6 +18,7 @@ milliseconds, so a single run is mostly noise on a shared machine.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -50,7 +51,10 @@ def _timed_query(workspace: LocalWorkspace, text: str, timespan: TimeRange | Non
 
 
 def run_scale(rows: int) -> dict[str, object]:
-    """Build the tables, run every rule, and return the measurements (called in a child process)."""
+    """Build the tables, run every rule (or those ``BENCH_RULES`` names, comma-separated), and return the
+    measurements (called in a child process). Each rule is timed against its own floor in the same run, so a
+    subset's ratios are the same measurement as the full run's, not a shortcut around it."""
+    only_rules = {part.strip() for part in os.environ.get("BENCH_RULES", "").split(",") if part.strip()}
     import duckdb_kql
 
     from shared.detect.hunt import HuntContext, rule_parameters, rule_timespan
@@ -88,6 +92,8 @@ def run_scale(rows: int) -> dict[str, object]:
         results: list[dict[str, object]] = []
         try:
             for rule in load_rules():
+                if only_rules and rule.id not in only_rules:
+                    continue
                 parameters = rule_parameters(rule, window, available)
                 timespan = rule_timespan(rule, window, parameters)
                 floor_query = " | union ".join(rule.meta.tables) if len(rule.meta.tables) == 1 else (

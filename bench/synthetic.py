@@ -118,9 +118,10 @@ _GENERATED: dict[str, dict[str, str]] = {
     },
     # Exchange (and every tenth row SharePoint) audit records as Defender XDR holds them. Every 4 reads share a
     # token that a non-interactive sign-in issued (row i - i % 4 of that table), read from another address in the
-    # same country; a planted few carry a token no sign-in issued, or come from another country, and a planted
-    # few (issue 14 §4) are mail reads 30 minutes after AuditLogs revoked the same user, with a token issued
-    # before the revocation.
+    # same country, in the user's Entra session of the day (AppAccessContext.AADSessionId); a planted few carry a
+    # token no sign-in issued, or come from another country (a replayed token and session), and a planted few
+    # (issue 14 §4) are mail reads 30 minutes after AuditLogs revoked the same user, with a token issued before
+    # the revocation.
     "CloudAppEvents": {
         "TimeGenerated": f"CASE WHEN {_planted(9871)} THEN {_ts(f'(i * {_SPAN_SECONDS} // n) + 1800')} "
                          f"ELSE {_ts(f'(i * {_SPAN_SECONDS} // n)')} END",
@@ -130,6 +131,7 @@ _GENERATED: dict[str, dict[str, str]] = {
         "AccountObjectId": f"CASE WHEN {_planted(9871)} THEN 'user-revoked-' || i ELSE 'user-' || (h % 5000) END",
         "IPAddress": "'198.51.' || (h % 250) || '.' || (h // 250 % 250)",
         "CountryCode": f"CASE WHEN {_planted(9923)} THEN 'FR' ELSE 'NL' END",
+        "ISP": f"CASE WHEN {_planted(9923)} THEN 'OVH SAS' ELSE 'KPN B.V.' END",
         "RawEventData": (
             "json_object('Operation', CASE WHEN h % 10 = 0 THEN 'FileDownloaded' ELSE 'MailItemsAccessed' END, "
             "'UserId', 'user' || (h % 5000) || '@contoso.example', "
@@ -137,7 +139,9 @@ _GENERATED: dict[str, dict[str, str]] = {
             "'SiteUrl', CASE WHEN h % 10 = 0 THEN 'https://contoso.sharepoint.com/sites/s' || (h % 40) END, "
             "'AppId', '00000002-0000-0ff1-ce00-000000000000', "
             "'OrganizationId', '6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b', "
-            "'AppAccessContext', json_object('ClientAppId', 'outlook-client-' || (h % 3), 'UniqueTokenId', "
+            # AADSessionId: one Entra session per user and day of the span, as a device holds one for days.
+            "'AppAccessContext', json_object('ClientAppId', 'outlook-client-' || (h % 3), "
+            f"'AADSessionId', 'sess-' || (h % 5000) || '-' || (i * {_SPAN_SECONDS // 86400} // n), 'UniqueTokenId', "
             f"CASE WHEN {_planted(9901)} THEN 'forged-' || i ELSE {_uti('i - i % 4 + n * 1')} END, "
             f"'IssuedAtTime', strftime({_ts(f'(i * {_SPAN_SECONDS} // n) - 300')}, '%Y-%m-%dT%H:%M:%SZ')))"
         ),
