@@ -15,12 +15,25 @@ from shared.detect.logsources.base import TimeRange
 from shared.detect.logsources.local import LocalWorkspace
 from shared.detect.ruleset import Rule, RuleCollection
 
-__all__ = ["load_fixture", "run_fixture"]
+__all__ = ["load_fixture", "only_evidence", "rule_fixture", "run_fixture"]
 
 
 def load_fixture(path: Path) -> dict[str, Any]:
     case: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return case
+
+
+def rule_fixture(rule: Rule, kind: str, name: str) -> dict[str, Any]:
+    """The rule's own fixture ``fixtures/<kind>/<name>.json``."""
+    return load_fixture(rule.folder / "fixtures" / kind / f"{name}.json")
+
+
+def only_evidence(rule: Rule, case: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Run *rule* on *case*, which must give exactly one finding, and return that finding's evidence."""
+    report = run_fixture(rule, case, folder)
+    assert report.complete, report.runs
+    assert len(report.findings) == 1, [f.to_json() for f in report.findings]
+    return dict(report.findings[0].evidence)
 
 
 def run_fixture(rule: Rule, case: dict[str, Any], folder: Path) -> HuntReport:

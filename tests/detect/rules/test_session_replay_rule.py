@@ -9,21 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from shared.detect.ruleset import load_rules
-from tests.support.rule_fixtures import load_fixture, run_fixture
+from tests.support.rule_fixtures import only_evidence, rule_fixture, run_fixture
 
 RULE = load_rules().get("session-replay-from-another-network")
-FIXTURES = RULE.folder / "fixtures"
 
 
 def _case(kind: str, name: str) -> dict[str, Any]:
-    return load_fixture(FIXTURES / kind / f"{name}.json")
+    return rule_fixture(RULE, kind, name)
 
 
 def _evidence(case: dict[str, Any], folder: Path) -> dict[str, Any]:
-    report = run_fixture(RULE, case, folder)
-    assert report.complete, report.runs
-    assert len(report.findings) == 1, [f.to_json() for f in report.findings]
-    return dict(report.findings[0].evidence)
+    return only_evidence(RULE, case, folder)
 
 
 def test_replay_names_the_session_both_places_and_the_mailbox(tmp_path: Path) -> None:
