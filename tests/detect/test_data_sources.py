@@ -25,3 +25,10 @@ def test_the_catalogue_row_of_the_exchange_rule_names_the_defender_connector() -
     row = next(line for line in rules_markdown(load_rules()).splitlines()
                if line.startswith("| [`office-token-without-sign-in`]"))
     assert "Defender XDR connector (CloudAppEvents)" in row
+
+
+def test_the_session_replay_rule_names_what_a_tenant_enables_for_it() -> None:
+    """Defender XDR for the sessions in Exchange and SharePoint records, Entra sign-in logs for what explains them."""
+    row = next(line for line in rules_markdown(load_rules()).splitlines()
+               if line.startswith("| [`session-replay-from-another-network`]"))
+    assert "Defender XDR connector (CloudAppEvents); Entra sign-in/audit logs diagnostic setting (P1/P2)" in row
