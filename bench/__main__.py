@@ -2,7 +2,8 @@
 
 ``BENCH_SCALES`` (comma-separated rows per table) overrides the default 1M and 5M
 rule benchmark; ``BENCH_ONLY`` (``rules``, ``files``, ``sources``, ``enrich``, ``cases``, ``contain``,
-``coldstart``, ``sensor``) runs one benchmark; bench/files_bench.py lists the hunt-from-files settings.
+``coldstart``, ``sensor``) runs one benchmark; ``BENCH_RULES`` (comma-separated rule ids) limits the rule
+benchmark to those rules; bench/files_bench.py lists the hunt-from-files settings.
 """
 
 from __future__ import annotations
