@@ -13,6 +13,9 @@ twice: ``first_seconds`` is the first run, translation included, and
 ``seconds`` (the ratio's numerator) the second, warm one. The floor is the
 fastest of three runs: one count over a few columns takes tens of
 milliseconds, so a single run is mostly noise on a shared machine.
+
+``BENCH_RULES`` (comma-separated rule ids) runs only those rules, to measure one
+rule's change without waiting for the rest; the tables are built the same way.
 """
 
 from __future__ import annotations
