@@ -86,6 +86,21 @@ def test_json_text_in_a_string_column_is_kept_as_text(tmp_path: Path) -> None:
         ("[not a list]", details)]
 
 
+def test_json_text_first_seen_late_in_the_file_is_read_as_text_and_a_late_object_refused(tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [{"TimeGenerated": "2026-11-19T01:00:00Z", "UserId": f"u{i}",
+                                      "LocationDetails": "Paris"} for i in range(5_000)]
+    rows[-1]["LocationDetails"] = json.dumps({"city": "Lyon"})
+    Exports(tmp_path).jsonl("AADNonInteractiveUserSignInLogs.jsonl", rows)
+    con, _ = _load(tmp_path)
+    assert con.execute('SELECT "LocationDetails" FROM "AADNonInteractiveUserSignInLogs" '
+                       'WHERE "UserId" = \'u4999\'').fetchone() == ('{"city": "Lyon"}',)
+    rows[-1]["LocationDetails"] = {"city": "Lyon"}  # a real object where the schema says string: refused
+    Exports(tmp_path).jsonl("AADNonInteractiveUserSignInLogs.jsonl", rows)
+    with pytest.raises(DataError, match=r"LocationDetails.*list or an object") as caught:
+        _load(tmp_path)
+    assert caught.value.location is not None and "AADNonInteractiveUserSignInLogs.jsonl" in caught.value.location
+
+
 def _outcome(folder: Path, *, typed_read: bool) -> object:
     try:
         con, _ = _load(folder, typed_read=typed_read)

@@ -159,18 +159,19 @@ def _as_string(column: str, kind: str) -> str:
 
 def _as_dynamic(column: str, kind: str) -> str:
     if kind == "JSON":
-        # A JSON string holding an object or array is how text exports carry dynamic values.
+        # A JSON string holding an object or array is how text exports carry dynamic values. An object or a list
+        # (most dynamic values) is kept as it is without parsing it again for json_type: its text starts with { or [
         inner = f"({column} ->> '$')"
         return (
-            f"(CASE WHEN json_type({column}) = 'VARCHAR' AND json_valid({inner}) "
+            f"(CASE WHEN left(CAST({column} AS VARCHAR), 1) IN ('{{', '[') THEN {column} "
+            f"WHEN json_type({column}) = 'VARCHAR' AND json_valid({inner}) "
             f"AND regexp_matches({inner}, '^\\s*[\\[{{]') THEN CAST({inner} AS JSON) ELSE {column} END)"
         )
     if kind == "VARCHAR":
+        # Text that is JSON goes through as it is, parsed once by the cast (json_valid and then CAST parsed it
+        # twice); other text becomes a JSON string. TRY_CAST(... AS JSON) is NULL exactly where json_valid is false.
         text = f"NULLIF({column}, '')"
-        return (
-            f"(CASE WHEN {text} IS NULL THEN NULL WHEN json_valid({text}) THEN CAST({text} AS JSON) "
-            f"ELSE CAST(to_json({text}) AS JSON) END)"
-        )
+        return f"COALESCE(TRY_CAST({text} AS JSON), CAST(to_json({text}) AS JSON))"
     return f"CAST(to_json({column}) AS JSON)"
 
 

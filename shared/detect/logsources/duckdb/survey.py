@@ -21,6 +21,7 @@ then takes its careful path, which names the line at fault.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,11 +67,15 @@ def survey(connection: DuckDBPyConnection, exports: Sequence[ExportFile]) -> dic
 def _json_fields(connection: DuckDBPyConnection, group: Sequence[ExportFile], file_format: str
                  ) -> dict[str, FileFields]:
     paths = "[" + ", ".join(string(str(export.path)) for export in group) + "]"
-    # Grouping by the key list (mostly a handful per file) is cheaper than unnesting every record's keys.
+    # Grouping by the key list (mostly a handful per file) is cheaper than unnesting every record's keys, and
+    # grouping by the list as JSON text cheaper still: hashing and comparing a LIST(VARCHAR) per record was most
+    # of the survey (CloudAppEvents at 1M rows: 3.2 s against 1.2 s for json_keys alone; as text 2.4 s). The text
+    # is the list itself (to_json of a list of strings, read back with json.loads), so nothing is lost.
     sql = (
-        "SELECT filename, json_keys(json), count(*) "  # noqa: S608 - quoted by sql.string
+        "SELECT filename, keys, count(*) FROM ("  # noqa: S608 - quoted by sql.string
+        "SELECT filename, CAST(to_json(json_keys(json)) AS VARCHAR) AS keys "
         f"FROM read_json_objects({paths}, format = {string(file_format)}, filename = true, "
-        "hive_partitioning = false) GROUP BY ALL"
+        "hive_partitioning = false)) GROUP BY ALL"
     )
     try:
         rows = connection.execute(sql).fetchall()
@@ -84,8 +89,9 @@ def _json_fields(connection: DuckDBPyConnection, group: Sequence[ExportFile], fi
     names: dict[str, set[str]] = {str(export.path): set() for export in group}
     records: dict[str, int] = dict.fromkeys(names, 0)
     objects: dict[str, bool] = dict.fromkeys(names, True)
-    for filename, keys, count in rows:
+    for filename, text, count in rows:
         path = str(filename)
+        keys = json.loads(text) if text is not None else None
         names.setdefault(path, set()).update(str(key) for key in keys or ())
         records[path] = records.get(path, 0) + int(count)
         if not keys:  # a list, a scalar or an empty object: only the careful path says which, and where
